@@ -1,0 +1,80 @@
+{#- Engine-specific SQL lives here, behind adapter.dispatch, so the models stay
+    portable: DuckDB is the default implementation, Spark SQL is provided for the
+    day the project moves to a cluster. -#}
+
+{#- Unsigned integer from the first 8 hex digits of md5(text), mod `modulus`.
+    The split protocol is defined on this value, so every engine must agree. -#}
+{% macro md5_bucket(text_expr, modulus) -%}
+  {{ return(adapter.dispatch('md5_bucket', 'cinemart')(text_expr, modulus)) }}
+{%- endmacro %}
+
+{% macro default__md5_bucket(text_expr, modulus) -%}
+  (cast(('0x' || substr(md5({{ text_expr }}), 1, 8)) as bigint) % {{ modulus }})
+{%- endmacro %}
+
+{% macro spark__md5_bucket(text_expr, modulus) -%}
+  pmod(cast(conv(substr(md5({{ text_expr }}), 1, 8), 16, 10) as bigint), {{ modulus }})
+{%- endmacro %}
+
+
+{#- '|'-separated genres -> list of strings; '(no genres listed)' -> empty list. -#}
+{% macro genre_list(genres_expr) -%}
+  {{ return(adapter.dispatch('genre_list', 'cinemart')(genres_expr)) }}
+{%- endmacro %}
+
+{% macro default__genre_list(genres_expr) -%}
+  case
+    when {{ genres_expr }} is null or trim({{ genres_expr }}) in ('', '(no genres listed)') then cast([] as varchar[])
+    else list_transform(string_split({{ genres_expr }}, '|'), lambda g: trim(g))
+  end
+{%- endmacro %}
+
+{% macro spark__genre_list(genres_expr) -%}
+  case
+    when {{ genres_expr }} is null or trim({{ genres_expr }}) in ('', '(no genres listed)') then cast(array() as array<string>)
+    else transform(split({{ genres_expr }}, '\\|'), g -> trim(g))
+  end
+{%- endmacro %}
+
+
+{#- One row per element of a list column: `select ..., {{ explode_list('genres') }} as genre`
+    is not portable, so the macro renders a FROM-clause fragment instead. -#}
+{% macro explode_list_from(relation, list_column, element_alias) -%}
+  {{ return(adapter.dispatch('explode_list_from', 'cinemart')(relation, list_column, element_alias)) }}
+{%- endmacro %}
+
+{% macro default__explode_list_from(relation, list_column, element_alias) -%}
+  (select *, unnest({{ list_column }}) as {{ element_alias }} from {{ relation }})
+{%- endmacro %}
+
+{% macro spark__explode_list_from(relation, list_column, element_alias) -%}
+  (select *, explode({{ list_column }}) as {{ element_alias }} from {{ relation }})
+{%- endmacro %}
+
+
+{#- Unix seconds (UTC) -> naive UTC timestamp. -#}
+{% macro epoch_seconds_to_timestamp(seconds_expr) -%}
+  {{ return(adapter.dispatch('epoch_seconds_to_timestamp', 'cinemart')(seconds_expr)) }}
+{%- endmacro %}
+
+{% macro default__epoch_seconds_to_timestamp(seconds_expr) -%}
+  make_timestamp(cast({{ seconds_expr }} as bigint) * 1000000)
+{%- endmacro %}
+
+{% macro spark__epoch_seconds_to_timestamp(seconds_expr) -%}
+  timestamp_seconds({{ seconds_expr }})
+{%- endmacro %}
+
+
+{#- Number of elements in a list column. -#}
+{% macro list_length(list_expr) -%}
+  {{ return(adapter.dispatch('list_length', 'cinemart')(list_expr)) }}
+{%- endmacro %}
+
+{% macro default__list_length(list_expr) -%}
+  len({{ list_expr }})
+{%- endmacro %}
+
+{% macro spark__list_length(list_expr) -%}
+  size({{ list_expr }})
+{%- endmacro %}

@@ -1,0 +1,37 @@
+{#- The evaluation protocol, written once and used by every model:
+    bucket = first 8 hex digits of md5('<user_id>-<movie_id>-<seed>') as an
+    integer, mod 100; a rating is test when bucket < test_percent. Train rows get
+    a cross-validation fold from the same hash salted with '-fold'. Any SQL engine
+    with md5 reproduces it exactly. -#}
+{%- set seed = var('split_seed') | int -%}
+{%- set test_percent = var('test_percent') | int -%}
+{%- set folds = var('cv_folds') | int -%}
+
+with ratings as (
+
+    select * from {{ ref('stg_movielens__ratings') }}
+
+),
+
+hashed as (
+
+    select
+        user_id,
+        movie_id,
+        rating,
+        rated_at,
+        {{ md5_bucket("cast(user_id as varchar) || '-' || cast(movie_id as varchar) || '-" ~ seed ~ "'", 100) }} as split_bucket,
+        {{ md5_bucket("cast(user_id as varchar) || '-' || cast(movie_id as varchar) || '-" ~ seed ~ "-fold'", folds) }} as fold_hash
+    from ratings
+
+)
+
+select
+    user_id,
+    movie_id,
+    rating,
+    rated_at,
+    split_bucket,
+    split_bucket < {{ test_percent }} as is_test,
+    case when split_bucket >= {{ test_percent }} then cast(fold_hash as integer) end as cv_fold
+from hashed

@@ -1,0 +1,13 @@
+with validated as (
+
+    select * from {{ ref('base_movielens__ratings') }}
+    where rejection_reason is null
+
+)
+
+select
+    user_id,
+    movie_id,
+    cast(rating as double) as rating,
+    {{ epoch_seconds_to_timestamp('rated_at_epoch') }} as rated_at
+from validated
