@@ -1,0 +1,40 @@
+{#- Generic data tests the project needs; written here because `dbt deps`
+    cannot reach the package hub (no dbt_utils). Each returns failing rows. -#}
+
+{% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} is not null
+  and (
+    1 = 0
+    {%- if min_value is not none %}
+    or {{ column_name }} {{ '<' if inclusive else '<=' }} {{ min_value }}
+    {%- endif %}
+    {%- if max_value is not none %}
+    or {{ column_name }} {{ '>' if inclusive else '>=' }} {{ max_value }}
+    {%- endif %}
+  )
+{% endtest %}
+
+
+{% test expression_is_true(model, expression, column_name=none) %}
+select *
+from {{ model }}
+where not ({{ expression }})
+{% endtest %}
+
+
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as n_rows
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
+
+
+{#- Exactly one row: for one-row summary tables such as dataset_overview. -#}
+{% test has_exactly_one_row(model) %}
+select n_rows
+from (select count(*) as n_rows from {{ model }}) as counted
+where n_rows <> 1
+{% endtest %}
