@@ -78,3 +78,31 @@
 {% macro spark__list_length(list_expr) -%}
   size({{ list_expr }})
 {%- endmacro %}
+
+
+{#- Split text on a literal separator into a list. -#}
+{% macro split_text(text_expr, separator) -%}
+  {{ return(adapter.dispatch('split_text', 'cinemart')(text_expr, separator)) }}
+{%- endmacro %}
+
+{% macro default__split_text(text_expr, separator) -%}
+  string_split({{ text_expr }}, '{{ separator }}')
+{%- endmacro %}
+
+{% macro spark__split_text(text_expr, separator) -%}
+  split({{ text_expr }}, concat('\\Q', '{{ separator }}', '\\E'))
+{%- endmacro %}
+
+
+{#- The i-th element (1-based) of a list, null past its end. -#}
+{% macro list_item(list_expr, position) -%}
+  {{ return(adapter.dispatch('list_item', 'cinemart')(list_expr, position)) }}
+{%- endmacro %}
+
+{% macro default__list_item(list_expr, position) -%}
+  {{ list_expr }}[{{ position }}]
+{%- endmacro %}
+
+{% macro spark__list_item(list_expr, position) -%}
+  try_element_at({{ list_expr }}, {{ position }})
+{%- endmacro %}

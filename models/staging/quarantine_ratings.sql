@@ -9,6 +9,7 @@ with rejected as (
 
 select
     rejection_reason as reason,
+    raw_line,
     raw_user_id,
     raw_movie_id,
     raw_rating,

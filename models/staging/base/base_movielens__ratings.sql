@@ -8,18 +8,28 @@ with source as (
 
 ),
 
+fields as (
+
+    select
+        line as raw_line,
+        {{ split_text('line', ratings_field_separator()) }} as parts
+    from source
+
+),
+
 typed as (
 
     select
-        userId as raw_user_id,
-        movieId as raw_movie_id,
-        rating as raw_rating,
-        "timestamp" as raw_timestamp,
-        try_cast(trim(userId) as bigint) as user_id,
-        try_cast(trim(movieId) as bigint) as movie_id,
-        try_cast(trim(rating) as double) as rating,
-        try_cast(trim("timestamp") as bigint) as rated_at_epoch
-    from source
+        raw_line,
+        {{ list_length('parts') }} as n_fields,
+        {%- for name in ['user_id', 'movie_id', 'rating', 'timestamp'] %}
+        nullif(trim(trim({{ list_item('parts', loop.index) }}), '"'), '') as raw_{{ name }},
+        {%- endfor %}
+        try_cast(trim(trim({{ list_item('parts', 1) }}), '"') as bigint) as user_id,
+        try_cast(trim(trim({{ list_item('parts', 2) }}), '"') as bigint) as movie_id,
+        try_cast(trim(trim({{ list_item('parts', 3) }}), '"') as double) as rating,
+        try_cast(trim(trim({{ list_item('parts', 4) }}), '"') as bigint) as rated_at_epoch
+    from fields
 
 ),
 
@@ -34,6 +44,7 @@ checked as (
     select
         typed.*,
         case
+            when typed.n_fields <> 4 then 'wrong_field_count'
             when typed.raw_user_id is null or typed.raw_movie_id is null
                 or typed.raw_rating is null or typed.raw_timestamp is null then 'missing_field'
             when typed.user_id is null then 'unparseable_user_id'
@@ -45,6 +56,8 @@ checked as (
             when typed.rating < 0.5 or typed.rating > 5.0 then 'rating_out_of_range'
             when typed.rating * 2 <> round(typed.rating * 2) then 'rating_off_half_star_grid'
             when typed.rated_at_epoch < 0 then 'timestamp_negative'
+            -- past 9999-12-31: no timestamp type can hold it
+            when typed.rated_at_epoch > 253402300799 then 'timestamp_out_of_range'
             when movies.movie_id is null then 'movie_not_in_movies'
         end as row_reason
     from typed
@@ -67,6 +80,7 @@ ranked as (
 )
 
 select
+    raw_line,
     raw_user_id,
     raw_movie_id,
     raw_rating,

@@ -1,0 +1,32 @@
+# Two commands on a fresh clone: `make run` (set-up, data, dbt build) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATASET ?= ml-latest-small
+
+.PHONY: run test setup bench docs clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+# Fetches $(DATASET) into data/ unless CINEMART_DATA_DIR points at a local copy,
+# then builds every table and prints where the warehouse is.
+run: setup
+	$(BIN)/cinemart build $(DATASET)
+
+test: setup
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python benchmarks/bench_als.py
+
+docs: setup
+	$(BIN)/cinemart dbt docs generate
+
+clean:
+	rm -rf target logs warehouse

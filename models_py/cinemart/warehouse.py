@@ -1,0 +1,106 @@
+"""Run the dbt project against one dataset folder.
+
+dbt needs to know where the files are and in which layout; users should not
+have to spell that out as `--vars`. This module detects the layout, runs
+`dbt build` in a subprocess (so its output streams to the terminal as the
+build's progress) and reads a few headline figures back for the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+
+from cinemart.data.layout import Layout
+
+DEFAULT_DATABASE = Path("warehouse") / "cinemart.duckdb"
+
+
+class WarehouseError(RuntimeError):
+    """The build could not start or did not succeed."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    database: Path
+    returncode: int
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The dbt project root: CINEMART_PROJECT_DIR, else the nearest folder up from `start` with dbt_project.yml."""
+    configured = os.environ.get("CINEMART_PROJECT_DIR")
+    if configured:
+        return Path(configured).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dbt_project.yml").is_file():
+            return folder
+    package_root = Path(__file__).resolve().parents[2]
+    if (package_root / "dbt_project.yml").is_file():
+        return package_root
+    raise WarehouseError(f"no dbt_project.yml in {here} or its parents; run from the Cinemart checkout")
+
+
+def database_path(project_dir: Path) -> Path:
+    """Where dbt writes: CINEMART_DUCKDB_PATH, else warehouse/cinemart.duckdb under the project."""
+    configured = os.environ.get("CINEMART_DUCKDB_PATH")
+    path = Path(configured) if configured else DEFAULT_DATABASE
+    return path if path.is_absolute() else (project_dir / path)
+
+
+def _dbt_executable() -> str:
+    beside_python = Path(sys.executable).parent / "dbt"
+    if beside_python.is_file():
+        return str(beside_python)
+    found = shutil.which("dbt")
+    if found is None:
+        raise WarehouseError("dbt is not installed in this environment (pip install -e . installs it)")
+    return found
+
+
+def run_dbt(
+    command: str,
+    layout: Layout,
+    *,
+    project_dir: Path,
+    database: Path,
+    extra_vars: dict | None = None,
+    select: Sequence[str] = (),
+    target_dir: Path | None = None,
+) -> BuildResult:
+    """Run `dbt <command>` (build, run, test, docs generate…) for the dataset in `layout`."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    dbt_vars = {**layout.dbt_vars(), **(extra_vars or {})}
+    argv = [
+        _dbt_executable(), *command.split(),
+        "--project-dir", str(project_dir),
+        "--profiles-dir", str(project_dir),
+        "--vars", json.dumps(dbt_vars),
+    ]
+    if target_dir is not None:
+        argv += ["--target-path", str(target_dir / "target"), "--log-path", str(target_dir / "logs")]
+    if select:
+        argv += ["--select", *select]
+    env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database)}
+    completed = subprocess.run(argv, cwd=project_dir, env=env, check=False)
+    return BuildResult(database=database, returncode=completed.returncode)
+
+
+def headline(database: Path) -> list[tuple[str, str]]:
+    """Figures worth printing after a build, read from the finished warehouse."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        row = con.sql(
+            "select n_users, n_movies, n_rated_movies, n_unrated_movies, n_ratings, "
+            "n_quarantined_ratings, min_ratings_per_user, density from dataset_overview"
+        ).fetchone()
+    names = ["users", "movies", "rated movies", "unrated movies", "ratings",
+             "quarantined ratings", "min ratings per user", "density"]
+    return [(name, f"{value:,}" if isinstance(value, int) else f"{value:.4f}") for name, value in zip(names, row)]
