@@ -97,7 +97,7 @@ def run_dbt(
 def headline(database: Path) -> list[tuple[str, str]]:
     """Figures worth printing after a build, read from the finished warehouse."""
     with duckdb.connect(str(database), read_only=True) as con:
-        row = con.sql(
+        row = con.execute(
             "select n_users, n_movies, n_rated_movies, n_unrated_movies, n_ratings, "
             "n_quarantined_ratings, min_ratings_per_user, density from dataset_overview"
         ).fetchone()

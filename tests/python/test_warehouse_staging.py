@@ -1,0 +1,106 @@
+"""dbt builds the staging layer and the EDA marts from every MovieLens layout.
+
+Each layout is written in miniature by movielens_fixtures; the build runs for
+real (dbt subprocess, DuckDB file in tmp). Only the SQL layers are selected here:
+the model plugin has its own tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cinemart.data.layout import detect_layout
+from cinemart.warehouse import find_project_dir, run_dbt
+from movielens_fixtures import write_100k_dataset, write_csv_dataset, write_dat_dataset
+
+SQL_LAYERS = ["path:models/staging", "path:models/intermediate", "path:models/marts/eda"]
+
+
+def build_sql_layers(data_dir: Path, work: Path) -> Path:
+    database = work / "warehouse.duckdb"
+    result = run_dbt("build", detect_layout(data_dir), project_dir=find_project_dir(), database=database,
+                     select=SQL_LAYERS, target_dir=work)
+    assert result.returncode == 0, f"dbt build failed, see {work / 'logs'}"
+    return database
+
+
+@pytest.fixture(scope="module")
+def csv_build(tmp_path_factory):
+    work = tmp_path_factory.mktemp("csv")
+    fixture = write_csv_dataset(work / "data")
+    return fixture, build_sql_layers(fixture.path, work)
+
+
+def test_every_bad_row_is_quarantined_with_its_reason(csv_build):
+    fixture, database = csv_build
+    with duckdb.connect(str(database), read_only=True) as con:
+        reasons = dict(con.execute("select reason, count(*) from quarantine_ratings group by reason").fetchall())
+    assert reasons == fixture.expected_quarantine
+
+
+def test_rows_in_equal_rows_kept_plus_rows_quarantined(csv_build):
+    fixture, database = csv_build
+    with duckdb.connect(str(database), read_only=True) as con:
+        kept = con.execute("select count(*) from stg_movielens__ratings").fetchone()[0]
+        quarantined = con.execute("select count(*) from quarantine_ratings").fetchone()[0]
+    assert kept == fixture.n_clean_ratings
+    assert kept + quarantined == fixture.n_source_ratings
+
+
+def test_duplicate_keeps_the_latest_rating(csv_build):
+    fixture, database = csv_build
+    with duckdb.connect(str(database), read_only=True) as con:
+        kept = con.execute("select epoch(rated_at) from stg_movielens__ratings where user_id = 1 and movie_id = "
+                       "(select min(movie_id) from stg_movielens__ratings where user_id = 1)").fetchall()
+        dropped = con.execute("select raw_timestamp from quarantine_ratings "
+                          "where reason = 'duplicate_superseded_by_later_rating'").fetchall()
+    assert len(kept) == 1
+    assert int(dropped[0][0]) < kept[0][0]
+
+
+def test_movie_titles_years_and_genres_are_parsed(csv_build):
+    _, database = csv_build
+    with duckdb.connect(str(database), read_only=True) as con:
+        movies = {r[0]: r[1:] for r in con.execute(
+            "select movie_id, title, release_year, genres from stg_movielens__movies").fetchall()}
+        links = con.execute("select imdb_id, tmdb_id from stg_movielens__links where movie_id in (1, 10) order by movie_id").fetchall()
+    assert movies[1][:2] == ("Toy Story", 1995)
+    assert movies[2][:2] == ("Great Escape, The", 1963)
+    assert movies[3][:2] == ("Café Society", 2016)
+    assert movies[4][:2] == ("Hyena Road", None)
+    assert movies[60][2] == []
+    assert links == [("0000001", 801), ("0000010", None)]
+
+
+def test_eda_marts_agree_with_the_clean_ratings(csv_build):
+    fixture, database = csv_build
+    with duckdb.connect(str(database), read_only=True) as con:
+        overview = con.execute("select n_ratings, n_movies, n_quarantined_ratings from dataset_overview").fetchone()
+        by_genre = con.execute("select sum(n_movies) from genre_summary").fetchone()[0]
+        per_movie_genre = con.execute("select count(*) from movie_genres").fetchone()[0]
+        tags = dict(con.execute("select tag, n_uses from tag_summary").fetchall())
+        histogram = con.execute("select sum(n_ratings) from rating_distribution").fetchone()[0]
+    assert overview == (fixture.n_clean_ratings, fixture.n_movies, sum(fixture.expected_quarantine.values()))
+    assert by_genre == per_movie_genre
+    assert tags == {"pixar": 2, "funny, clever": 1}
+    assert histogram == fixture.n_clean_ratings
+
+
+@pytest.mark.parametrize("writer", [write_dat_dataset, write_100k_dataset], ids=["dat", "100k"])
+def test_other_layouts_land_in_the_same_staging_shape(writer, tmp_path):
+    fixture = writer(tmp_path / "data")
+    database = build_sql_layers(fixture.path, tmp_path)
+    with duckdb.connect(str(database), read_only=True) as con:
+        n_ratings = con.execute("select count(*) from stg_movielens__ratings").fetchone()[0]
+        columns = [r[0] for r in con.execute("describe stg_movielens__movies").fetchall()]
+        cafe = con.execute("select title, release_year from stg_movielens__movies where movie_id = 3").fetchone()
+        no_genre = con.execute("select genres from stg_movielens__movies where movie_id = ?", [fixture.n_movies]).fetchone()[0]
+        quarantined = con.execute("select count(*) from quarantine_ratings").fetchone()[0]
+    assert n_ratings == fixture.n_source_ratings and quarantined == 0
+    assert columns == ["movie_id", "title", "full_title", "release_year", "genres"]
+    assert cafe == ("Café Society", 2016)
+    if writer is write_100k_dataset:
+        assert no_genre == []
