@@ -1,0 +1,201 @@
+"""The explicit-ALS model run, as the warehouse tables it produces.
+
+One dbt Python model per table calls one function here:
+  grid_search_table  -> als_grid_search  (k-fold CV over the grid on train)
+  predictions_table  -> als_predictions  (chosen config refit on train, scored on train and test)
+  factors_table      -> als_factors      (chosen config refit on all clean ratings: the served factors)
+Each refit is cheap next to the grid search, so repeating it keeps every
+model to one table without passing fitted objects between dbt models.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from cinemart.als import ALSConfig, ExplicitALS
+from cinemart.ratings_data import IndexedRatings, SplitRatings, library_versions, run_id
+from cinemart.tuning import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
+
+MODEL_NAME = "explicit_als"
+Progress = Callable[[str], None]
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+@dataclass(frozen=True)
+class ExplicitSettings:
+    """What a user can set through dbt vars, validated before any work starts."""
+
+    grid_name: str
+    grid: dict[str, list]
+    biased: bool = True
+    solver: str = "cholesky"
+    dtype: str = "float32"
+    seed: int = 2020
+
+    KEYS = ("als_grid", "als_biased", "als_solver", "als_dtype", "als_seed")
+
+    @classmethod
+    def from_dbt(cls, config_get: Callable[[str], Any]) -> ExplicitSettings:
+        """From a dbt Python model's `dbt.config.get`; values arrive as JSON text (see dbt_project.yml)."""
+        return cls.from_config({key: json.loads(config_get(key)) for key in cls.KEYS if config_get(key) is not None})
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> ExplicitSettings:
+        """From dbt model config; `als_grid` is a preset name or a JSON object of lists."""
+        grid_value = values.get("als_grid", "default")
+        if isinstance(grid_value, str) and grid_value.strip().startswith("{"):
+            grid_value = json.loads(grid_value)
+        if isinstance(grid_value, str):
+            if grid_value not in PRESETS:
+                raise ValueError(f"als_grid {grid_value!r} is not a preset; allowed: {sorted(PRESETS)} or a mapping")
+            grid_name, grid = grid_value, PRESETS[grid_value]
+        elif isinstance(grid_value, Mapping):
+            grid_name, grid = "custom", dict(grid_value)
+        else:
+            raise ValueError(f"als_grid must be a preset name or a mapping, got {grid_value!r}")
+        expand_grid(grid)  # raises on unknown keys or bad values
+        settings = cls(
+            grid_name=grid_name,
+            grid=grid,
+            biased=_as_bool("als_biased", values.get("als_biased", True)),
+            solver=str(values.get("als_solver", "cholesky")),
+            dtype=str(values.get("als_dtype", "float32")),
+            seed=int(values.get("als_seed", 2020)),
+        )
+        settings.config(GridPoint(rank=1, reg=0.0, iterations=1))  # raises on bad solver/dtype/seed
+        return settings
+
+    def config(self, point: GridPoint) -> ALSConfig:
+        return ALSConfig(rank=point.rank, reg=point.reg, iterations=point.iterations, biased=self.biased,
+                         solver=self.solver, dtype=self.dtype, seed=self.seed)
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def training_run_id(data: SplitRatings, settings: ExplicitSettings) -> str:
+    return run_id(MODEL_NAME, data.fingerprint(), asdict(settings))
+
+
+def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: Progress = _print) -> pa.Table:
+    """Cross-validate every grid point on the train part; one row per point, the best flagged."""
+    train = IndexedRatings.build(data, data.train)
+    folds = data.cv_fold[data.train]
+    progress(f"explicit ALS grid search: {len(expand_grid(settings.grid))} configurations x "
+             f"{int(folds.max()) + 1} folds on {train.rating.size:,} train ratings "
+             f"({len(train.users):,} users, {len(train.movies):,} movies)")
+    started = time.perf_counter()
+    results = cross_validate_grid(train.user_idx, train.movie_idx, train.rating, folds, len(train.users),
+                                  len(train.movies), settings.grid, settings.config(GridPoint(1, 0.0, 1)),
+                                  progress=progress)
+    best = select_best(results)
+    progress(f"explicit ALS grid search done in {time.perf_counter() - started:.1f}s: best rank={best.point.rank} "
+             f"reg={best.point.reg} iterations={best.point.iterations} CV RMSE={best.mean_rmse:.4f}")
+    rid = training_run_id(data, settings)
+    return pa.table({
+        "run_id": [rid] * len(results),
+        "config_id": list(range(1, len(results) + 1)),
+        "rank": [r.point.rank for r in results],
+        "reg": [float(r.point.reg) for r in results],
+        "iterations": [r.point.iterations for r in results],
+        "biased": [settings.biased] * len(results),
+        "fold_rmse": pa.array([r.fold_rmse for r in results], type=pa.list_(pa.float64())),
+        "mean_rmse": [r.mean_rmse for r in results],
+        "std_rmse": [r.std_rmse for r in results],
+        "fit_seconds": [r.fit_seconds for r in results],
+        "is_chosen": [r is best for r in results],
+        "grid_name": [settings.grid_name] * len(results),
+        "solver": [settings.solver] * len(results),
+        "seed": [settings.seed] * len(results),
+        "dataset_fingerprint": [data.fingerprint()] * len(results),
+        "library_versions": [library_versions()] * len(results),
+    })
+
+
+def chosen_point(grid: Mapping[str, np.ndarray]) -> GridPoint:
+    """The flagged row of als_grid_search (as fetched columns)."""
+    chosen = np.flatnonzero(np.asarray(grid["is_chosen"], dtype=bool))
+    if chosen.size != 1:
+        raise ValueError(f"als_grid_search must flag exactly one chosen configuration, found {chosen.size}")
+    i = int(chosen[0])
+    return GridPoint(rank=int(grid["rank"][i]), reg=float(grid["reg"][i]), iterations=int(grid["iterations"][i]))
+
+
+def fit(ratings: IndexedRatings, settings: ExplicitSettings, point: GridPoint) -> ExplicitALS:
+    return ExplicitALS(settings.config(point)).fit(ratings.user_idx, ratings.movie_idx, ratings.rating,
+                                                   len(ratings.users), len(ratings.movies))
+
+
+def predictions_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint,
+                      progress: Progress = _print) -> pa.Table:
+    """Refit the chosen point on train; predict every train and test rating.
+
+    Test rows whose user or movie never occurs in train get a null prediction
+    and is_cold_start = true: they are left out of the test RMSE (Spark's
+    coldStartStrategy = "drop") but kept so the drop is counted, not hidden.
+    """
+    started = time.perf_counter()
+    train = IndexedRatings.build(data, data.train)
+    model = fit(train, settings, point)
+    users = train.users.encode(data.user_id)
+    movies = train.movies.encode(data.movie_id)
+    cold = (users < 0) | (movies < 0)
+    prediction = np.full(data.rating.size, np.nan)
+    prediction[~cold] = model.predict(users[~cold], movies[~cold])
+    progress(f"explicit ALS refit on train ({train.rating.size:,} ratings) and scored in "
+             f"{time.perf_counter() - started:.1f}s; {int(cold.sum()):,} cold-start test rows dropped")
+    return pa.table({
+        "run_id": pa.array([training_run_id(data, settings)] * data.rating.size),
+        "split": pa.array(np.where(data.is_test, "test", "train")),
+        "user_id": data.user_id,
+        "movie_id": data.movie_id,
+        "rating": data.rating,
+        "prediction": pa.array(prediction, mask=cold),
+        "is_cold_start": cold,
+    })
+
+
+def factor_column(factors: np.ndarray) -> pa.FixedSizeListArray:
+    """(n, k) -> FLOAT[k] column (DuckDB reads an Arrow fixed-size list as an ARRAY)."""
+    flat = pa.array(np.ascontiguousarray(factors, dtype=np.float32).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, factors.shape[1])
+
+
+def factors_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint,
+                  progress: Progress = _print) -> pa.Table:
+    """Refit the chosen point on all clean ratings: the factors that are served."""
+    started = time.perf_counter()
+    everything = IndexedRatings.build(data)
+    model = fit(everything, settings, point)
+    progress(f"explicit ALS final refit on all {everything.rating.size:,} ratings in "
+             f"{time.perf_counter() - started:.1f}s")
+    rid = training_run_id(data, settings)
+    n_users, n_movies = len(everything.users), len(everything.movies)
+    user_counts = np.bincount(everything.user_idx, minlength=n_users)
+    movie_counts = np.bincount(everything.movie_idx, minlength=n_movies)
+    return pa.table({
+        "run_id": [rid] * (n_users + n_movies),
+        "entity": ["user"] * n_users + ["movie"] * n_movies,
+        "id": np.concatenate([everything.users.ids, everything.movies.ids]),
+        "bias": np.concatenate([model.user_bias, model.item_bias]).astype(np.float32),
+        "factors": factor_column(np.vstack([model.user_factors, model.item_factors])),
+        "n_ratings": np.concatenate([user_counts, movie_counts]),
+        "global_mean": np.full(n_users + n_movies, model.global_mean),
+    })

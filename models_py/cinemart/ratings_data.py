@@ -1,0 +1,95 @@
+"""The split ratings as NumPy columns, and what every model run records of them.
+
+dbt hands the Python models `int_ratings_split` (one row per clean rating with
+its test flag and CV fold, assigned in SQL). This is that table as arrays plus
+the id <-> index mappings, built once per model so no Python objects per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Mapping
+
+import numpy as np
+
+from cinemart.indexing import IdIndex
+
+SPLIT_COLUMNS = "user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold"
+
+
+@dataclass(frozen=True)
+class SplitRatings:
+    user_id: np.ndarray  # int64
+    movie_id: np.ndarray  # int64
+    rating: np.ndarray  # float64
+    is_test: np.ndarray  # bool
+    cv_fold: np.ndarray  # int32, -1 on test rows
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, np.ndarray]) -> SplitRatings:
+        """From `relation.fetchnumpy()` of SPLIT_COLUMNS; rejects nulls and non-finite ratings."""
+        arrays = {}
+        for name, dtype in (("user_id", np.int64), ("movie_id", np.int64), ("rating", np.float64),
+                            ("is_test", np.bool_), ("cv_fold", np.int32)):
+            if name not in columns:
+                raise ValueError(f"split ratings lack column {name!r}; expected {SPLIT_COLUMNS}")
+            column = columns[name]
+            if np.ma.isMaskedArray(column) and np.ma.getmaskarray(column).any():
+                raise ValueError(f"split ratings column {name!r} has nulls")
+            arrays[name] = np.asarray(np.ma.getdata(column), dtype=dtype)
+        if not np.isfinite(arrays["rating"]).all():
+            raise ValueError("split ratings hold NaN or infinite ratings")
+        if arrays["rating"].size == 0:
+            raise ValueError("no clean ratings to train on: every rating was quarantined or the file is empty")
+        return cls(**arrays)
+
+    @property
+    def train(self) -> np.ndarray:
+        return ~self.is_test
+
+    def fingerprint(self) -> str:
+        """Row count + sha256 of the ratings in (user, movie) order: same data, same value."""
+        order = np.lexsort((self.movie_id, self.user_id))
+        digest = hashlib.sha256()
+        for column in (self.user_id, self.movie_id, self.rating, self.is_test):
+            digest.update(np.ascontiguousarray(column[order]).tobytes())
+        return f"{self.rating.size}:{digest.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class IndexedRatings:
+    """A subset of ratings on dense indices, with the id indexes that decode them."""
+
+    users: IdIndex
+    movies: IdIndex
+    user_idx: np.ndarray
+    movie_idx: np.ndarray
+    rating: np.ndarray
+
+    @classmethod
+    def build(cls, data: SplitRatings, rows: np.ndarray | slice = slice(None)) -> IndexedRatings:
+        users = IdIndex.from_ids(data.user_id[rows])
+        movies = IdIndex.from_ids(data.movie_id[rows])
+        return cls(users, movies, users.encode(data.user_id[rows]), movies.encode(data.movie_id[rows]),
+                   data.rating[rows])
+
+
+def run_id(*parts: object) -> str:
+    """A deterministic id for one training run: same data and settings, same id."""
+    payload = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def library_versions() -> str:
+    """JSON of the versions that determine the numbers, for the audit row."""
+    names = ["cinemart", "numpy", "scipy", "numba", "implicit", "duckdb", "pyarrow", "dbt-core", "dbt-duckdb"]
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return json.dumps(versions, sort_keys=True)
