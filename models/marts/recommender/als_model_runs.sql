@@ -1,0 +1,72 @@
+{#- Append-only audit: one row per build that trained the explicit model.
+    Rebuilding adds a row; nothing is ever overwritten. -#}
+{{ config(materialized='incremental', on_schema_change='append_new_columns') }}
+
+with chosen as (
+
+    select * from {{ ref('als_grid_search') }}
+    where is_chosen
+
+),
+
+scored as (
+
+    select
+        split,
+        count(*) as n_rows,
+        sum(case when is_cold_start then 1 else 0 end) as n_cold_start,
+        sqrt(avg((rating - prediction) * (rating - prediction))) as rmse
+    from {{ ref('als_predictions') }}
+    group by split
+
+),
+
+served as (
+
+    select
+        min(run_id) as served_run_id,
+        sum(case when entity = 'user' then 1 else 0 end) as n_users,
+        sum(case when entity = 'movie' then 1 else 0 end) as n_movies
+    from {{ ref('als_factors') }}
+
+),
+
+grid as (
+
+    select count(*) as n_configurations, sum(fit_seconds) as grid_fit_seconds
+    from {{ ref('als_grid_search') }}
+
+)
+
+select
+    '{{ invocation_id }}' as invocation_id,
+    chosen.run_id,
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as started_at,
+    cast(current_timestamp as timestamp) as finished_at,
+    chosen.dataset_fingerprint,
+    {{ var('split_seed') | int }} as split_seed,
+    {{ var('test_percent') | int }} as test_percent,
+    {{ var('cv_folds') | int }} as cv_folds,
+    chosen.grid_name,
+    grid.n_configurations,
+    chosen.rank,
+    chosen.reg,
+    chosen.iterations,
+    chosen.biased,
+    chosen.solver,
+    chosen.seed,
+    chosen.mean_rmse as cv_rmse,
+    train.rmse as train_rmse,
+    test.rmse as test_rmse,
+    train.n_rows as n_train,
+    test.n_rows as n_test,
+    test.n_cold_start as cold_start_rows_dropped,
+    served.served_run_id,
+    served.n_users as n_served_users,
+    served.n_movies as n_served_movies,
+    chosen.library_versions
+from chosen
+cross join grid
+cross join served
+inner join scored as train on train.split = 'train'
+inner join scored as test on test.split = 'test'

@@ -1,0 +1,147 @@
+"""Shared fixtures: a real local HTTP mirror of GroupLens and tiny MovieLens folders."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path("/work/shared/data")
+LATEST_SMALL_ZIP = SHARED_DATA / "archives" / "ml-latest-small.zip"
+LATEST_SMALL_DIR = SHARED_DATA / "ml-latest-small"
+
+
+@dataclass
+class Mirror:
+    """A folder served over HTTP on 127.0.0.1, standing in for files.grouplens.org."""
+
+    root: Path
+    base_url: str
+    truncated: dict[str, int] = field(default_factory=dict)
+
+    def truncate(self, name: str, after: int) -> None:
+        """Serve `name` with its full Content-Length but hang up after `after` bytes."""
+        self.truncated["/" + name] = after
+
+
+class _MirrorHandler(SimpleHTTPRequestHandler):
+    mirror: Mirror
+
+    def do_GET(self) -> None:
+        cut = self.mirror.truncated.get(self.path)
+        if cut is None:
+            super().do_GET()
+            return
+        body = (self.mirror.root / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:cut])
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep pytest output clean."""
+
+
+@pytest.fixture
+def grouplens_mirror(tmp_path: Path) -> Iterator[Mirror]:
+    root = tmp_path / "mirror"
+    root.mkdir()
+    handler = type("Handler", (_MirrorHandler,), {})
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
+    )
+    handler.mirror = Mirror(root, f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
+    thread.start()
+    try:
+        yield handler.mirror
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _shared(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (see {SHARED_DATA}/README.md)")
+    return path
+
+
+@pytest.fixture
+def latest_small_zip() -> Path:
+    """The official ml-latest-small.zip (read-only: copy it before changing it)."""
+    return _shared(LATEST_SMALL_ZIP)
+
+
+@pytest.fixture
+def latest_small_dir() -> Path:
+    """The official ml-latest-small CSVs (read-only)."""
+    return _shared(LATEST_SMALL_DIR)
+
+
+@pytest.fixture
+def mirror_with_latest_small(grouplens_mirror: Mirror, latest_small_zip: Path) -> Mirror:
+    """The mirror serving a private copy of the official ml-latest-small.zip."""
+    shutil.copyfile(latest_small_zip, grouplens_mirror.root / "ml-latest-small.zip")
+    return grouplens_mirror
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A base URL nothing listens on: any request to it fails at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+# Minimal files per layout; byte strings so each test controls the encoding.
+MOVIELENS_FIXTURES: dict[str, dict[str, bytes]] = {
+    "csv": {
+        "ratings.csv": b"userId,movieId,rating,timestamp\r\n1,1,4.0,964982703\r\n",
+        "movies.csv": "movieId,title,genres\r\n1,Café Society (2016),Comedy\r\n".encode(),
+        "tags.csv": b"userId,movieId,tag,timestamp\r\n1,1,funny,1445714994\r\n",
+        "links.csv": b"movieId,imdbId,tmdbId\r\n1,0114709,862\r\n",
+    },
+    "dat": {
+        "ratings.dat": b"1::1::5::978300760\n",
+        "movies.dat": "1::Café Society (2016)::Comedy\n".encode("latin-1"),
+        "users.dat": b"1::F::1::10::48067\n",
+    },
+    "100k": {
+        "u.data": b"196\t242\t3\t881250949\n",
+        "u.item": "1|Café (1995)|01-Jan-1995||http://x|0|0\n".encode("latin-1"),
+    },
+}
+
+
+@pytest.fixture
+def make_movielens_folder(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: write the `fmt` fixture files (minus `omit`, plus `extra`) into a folder."""
+
+    def make(
+        fmt: str,
+        name: str = "dataset",
+        *,
+        omit: tuple[str, ...] = (),
+        extra: dict[str, bytes] | None = None,
+    ) -> Path:
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        files = {**MOVIELENS_FIXTURES[fmt], **(extra or {})}
+        for filename, content in files.items():
+            if filename not in omit:
+                (folder / filename).write_bytes(content)
+        return folder
+
+    return make
