@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import socket
 import threading
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path("/work/shared/data")
+# The shared MovieLens copy beside the checkout (../shared/data); CI and
+# `make test` may point CINEMART_DATA_DIR at the ml-latest-small folder instead.
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 LATEST_SMALL_ZIP = SHARED_DATA / "archives" / "ml-latest-small.zip"
-LATEST_SMALL_DIR = SHARED_DATA / "ml-latest-small"
+LATEST_SMALL_DIR = Path(os.environ.get("CINEMART_DATA_DIR") or SHARED_DATA / "ml-latest-small")
 
 
 @dataclass
@@ -145,3 +148,30 @@ def make_movielens_folder(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return make
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    database: Path
+    data_dir: Path
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        import duckdb
+
+        with duckdb.connect(str(self.database), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture(scope="session")
+def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    """One full `dbt build` (every model and test) on the real ml-latest-small, shared by the session."""
+    from cinemart.data.layout import detect_layout
+    from cinemart.warehouse import find_project_dir, run_dbt
+
+    data_dir = _shared(LATEST_SMALL_DIR)
+    work = tmp_path_factory.mktemp("real_warehouse")
+    database = work / "cinemart.duckdb"
+    result = run_dbt("build", detect_layout(data_dir), project_dir=find_project_dir(), database=database,
+                     target_dir=work)
+    assert result.returncode == 0, f"dbt build on {data_dir} failed; logs in {work / 'logs'}"
+    return BuiltWarehouse(database, data_dir)

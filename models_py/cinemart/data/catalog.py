@@ -68,7 +68,7 @@ RELEASES: dict[str, Release] = {
             size=978202,
             sha256="696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
             md5="31a303aabbc519bd33d025e44d6c2570",
-            provenance=f"{_TFDS}; md5 computed from the archive in /work/shared/data/archives, "
+            provenance=f"{_TFDS}; md5 computed from the archive in shared/data/archives, "
             "whose size and sha256 match TFDS",
         ),
         Release(

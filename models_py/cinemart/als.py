@@ -1,0 +1,298 @@
+"""Explicit-feedback ALS-WR (alternating least squares, weighted-lambda).
+
+The model follows Spark MLlib's explicit ALS: each user/item solve is
+regularized by lambda times that user's/item's number of ratings, so heavy
+raters are not under-regularized relative to light ones and one lambda works
+across data-set sizes.  On top of Spark's model the default `biased` mode
+adds a global mean and per-user/per-item biases,
+
+    r_ui ~ mu + b_u + b_i + p_u . q_i,
+
+solved jointly with the factors by augmenting the unknowns: the user step
+solves [p_u, b_u] against item features [q_i, 1] with target
+r_ui - mu - b_i, and the item step is the mirror image.  Biases therefore
+cost one extra column, not a separate optimization pass.  `biased=False`
+("plain") is exactly Spark's model, kept for parity with the Spark notebook.
+
+Cold-start rule: a user or item with no training ratings gets zero factors
+and zero bias, so its predictions fall back to mu plus whatever bias of the
+other side is known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from cinemart.als_kernels import solve_rows
+
+SOLVERS = ("cholesky", "cg")
+DTYPES = ("float32", "float64")
+
+
+class ALSDivergedError(RuntimeError):
+    """A fit produced NaN/inf factors (typically reg=0 on too few ratings)."""
+
+
+def _require_int(name: str, value: object, minimum: int) -> None:
+    # bool is an int subclass; rank=True is a bug, not a rank of 1.
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _require_nonnegative(name: str, value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ALSConfig:
+    """Hyper-parameters of one ALS fit; validated on construction so a bad
+    grid or CLI value fails before any data is touched."""
+
+    rank: int = 10
+    reg: float = 0.1
+    iterations: int = 10
+    biased: bool = True
+    bias_reg: float | None = None  # None -> same as reg
+    solver: str = "cholesky"  # or "cg"
+    cg_steps: int = 3
+    dtype: str = "float32"
+    seed: int = 0
+    rating_min: float = 0.5
+    rating_max: float = 5.0
+
+    def __post_init__(self) -> None:
+        _require_int("rank", self.rank, 1)
+        _require_nonnegative("reg", self.reg)
+        _require_int("iterations", self.iterations, 1)
+        if not isinstance(self.biased, bool):
+            raise ValueError(f"biased must be True or False, got {self.biased!r}")
+        if self.bias_reg is not None:
+            _require_nonnegative("bias_reg", self.bias_reg)
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        _require_int("cg_steps", self.cg_steps, 1)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        _require_int("seed", self.seed, 0)
+        for name in ("rating_min", "rating_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if not self.rating_min < self.rating_max:
+            raise ValueError(
+                f"rating_min must be < rating_max, got rating_min={self.rating_min!r}, rating_max={self.rating_max!r}"
+            )
+
+    @property
+    def effective_bias_reg(self) -> float:
+        return self.reg if self.bias_reg is None else self.bias_reg
+
+
+@dataclass(frozen=True)
+class _RatingRows:
+    """One orientation of the rating matrix as the kernel consumes it."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    targets: np.ndarray  # rating - global mean, in the model dtype
+
+    @classmethod
+    def from_csr(cls, matrix: sp.csr_matrix) -> _RatingRows:
+        # One index dtype for every call so numba compiles (and caches) one
+        # specialization instead of one per scipy index-width choice.
+        return cls(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data)
+
+
+def _as_index_array(name: str, values: np.ndarray, upper: int, upper_name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, got dtype {array.dtype}")
+    array = array.astype(np.int64, copy=False)
+    if array.size:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= upper:
+            raise ValueError(f"{name} must lie in [0, {upper_name}={upper}), found values in [{low}, {high}]")
+    return array
+
+
+class ExplicitALS:
+    """ALS-WR model; see the module docstring for the model and cold-start rule.
+
+    After `fit`, `user_factors` (n_users, rank), `item_factors`,
+    `user_bias` (n_users,), `item_bias` and `global_mean` describe the model
+    (biases and mean are zero in plain mode).  Every half-step allocates
+    fresh arrays, so references taken in an `on_checkpoint` callback stay a
+    faithful snapshot of that iteration.
+    """
+
+    def __init__(self, config: ALSConfig):
+        if not isinstance(config, ALSConfig):
+            raise TypeError(f"config must be an ALSConfig, got {type(config).__name__}")
+        self.config = config
+        self.global_mean = 0.0
+        # Augmented state: columns [factors..., bias] in biased mode.
+        self._users: np.ndarray | None = None
+        self._items: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- fit
+    def fit(
+        self,
+        user_idx: np.ndarray,
+        item_idx: np.ndarray,
+        ratings: np.ndarray,
+        n_users: int,
+        n_items: int,
+        checkpoints: Iterable[int] = (),
+        on_checkpoint: Callable[[int, ExplicitALS], None] | None = None,
+    ) -> ExplicitALS:
+        """Fit on dense 0-based indices; call `on_checkpoint(it, self)` after
+        each listed (1-based) iteration so one trajectory can be scored at
+        several iteration counts."""
+        cfg = self.config
+        _require_int("n_users", n_users, 1)
+        _require_int("n_items", n_items, 1)
+        users = _as_index_array("user_idx", user_idx, n_users, "n_users")
+        items = _as_index_array("item_idx", item_idx, n_items, "n_items")
+        values = np.asarray(ratings, dtype=np.float64)
+        if values.ndim != 1:
+            raise ValueError(f"ratings must be 1-D, got shape {values.shape}")
+        if not users.size == items.size == values.size:
+            raise ValueError(
+                f"user_idx, item_idx and ratings must have equal lengths, got {users.size}, {items.size}, {values.size}"
+            )
+        if values.size == 0:
+            raise ValueError("cannot fit on zero ratings")
+        if not np.isfinite(values).all():
+            raise ValueError(f"ratings contain {int((~np.isfinite(values)).sum())} NaN/inf values")
+        wanted = sorted(set(checkpoints))
+        for it in wanted:
+            _require_int("checkpoint", it, 1)
+            if it > cfg.iterations:
+                raise ValueError(f"checkpoint {it} exceeds iterations={cfg.iterations}")
+        if wanted and on_checkpoint is None:
+            raise ValueError("checkpoints were given without an on_checkpoint callback")
+
+        dtype = np.dtype(cfg.dtype)
+        self.global_mean = float(values.mean()) if cfg.biased else 0.0
+        by_user = sp.csr_matrix(((values - self.global_mean).astype(dtype), (users, items)), shape=(n_users, n_items))
+        if by_user.nnz != values.size:
+            raise ValueError(f"{values.size - by_user.nnz} duplicate (user, item) pairs; each pair must be rated once")
+        user_rows = _RatingRows.from_csr(by_user)
+        item_rows = _RatingRows.from_csr(by_user.T.tocsr())
+
+        n_cols = cfg.rank + cfg.biased
+        reg_diag = np.full(n_cols, cfg.reg, dtype=dtype)
+        if cfg.biased:
+            reg_diag[-1] = cfg.effective_bias_reg
+        self._users, self._items = self._initial_state(n_users, n_items, dtype)
+
+        for it in range(1, cfg.iterations + 1):
+            self._users = self._half_step(user_rows, self._items, self._users, reg_diag, it, "user")
+            self._items = self._half_step(item_rows, self._users, self._items, reg_diag, it, "item")
+            if it in wanted:
+                on_checkpoint(it, self)
+        return self
+
+    def _initial_state(self, n_users: int, n_items: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded N(0, 1/rank) factors (Spark-like unit-norm scale), zero biases.
+
+        Only the item side matters for Cholesky (the first step solves
+        users); CG also warm-starts the first user step from the user side.
+        """
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        states = []
+        for n_rows in (n_users, n_items):
+            state = np.zeros((n_rows, cfg.rank + cfg.biased), dtype=dtype)
+            state[:, : cfg.rank] = rng.standard_normal((n_rows, cfg.rank)) / math.sqrt(cfg.rank)
+            states.append(state)
+        return states[0], states[1]
+
+    def _half_step(
+        self, rows: _RatingRows, other: np.ndarray, own: np.ndarray, reg_diag: np.ndarray, it: int, side: str
+    ) -> np.ndarray:
+        cfg = self.config
+        if cfg.biased:
+            # The other side's bias moves into the target; its slot becomes
+            # the constant-1 feature that multiplies our own bias.
+            features = other.copy()
+            features[:, -1] = 1
+            offsets = np.ascontiguousarray(other[:, -1])
+        else:
+            features = other
+            offsets = np.zeros(other.shape[0], dtype=other.dtype)
+        solved = np.empty_like(own)
+        solve_rows(
+            rows.indptr,
+            rows.indices,
+            rows.targets,
+            offsets,
+            features,
+            reg_diag,
+            own,
+            cfg.solver == "cg",
+            cfg.cg_steps,
+            solved,
+        )
+        if not np.isfinite(solved).all():
+            raise ALSDivergedError(
+                f"ALS produced non-finite {side} factors in iteration {it} with {cfg}; "
+                "increase reg (reg=0 cannot handle users/items with fewer ratings than unknowns)"
+            )
+        return solved
+
+    # ------------------------------------------------------------- predict
+    def predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        """Predicted ratings (float64), clipped to [rating_min, rating_max]."""
+        users_state, items_state = self._fitted_state()
+        users = _as_index_array("user_idx", user_idx, users_state.shape[0], "n_users")
+        items = _as_index_array("item_idx", item_idx, items_state.shape[0], "n_items")
+        if users.size != items.size:
+            raise ValueError(f"user_idx and item_idx must have equal lengths, got {users.size} and {items.size}")
+        k = self.config.rank
+        scores = np.einsum("ij,ij->i", users_state[users, :k], items_state[items, :k], dtype=np.float64)
+        scores += self.global_mean
+        if self.config.biased:
+            scores += users_state[users, k]
+            scores += items_state[items, k]
+        return np.clip(scores, self.config.rating_min, self.config.rating_max)
+
+    # ---------------------------------------------------------- attributes
+    def _fitted_state(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._users is None or self._items is None:
+            raise RuntimeError("ExplicitALS is not fitted; call fit() first")
+        return self._users, self._items
+
+    def _bias(self, state: np.ndarray) -> np.ndarray:
+        if self.config.biased:
+            return state[:, self.config.rank]
+        return np.zeros(state.shape[0], dtype=state.dtype)
+
+    @property
+    def user_factors(self) -> np.ndarray:
+        return self._fitted_state()[0][:, : self.config.rank]
+
+    @property
+    def item_factors(self) -> np.ndarray:
+        return self._fitted_state()[1][:, : self.config.rank]
+
+    @property
+    def user_bias(self) -> np.ndarray:
+        return self._bias(self._fitted_state()[0])
+
+    @property
+    def item_bias(self) -> np.ndarray:
+        return self._bias(self._fitted_state()[1])

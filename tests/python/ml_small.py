@@ -1,0 +1,71 @@
+"""Load ml-latest-small with the project's deterministic split (test helper).
+
+Replicates the warehouse's SQL split in Python so accuracy tests and
+benchmarks see exactly the rows the dbt build would:
+  bucket = int(md5(f"{userId}-{movieId}-{seed}")[:8], 16) % 100, test if < 20;
+  fold   = int(md5(f"{userId}-{movieId}-{seed}-fold")[:8], 16) % 5 for train.
+Test rows whose user or movie never occurs in train are dropped (counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.csv as pacsv
+
+ML_SMALL_DIR = Path("/work/shared/data/ml-latest-small")
+RATINGS_CSV = ML_SMALL_DIR / "ratings.csv"
+SPLIT_SEED = 2020
+TEST_PERCENT = 20
+N_FOLDS = 5
+
+
+def _md5_bucket(key: str, modulus: int) -> int:
+    return int(hashlib.md5(key.encode()).hexdigest()[:8], 16) % modulus
+
+
+@dataclass(frozen=True)
+class Split:
+    train_user: np.ndarray
+    train_item: np.ndarray
+    train_rating: np.ndarray
+    train_fold: np.ndarray
+    test_user: np.ndarray
+    test_item: np.ndarray
+    test_rating: np.ndarray
+    n_users: int
+    n_items: int
+    n_test_dropped: int
+
+
+def load_split(path: Path = RATINGS_CSV, seed: int = SPLIT_SEED) -> Split:
+    table = pacsv.read_csv(path)
+    user_ids = table["userId"].to_numpy()
+    movie_ids = table["movieId"].to_numpy()
+    ratings = table["rating"].to_numpy().astype(np.float64)
+    keys = [f"{u}-{m}-{seed}" for u, m in zip(user_ids.tolist(), movie_ids.tolist())]
+    is_test = np.array([_md5_bucket(k, 100) < TEST_PERCENT for k in keys])
+    fold = np.array([_md5_bucket(k + "-fold", N_FOLDS) for k in keys])
+
+    _, users = np.unique(user_ids, return_inverse=True)
+    _, items = np.unique(movie_ids, return_inverse=True)
+    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
+    train = ~is_test
+    seen_user = np.bincount(users[train], minlength=n_users) > 0
+    seen_item = np.bincount(items[train], minlength=n_items) > 0
+    keep = is_test & seen_user[users] & seen_item[items]
+    return Split(
+        train_user=users[train],
+        train_item=items[train],
+        train_rating=ratings[train],
+        train_fold=fold[train],
+        test_user=users[keep],
+        test_item=items[keep],
+        test_rating=ratings[keep],
+        n_users=n_users,
+        n_items=n_items,
+        n_test_dropped=int(is_test.sum() - keep.sum()),
+    )

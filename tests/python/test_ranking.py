@@ -1,0 +1,378 @@
+"""Models, retrieval, explanations and tuning on small synthetic data."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import scipy.sparse as sp
+
+from cinemart.ranking import (
+    ExplicitFactorModel,
+    ImplicitParams,
+    confidence,
+    fit_implicit_als,
+    fit_popularity,
+    fixed_factor_model,
+    interaction_matrix,
+    item_embeddings,
+)
+from cinemart.ranking_metrics import ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
+from cinemart.retrieval import because_you_liked, similar, top_n
+
+N_USERS, N_ITEMS = 80, 50
+
+
+def synthetic_ratings(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user rates ~30% of items; rating follows a planted rank-3 taste."""
+    rng = np.random.default_rng(seed)
+    taste = rng.normal(size=(N_USERS, 3)) @ rng.normal(size=(3, N_ITEMS))
+    users, items = np.nonzero(rng.random((N_USERS, N_ITEMS)) < 0.3)
+    ratings = np.clip(np.round(3 + taste[users, items]), 1, 5).astype(np.float64)
+    return users, items, ratings
+
+
+def random_model(seed: int = 1, n_users: int = N_USERS, n_items: int = N_ITEMS):
+    rng = np.random.default_rng(seed)
+    return fixed_factor_model(rng.normal(size=(n_users, 4)), rng.normal(size=(n_items, 4)), num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def ratings() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return synthetic_ratings()
+
+
+@pytest.fixture(scope="module")
+def seen(ratings) -> sp.csr_matrix:
+    users, items, values = ratings
+    return interaction_matrix(users, items, values, N_USERS, N_ITEMS)
+
+
+# ----------------------------------------------------------------- confidence
+
+
+def test_confidence_kinds() -> None:
+    r = np.array([1.0, 3.5, 4.0, 5.0])
+    np.testing.assert_array_equal(confidence(r, "binary"), [1, 1, 1, 1])
+    np.testing.assert_array_equal(confidence(r, "linear"), r)
+    np.testing.assert_array_equal(confidence(r, "threshold"), [0, 0, 1, 1])
+    np.testing.assert_array_equal(confidence(r, "threshold", threshold=3.5), [0, 1, 1, 1])
+    with pytest.raises(ValueError, match="unknown confidence kind 'log'; allowed: binary, linear, threshold"):
+        confidence(r, "log")
+    with pytest.raises(ValueError, match="positive ratings"):
+        confidence(np.array([0.0, 1.0]), "linear")
+
+
+def test_interaction_matrix_drops_zeros_and_rejects_duplicates() -> None:
+    m = interaction_matrix(np.array([0, 1]), np.array([1, 2]), np.array([0.0, 2.0]), 2, 3)
+    assert m.nnz == 1 and m[1, 2] == 2.0
+    with pytest.raises(ValueError, match="1 duplicated"):
+        interaction_matrix(np.array([0, 0]), np.array([1, 1]), np.array([1.0, 1.0]), 2, 3)
+    with pytest.raises(ValueError, match="item_idx must lie in 0..2, got 1..3"):
+        interaction_matrix(np.array([0, 0]), np.array([1, 3]), np.array([1.0, 1.0]), 2, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"factors": 0}, "factors must be an int >= 1, got 0"),
+        ({"factors": True}, "factors must be an int >= 1, got True"),
+        ({"factors": 8.0}, "factors must be an int >= 1, got 8.0"),
+        ({"iterations": 0}, "iterations must be an int >= 1"),
+        ({"regularization": -0.1}, "regularization must be a finite number >= 0, got -0.1"),
+        ({"regularization": "0.1"}, "regularization must be a finite number >= 0, got '0.1'"),
+        ({"alpha": 0.0}, "alpha must be a finite number > 0, got 0.0"),
+        ({"alpha": float("nan")}, "alpha must be a finite number > 0, got nan"),
+        ({"threshold": None}, "threshold must be a finite number, got None"),
+        ({"confidence": "log"}, "unknown confidence kind 'log'"),
+    ],
+)
+def test_implicit_params_validation(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ImplicitParams(**kwargs)
+
+
+# --------------------------------------------------------------------- models
+
+
+def test_implicit_fit_is_deterministic_for_a_seed_and_any_thread_count(ratings) -> None:
+    params = ImplicitParams(factors=8, regularization=1.0, alpha=2.0, iterations=5)
+    fits = [fit_implicit_als(*ratings, N_USERS, N_ITEMS, params, seed=3, num_threads=t) for t in (1, 2, 2)]
+    for other in fits[1:]:
+        np.testing.assert_array_equal(other.user_factors, fits[0].user_factors)
+        np.testing.assert_array_equal(other.item_factors, fits[0].item_factors)
+    different = fit_implicit_als(*ratings, N_USERS, N_ITEMS, params, seed=4)
+    assert not np.array_equal(different.item_factors, fits[0].item_factors)
+
+
+def test_threshold_confidence_ignores_low_ratings(ratings) -> None:
+    users, items, values = ratings
+    params = ImplicitParams(factors=4, iterations=3, confidence="threshold")
+    with_low = fit_implicit_als(users, items, values, N_USERS, N_ITEMS, params, seed=0)
+    high = values >= 4
+    without_low = fit_implicit_als(users[high], items[high], values[high], N_USERS, N_ITEMS, params, seed=0)
+    np.testing.assert_array_equal(with_low.item_factors, without_low.item_factors)
+
+
+def test_popularity_scores_are_counts() -> None:
+    items = np.array([0, 0, 0, 1, 1, 2])
+    ratings = np.array([5.0, 1.0, 1.0, 4.0, 4.0, 3.0])
+    all_ratings = fit_popularity(items, ratings, 2, 4, min_rating=None)
+    np.testing.assert_array_equal(all_ratings.item_factors[:, 0], [3, 2, 1, 0])
+    liked = fit_popularity(items, ratings, 2, 4)  # default: ratings >= 4
+    np.testing.assert_array_equal(liked.item_factors[:, 0], [1, 2, 0, 0])
+    recs = top_n(liked, sp.csr_matrix((2, 4), dtype=np.float32), np.array([0]), n=2)
+    np.testing.assert_array_equal(recs.item, [1, 0])
+    np.testing.assert_array_equal(recs.score, [2, 1])
+
+
+def explicit_namespace(seed: int = 5) -> SimpleNamespace:
+    rng = np.random.default_rng(seed)
+    return SimpleNamespace(
+        user_factors=rng.normal(size=(N_USERS, 3)),
+        item_factors=rng.normal(size=(N_ITEMS, 3)),
+        user_bias=rng.normal(size=N_USERS),
+        item_bias=rng.normal(size=N_ITEMS),
+        global_mean=3.5,
+    )
+
+
+def test_explicit_wrapper_scores_are_predicted_ratings(seen) -> None:
+    fitted = explicit_namespace()
+    model = ExplicitFactorModel(fitted, num_threads=1)
+    recs = top_n(model, seen, np.arange(N_USERS), n=5)
+    expected = (
+        fitted.global_mean
+        + fitted.user_bias[recs.user]
+        + fitted.item_bias[recs.item]
+        + np.einsum("ij,ij->i", fitted.user_factors[recs.user], fitted.item_factors[recs.item])
+    )
+    np.testing.assert_allclose(recs.score, expected, rtol=1e-5, atol=1e-5)
+    # and they are the best unseen predicted ratings
+    p, q = fitted.user_factors, fitted.item_factors
+    full = fitted.global_mean + fitted.user_bias[:, None] + fitted.item_bias + p @ q.T
+    full[seen.toarray() > 0] = -np.inf
+    np.testing.assert_array_equal(recs.item.reshape(N_USERS, 5), np.argsort(-full, axis=1)[:, :5])
+
+
+def test_explicit_wrapper_similarity_uses_taste_factors_only() -> None:
+    fitted = explicit_namespace()
+    fitted.item_bias[:] = 100.0  # would dominate a cosine that included the bias column
+    model = ExplicitFactorModel(fitted, num_threads=1)
+    result = similar(model, np.array([0]), n=N_ITEMS - 1)
+    q = fitted.item_factors / np.linalg.norm(fitted.item_factors, axis=1, keepdims=True)
+    np.testing.assert_allclose(result.similarity, (q[result.similar_item] @ q[0]), atol=1e-5)
+    assert result.similarity.min() < -0.5
+    assert item_embeddings(model).shape == (N_ITEMS, 3)
+    with pytest.raises(NotImplementedError, match="ExplicitALS"):
+        model.fit(sp.csr_matrix((N_USERS, N_ITEMS)))
+
+
+def test_explicit_wrapper_rejects_mismatched_shapes() -> None:
+    fitted = explicit_namespace()
+    fitted.item_bias = fitted.item_bias[:-1]
+    with pytest.raises(ValueError, match="bias shapes"):
+        ExplicitFactorModel(fitted)
+
+
+def test_explicit_wrapper_with_cinemart_als(ratings, seen) -> None:
+    from cinemart.als import ALSConfig, ExplicitALS
+
+    fitted = ExplicitALS(ALSConfig(rank=4, reg=0.1, iterations=5, seed=1)).fit(*ratings, N_USERS, N_ITEMS)
+    recs = top_n(ExplicitFactorModel(fitted, num_threads=1), seen, np.arange(N_USERS), n=3)
+    predicted = fitted.predict(recs.user, recs.item)  # clipped to the rating scale
+    inside = (recs.score > 0.5) & (recs.score < 5.0)
+    assert inside.any()
+    np.testing.assert_allclose(recs.score[inside], predicted[inside], rtol=1e-4)
+
+
+# ------------------------------------------------------------------ retrieval
+
+
+def test_top_n_matches_brute_force_and_never_returns_seen(seen) -> None:
+    model = random_model()
+    recs = top_n(model, seen, np.arange(N_USERS), n=7, block=9)
+    scores = model.user_factors @ model.item_factors.T
+    scores[seen.toarray() > 0] = -np.inf
+    expected = np.argsort(-scores, axis=1)[:, :7]
+    np.testing.assert_array_equal(recs.user, np.repeat(np.arange(N_USERS), 7))
+    np.testing.assert_array_equal(recs.rank, np.tile(np.arange(1, 8), N_USERS))
+    np.testing.assert_array_equal(recs.item.reshape(N_USERS, 7), expected)
+    assert not seen[recs.user, recs.item].any()
+    assert (np.diff(recs.score.reshape(N_USERS, 7), axis=1) <= 0).all()
+
+
+def test_top_n_block_size_does_not_change_results(seen) -> None:
+    model = random_model()
+    users = np.array([5, 3, 70, 3])
+    a, b = top_n(model, seen, users, block=1), top_n(model, seen, users, block=1000)
+    for x, y in zip(a[:3], b[:3]):
+        np.testing.assert_array_equal(x, y)
+    # BLAS picks a different kernel per batch shape: scores agree to float32 rounding
+    np.testing.assert_allclose(a.score, b.score, rtol=1e-6)
+
+
+def test_top_n_returns_all_candidates_when_fewer_than_n() -> None:
+    model = random_model(n_users=2, n_items=5)
+    seen = sp.csr_matrix(np.array([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], dtype=np.float32))
+    recs = top_n(model, seen, np.array([0, 1]), n=10)
+    assert sorted(recs.item[recs.user == 0].tolist()) == [3, 4]
+    assert sorted(recs.item[recs.user == 1].tolist()) == [0, 1, 2, 3, 4]  # n > catalogue
+    np.testing.assert_array_equal(recs.rank, [1, 2, 1, 2, 3, 4, 5])
+    everything = top_n(model, seen, np.array([0]), n=10, filter_seen=False)
+    assert sorted(everything.item.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_top_n_output_is_arrow_ready(seen) -> None:
+    table = pa.table(top_n(random_model(), seen, np.array([1, 2]), n=3)._asdict())
+    assert table.schema.names == ["user", "rank", "item", "score"]
+    assert [str(t) for t in table.schema.types] == ["int32", "int16", "int32", "float"]
+    assert table.num_rows == 6
+    empty = top_n(random_model(), seen, np.array([], dtype=np.int64))
+    assert [a.size for a in empty] == [0, 0, 0, 0]
+
+
+def test_top_n_validation(seen) -> None:
+    model = random_model()
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+        top_n(model, seen, np.array([0]), n=0)
+    with pytest.raises(ValueError, match=r"user_ids must lie in 0..79, got 0..80"):
+        top_n(model, seen, np.array([0, 80]))
+    with pytest.raises(ValueError, match="CSR matrix of shape"):
+        top_n(model, seen[:10], np.array([0]))
+
+
+def test_similar_matches_brute_force_cosine_and_excludes_self() -> None:
+    model = random_model()
+    result = similar(model, np.arange(N_ITEMS), n=5, block=7)
+    q = model.item_factors / np.linalg.norm(model.item_factors, axis=1, keepdims=True)
+    cosine = q @ q.T
+    np.fill_diagonal(cosine, -np.inf)
+    expected = np.argsort(-cosine, axis=1)[:, :5]
+    np.testing.assert_array_equal(result.similar_item.reshape(N_ITEMS, 5), expected)
+    np.testing.assert_allclose(result.similarity, cosine[result.item, result.similar_item], atol=1e-5)
+    assert not (result.item == result.similar_item).any()
+    assert result.similarity.min() >= -1 and result.similarity.max() <= 1
+
+
+def test_similar_restrict_to_limits_answers_not_queries() -> None:
+    model = random_model()
+    allowed = np.array([2, 4, 6, 8])
+    result = similar(model, np.array([0, 4]), n=10, restrict_to=allowed)
+    assert set(result.similar_item[result.item == 0].tolist()) == {2, 4, 6, 8}
+    assert set(result.similar_item[result.item == 4].tolist()) == {2, 6, 8}
+    np.testing.assert_array_equal(result.rank[result.item == 4], [1, 2, 3])
+
+
+# --------------------------------------------------------------- explanations
+
+
+def test_because_you_liked_hand_case() -> None:
+    # unit-ish item vectors on a circle: item i at angle i * 30 degrees
+    angles = np.deg2rad(np.arange(6) * 30)
+    factors = np.column_stack([np.cos(angles), np.sin(angles)]) * np.arange(1, 7)[:, None]
+    ratings = sp.csr_matrix(
+        np.array(
+            [
+                [5.0, 0, 0, 4.5, 2.0, 0],  # likes 0 and 3
+                [3.0, 2.0, 0, 0, 0, 0],  # likes nothing: falls back to its top (item 0)
+                [0, 0, 0, 0, 0, 0],  # no ratings at all
+                [0, 0, 4.0, 0, 0, 0],  # only liked item is the recommended one
+            ]
+        )
+    )
+    result = because_you_liked(
+        factors, ratings, np.array([0, 0, 1, 2, 3]), np.array([5, 1, 5, 1, 2])
+    )
+    # item 5 is 60 deg from 3 and 150 from 0; item 1 is 30 from 0 and 60 from 3;
+    # the disliked item 4 (closest to 5) is never an explanation
+    np.testing.assert_array_equal(result.item, [3, 0, 0, -1, -1])
+    np.testing.assert_allclose(result.similarity[:3], np.cos(np.deg2rad([60, 30, 150])), atol=1e-6)
+    assert np.isnan(result.similarity[3:]).all()
+
+
+def test_because_you_liked_matches_brute_force_for_any_pair_budget(ratings, seen) -> None:
+    users, items, values = ratings
+    matrix = interaction_matrix(users, items, values, N_USERS, N_ITEMS)
+    model = random_model()
+    recs = top_n(model, seen, np.arange(N_USERS), n=4)
+    big = because_you_liked(model.item_factors, matrix, recs.user, recs.item)
+    small = because_you_liked(model.item_factors, matrix, recs.user, recs.item, max_pairs=5)
+    np.testing.assert_array_equal(big.item, small.item)
+    np.testing.assert_array_equal(big.similarity, small.similarity)
+
+    q = model.item_factors / np.linalg.norm(model.item_factors, axis=1, keepdims=True)
+    dense = matrix.toarray()
+    for r in range(0, recs.user.size, 13):
+        row = dense[recs.user[r]]
+        liked = np.flatnonzero(row >= 4) if (row >= 4).any() else np.flatnonzero(row == row.max())
+        best = liked[np.argmax(q[liked] @ q[recs.item[r]])]
+        assert big.item[r] == best
+        assert dense[recs.user[r], big.item[r]] >= 4 or not (row >= 4).any()
+
+
+# --------------------------------------------------------------------- tuning
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({"rank": [8]}, r"unknown grid key\(s\) \['rank'\]; allowed: factors, regularization"),
+        ({"factors": [0]}, "factors must be an int >= 1, got 0"),
+        ({"regularization": [0.1, -1.0]}, "regularization must be a finite number >= 0, got -1.0"),
+        ({"alpha": [0]}, "alpha must be a finite number > 0"),
+        ({"confidence": ["binary", "log"]}, r"grid\['confidence'\] has \['log'\]"),
+        ({"factors": []}, r"grid\['factors'\] must be a non-empty list"),
+        ({"confidence": "binary"}, r"grid\['confidence'\] must be a non-empty list"),
+        ({"alpha": [1.0, 1.0]}, "duplicate values"),
+        ({"alpha": [[1.0]]}, r"grid\['alpha'\] must hold scalars"),
+    ],
+)
+def test_validate_grid_rejects(grid: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate_grid(grid)
+
+
+def test_presets_are_valid_and_small() -> None:
+    for name, grid in PRESETS.items():
+        points = validate_grid(grid)
+        assert 1 <= len(points) <= 20, name
+    assert ImplicitParams() in validate_grid(PRESETS["default"])
+
+
+def test_validation_mask_and_flag_checks(ratings) -> None:
+    np.testing.assert_array_equal(validation_mask(np.array([0, 3, 0, 1])), [True, False, True, False])
+    with pytest.raises(ValueError, match="fold must be an integer array"):
+        validation_mask(np.array([0.0, 1.0]))
+    fold = np.arange(ratings[0].size) % 5
+    with pytest.raises(ValueError, match="use validation_mask"):
+        tune_implicit(*ratings, fold, N_USERS, N_ITEMS, PRESETS["quick"], progress=None)
+
+
+def test_tune_fits_on_non_validation_rows_and_reports_progress(ratings) -> None:
+    users, items, values = ratings
+    is_validation = np.arange(users.size) % 5 == 0
+    messages: list[str] = []
+    grid = {"factors": [4, 8], "regularization": [0.5], "iterations": [3], "confidence": ["binary"]}
+    results = tune_implicit(
+        users, items, values, is_validation.astype(np.int8), N_USERS, N_ITEMS, grid, seed=1,
+        progress=messages.append,
+    )
+    assert [r.params.factors for r in results] == [4, 8]
+    assert len(messages) == 2 and messages[0].startswith("[1/2] factors=4") and "left)" in messages[0]
+    assert "elapsed" in messages[1]
+
+    # re-derive the first point's score by hand: fit on train rows only
+    fit = ~is_validation
+    model = fit_implicit_als(users[fit], items[fit], values[fit], N_USERS, N_ITEMS, results[0].params, seed=1)
+    relevant = relevant_matrix(users[is_validation], items[is_validation], values[is_validation], N_USERS, N_ITEMS)
+    seen_fit = interaction_matrix(users[fit], items[fit], values[fit], N_USERS, N_ITEMS)
+    recs = top_n(model, seen_fit, np.flatnonzero(np.diff(relevant.indptr)))
+    expected = ranking_metrics(top_k_matrix(recs.user, recs.rank, recs.item, N_USERS, 10), relevant)
+    assert results[0].metrics == expected
+    assert select_best(results).ndcg == max(r.ndcg for r in results)
+    with pytest.raises(ValueError, match="no tuning results"):
+        select_best([])
