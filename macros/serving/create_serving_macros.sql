@@ -24,12 +24,14 @@
 
   create or replace macro {{ schema }}.recommend_for(target_user_id, n) as table
     with target_user as (
-      select factors from {{ schema }}.{{ user_table }} where user_id = target_user_id
+      select factors, bias, global_mean from {{ schema }}.{{ user_table }} where user_id = target_user_id
     ),
     scored as (
       select
         movie_factors.movie_id,
-        array_inner_product(target_user.factors, movie_factors.factors) + movie_factors.bias as score
+        -- mu + b_u + b_i + p_u . q_i (implicit ALS tables carry zero biases and mean)
+        array_inner_product(target_user.factors, movie_factors.factors)
+          + movie_factors.bias + target_user.bias + target_user.global_mean as score
       from {{ schema }}.{{ movie_table }} as movie_factors, target_user
       where not exists (
         select 1 from {{ schema }}.stg_movielens__ratings as rated
@@ -51,6 +53,7 @@
     with target_movie as (
       select factors from {{ schema }}.{{ movie_table }}
       where movie_id = target_movie_id and n_ratings >= {{ min_ratings }}
+        and array_inner_product(factors, factors) > 0
     ),
     scored as (
       select
@@ -59,6 +62,8 @@
       from {{ schema }}.{{ movie_table }} as candidates, target_movie
       where candidates.movie_id <> target_movie_id
         and candidates.n_ratings >= {{ min_ratings }}
+        -- all-zero factors (no signal for the model) have no cosine
+        and array_inner_product(candidates.factors, candidates.factors) > 0
     )
     select
       row_number() over (order by scored.similarity desc, scored.movie_id) as rank,

@@ -177,10 +177,10 @@ def fixed_factor_model(
         raise ValueError(
             f"factor shapes do not match: users {user_factors.shape}, items {item_factors.shape}"
         )
+    # constructed under the limit so implicit's one-time "multithreaded BLAS"
+    # warning stays quiet: every BLAS-heavy call in cinemart sets the limit itself
     with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(
-            factors=user_factors.shape[1], num_threads=num_threads
-        )
+        model = AlternatingLeastSquares(factors=user_factors.shape[1], num_threads=num_threads)
     model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
     model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
     return model
@@ -226,8 +226,10 @@ class ExplicitFactorModel(AlternatingLeastSquares):
     """Explicit biased-MF factors behind implicit's ``recommend``/``similar_items``.
 
     Augmented vectors user = [p_u, 1, mu + b_u], item = [q_i, b_i, 1] make the
-    dot product mu + b_u + b_i + p_u.q_i, the predicted rating, so top-N scores
-    are readable in rating units. ``similar_items`` uses cosine on q_i alone:
+    dot product mu + b_u + b_i + p_u.q_i, the predicted rating. mu + b_u is
+    constant per user, so it does not change any ranking; it is there so
+    top-N scores read in rating units (unclipped: clipping at 5.0 would create
+    ties exactly at the top of the list). ``similar_items`` uses cosine on q_i alone:
     the bias columns encode popularity and rating level, not taste, and would
     make every well-rated film "similar" to every other one.
 
@@ -247,7 +249,7 @@ class ExplicitFactorModel(AlternatingLeastSquares):
                 f"bias shapes {b_u.shape}, {b_i.shape} do not match "
                 f"{p.shape[0]} users and {q.shape[0]} items"
             )
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"):  # as in fixed_factor_model
             super().__init__(factors=p.shape[1] + 2, num_threads=num_threads)
         mu = np.float32(fitted.global_mean)
         self.user_factors = np.column_stack([p, np.ones_like(b_u), mu + b_u])
