@@ -38,3 +38,30 @@ select n_rows
 from (select count(*) as n_rows from {{ model }}) as counted
 where n_rows <> 1
 {% endtest %}
+
+
+{#- Ranks within each group run 1, 2, ..., n with no gap or repeat. -#}
+{% test ranks_are_contiguous(model, group_by, rank_column='rank') %}
+select {{ group_by }}, count(*) as n_rows, count(distinct {{ rank_column }}) as n_ranks,
+       min({{ rank_column }}) as first_rank, max({{ rank_column }}) as last_rank
+from {{ model }}
+group by {{ group_by }}
+having min({{ rank_column }}) <> 1
+    or max({{ rank_column }}) <> count(*)
+    or count(distinct {{ rank_column }}) <> count(*)
+{% endtest %}
+
+
+{#- Within each group, `column_name` never increases as the rank grows. -#}
+{% test non_increasing_by_rank(model, column_name, group_by, rank_column='rank') %}
+select *
+from (
+    select
+        {{ group_by }},
+        {{ rank_column }},
+        {{ column_name }},
+        lag({{ column_name }}) over (partition by {{ group_by }} order by {{ rank_column }}) as previous_value
+    from {{ model }}
+) as ordered
+where previous_value is not null and {{ column_name }} > previous_value
+{% endtest %}

@@ -1,0 +1,83 @@
+"""The model plugin's tables on the real ml-latest-small (one full dbt build, shared).
+
+Bands come from real runs of this build on this data (see the closing notes of
+the explicit-ALS and ranking issues); they are tight enough to catch a protocol
+or solver regression.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+
+def test_default_explicit_model_beats_the_seed(real_warehouse):
+    (test_rmse, cv_rmse, cold, n_train, n_test, biased), = real_warehouse.query(
+        "select test_rmse, cv_rmse, cold_start_rows_dropped, n_train, n_test, biased from als_model_runs")
+    assert biased is True
+    assert test_rmse <= 0.845  # the seed notebook's Spark ALS: 0.8825
+    assert 0.80 < test_rmse
+    assert 0.80 < cv_rmse < 0.87
+    assert n_train + n_test == 100836
+    assert cold == 812  # test rows whose user or movie is absent from train, counted not hidden
+
+
+def test_grid_search_flags_its_lowest_cv_rmse(real_warehouse):
+    rows = real_warehouse.query("select mean_rmse, is_chosen, len(fold_rmse) from als_grid_search")
+    chosen = [r for r in rows if r[1]]
+    assert len(chosen) == 1
+    assert chosen[0][0] == min(r[0] for r in rows)
+    assert all(r[2] == 5 for r in rows)
+
+
+def test_test_predictions_reproduce_the_audited_rmse(real_warehouse):
+    (rmse, n), = real_warehouse.query("select sqrt(avg(error * error)), count(*) from als_test_predictions")
+    (audited, n_test, cold), = real_warehouse.query("select test_rmse, n_test, cold_start_rows_dropped from als_model_runs")
+    assert math.isclose(rmse, audited, rel_tol=1e-9)
+    assert n == n_test - cold
+
+
+def test_served_ranking_model_meets_the_precision_goal(real_warehouse):
+    rows = {m: (p, ndcg, served) for m, p, ndcg, served in real_warehouse.query(
+        "select model, precision_at_10, ndcg_at_10, is_served from ranking_evaluation")}
+    assert set(rows) == {"implicit_als", "popularity", "explicit_als"}
+    served = [m for m, r in rows.items() if r[2]]
+    assert served == ["implicit_als"]
+    assert rows["implicit_als"][0] >= 0.19
+    assert 0.11 < rows["popularity"][0] < 0.15
+    assert rows["explicit_als"][0] < rows["popularity"][0]
+
+
+@pytest.mark.parametrize("title, expected", [
+    ("Toy Story", {"Toy Story 2"}),
+    ("Star Wars: Episode IV - A New Hope", {"Star Wars: Episode V - The Empire Strikes Back",
+                                            "Star Wars: Episode VI - Return of the Jedi"}),
+])
+def test_similar_movies_make_sense(real_warehouse, title, expected):
+    neighbours = {t for (t,) in real_warehouse.query(
+        "select similar_title from similar_movies where title = ? and rank <= 5", [title])}
+    assert expected <= neighbours
+
+
+def test_sql_macros_agree_with_materialized_tables(real_warehouse):
+    for user_id in (1, 77, 414, 610):
+        table = real_warehouse.query("select movie_id, score from user_recommendations where user_id = ? order by rank",
+                                     [user_id])
+        macro = real_warehouse.query("select movie_id, score from recommend_for(?, 10) order by rank", [user_id])
+        assert [m for m, _ in macro] == [m for m, _ in table]
+        assert all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5) for (_, a), (_, b) in zip(macro, table))
+    for movie_id in (1, 260, 2571):
+        table = real_warehouse.query("select similar_movie_id, similarity from similar_movies where movie_id = ? "
+                                     "order by rank", [movie_id])
+        macro = real_warehouse.query("select similar_movie_id, similarity from similar_to(?, 10) order by rank",
+                                     [movie_id])
+        assert [m for m, _ in macro] == [m for m, _ in table]
+        assert all(math.isclose(a, b, abs_tol=1e-5) for (_, a), (_, b) in zip(macro, table))
+
+
+def test_every_user_is_explained(real_warehouse):
+    (missing, total), = real_warehouse.query(
+        "select count(*) filter (where because_you_liked is null), count(*) from user_recommendations")
+    assert total == 6100
+    assert missing == 0
