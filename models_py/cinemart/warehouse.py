@@ -88,7 +88,9 @@ def run_dbt(
     if target_dir is not None:
         argv += ["--target-path", str(target_dir / "target"), "--log-path", str(target_dir / "logs")]
     if select:
-        argv += ["--select", *select]
+        # cautious: a test runs only when all its models are selected, so a
+        # partial build never tests tables it did not build
+        argv += ["--select", *select, "--indirect-selection", "cautious"]
     env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database)}
     completed = subprocess.run(argv, cwd=project_dir, env=env, check=False)
     return BuildResult(database=database, returncode=completed.returncode)
