@@ -26,7 +26,8 @@ from cinemart.data.fetch import (
     fetch,
 )
 from cinemart.data.layout import DatasetLayoutError, detect_layout
-from cinemart.warehouse import WarehouseError, database_path, find_project_dir, headline, run_dbt
+from cinemart.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
+from cinemart.warehouse import WarehouseError, find_project_dir, headline, run_dbt
 
 PROG = "cinemart"
 EXIT_USER_ERROR = 2
@@ -43,6 +44,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     UnknownDatasetError,
     DatasetLayoutError,
     WarehouseError,
+    PublishError,
     OSError,
 )
 
@@ -135,6 +137,8 @@ def _add_build(commands: Subcommands) -> None:
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
                         help='extra dbt vars as a JSON object, e.g. \'{"als_grid": "spark_seed"}\'')
     parser.add_argument("--select", nargs="+", default=[], metavar="SELECTOR", help="dbt node selection")
+    parser.add_argument("--wait", action="store_true",
+                        help="if another build is running, wait for it instead of failing")
     parser.set_defaults(handler=_run_build)
 
 
@@ -146,18 +150,40 @@ def _run_build(args: argparse.Namespace) -> int:
     if not isinstance(extra, dict):
         raise WarehouseError(f"--vars must be a JSON object, got {args.dbt_vars!r}")
     folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
+    layout = detect_layout(folder)
     project = find_project_dir()
-    result = run_dbt("build", detect_layout(folder), project_dir=project, database=database_path(project),
-                     extra_vars=extra, select=args.select)
-    if result.returncode != 0:
-        raise WarehouseError(f"dbt build failed (exit {result.returncode}); its output above names the failing node")
-    print(f"\nwarehouse: {result.database}")
-    for name, value in headline(result.database):
+    paths = WarehousePaths.for_project(project)
+    with BuildLock(paths, wait=args.wait):
+        build_file = prepare_build_file(paths)
+        result = run_dbt("build", layout, project_dir=project, database=build_file,
+                         extra_vars=extra, select=args.select)
+        if result.returncode != 0:
+            raise WarehouseError(f"dbt build failed (exit {result.returncode}); its output above names the failing "
+                                 f"node. Nothing was published: {paths.serving} is unchanged")
+        serving = publish(paths)
+    print(f"\nwarehouse (published, open read-only): {serving}")
+    for name, value in headline(serving):
         print(f"  {name:<28} {value}")
     return 0
 
 
-COMMANDS: list[Register] = [_add_data, _add_build]
+def _add_rollback(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "rollback",
+        help="serve the previously published warehouse again (run twice to undo)",
+    )
+    parser.set_defaults(handler=_run_rollback)
+
+
+def _run_rollback(args: argparse.Namespace) -> int:
+    paths = WarehousePaths.for_project(find_project_dir())
+    with BuildLock(paths):
+        serving = rollback(paths)
+    print(serving)
+    return 0
+
+
+COMMANDS: list[Register] = [_add_data, _add_build, _add_rollback]
 
 
 def build_parser() -> argparse.ArgumentParser:

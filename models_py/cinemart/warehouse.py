@@ -20,8 +20,7 @@ from typing import Sequence
 import duckdb
 
 from cinemart.data.layout import Layout
-
-DEFAULT_DATABASE = Path("warehouse") / "cinemart.duckdb"
+from cinemart.publish import WarehousePaths
 
 
 class WarehouseError(RuntimeError):
@@ -50,10 +49,8 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def database_path(project_dir: Path) -> Path:
-    """Where dbt writes: CINEMART_DUCKDB_PATH, else warehouse/cinemart.duckdb under the project."""
-    configured = os.environ.get("CINEMART_DUCKDB_PATH")
-    path = Path(configured) if configured else DEFAULT_DATABASE
-    return path if path.is_absolute() else (project_dir / path)
+    """The published (serving) warehouse file readers open; see cinemart.publish."""
+    return WarehousePaths.for_project(project_dir).serving
 
 
 def _dbt_executable() -> str:
@@ -98,11 +95,24 @@ def run_dbt(
 
 def headline(database: Path) -> list[tuple[str, str]]:
     """Figures worth printing after a build, read from the finished warehouse."""
+    queries = [
+        ("users", "dataset_overview", "select n_users from dataset_overview"),
+        ("movies (rated / unrated)", "dataset_overview", "select format('{:,} ({:,} / {:,})', n_movies, n_rated_movies, n_unrated_movies) "
+                                     "from dataset_overview"),
+        ("ratings", "dataset_overview", "select n_ratings from dataset_overview"),
+        ("quarantined ratings", "dataset_overview", "select n_quarantined_ratings from dataset_overview"),
+        ("min ratings per user", "dataset_overview", "select min_ratings_per_user from dataset_overview"),
+        ("explicit ALS test RMSE", "als_model_runs", "select format('{:.4f} (rank {}, reg {}, {} iterations)', test_rmse, rank, reg, "
+                                   "iterations) from als_model_runs order by finished_at desc limit 1"),
+        ("served model precision@10", "ranking_evaluation", "select format('{:.4f} ({})', precision_at_10, model) from ranking_evaluation "
+                                      "where is_served"),
+    ]
+    figures = []
     with duckdb.connect(str(database), read_only=True) as con:
-        row = con.execute(
-            "select n_users, n_movies, n_rated_movies, n_unrated_movies, n_ratings, "
-            "n_quarantined_ratings, min_ratings_per_user, density from dataset_overview"
-        ).fetchone()
-    names = ["users", "movies", "rated movies", "unrated movies", "ratings",
-             "quarantined ratings", "min ratings per user", "density"]
-    return [(name, f"{value:,}" if isinstance(value, int) else f"{value:.4f}") for name, value in zip(names, row)]
+        tables = {name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()}
+        for label, table, sql in queries:
+            if table in tables:  # a partial build (--select) may not have made it
+                row = con.execute(sql).fetchone()
+                if row is not None:
+                    figures.append((label, f"{row[0]:,}" if isinstance(row[0], int) else str(row[0])))
+    return figures
