@@ -1,0 +1,316 @@
+"""Read the warehouse and assemble the one-file HTML report.
+
+Each section is a function from a read-only connection to a `Section`, so one
+can change without touching the others, and the page is SECTIONS in order.
+Every query orders fully (ties included) and nothing reads the clock: the same
+warehouse gives the same bytes, and the only times shown come from the data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cinemart import __version__
+from cinemart.report.page import Card, Column, Section, cards, figure, grid, heading, page, paragraph, table
+from cinemart.report.svg import (
+    Marker,
+    Series,
+    bar_chart,
+    fmt_number,
+    fmt_percent,
+    hbar_chart,
+    heatmap,
+    line_chart,
+)
+from cinemart.warehouse import WarehouseError
+
+Record = dict[str, Any]
+
+REQUIRED_TABLES = (
+    "dataset_overview", "genre_summary", "rating_distribution", "user_activity", "movie_popularity",
+    "movies_by_release_year", "movies", "als_grid_search", "als_model_runs", "ranking_evaluation",
+    "user_recommendations", "similar_movies",
+)
+# Well-known movies whose neighbours a reader can judge at a glance (titles as the movies mart stores them).
+SHOWCASE_TITLES = ("Toy Story", "Star Wars: Episode IV - A New Hope", "Matrix, The")
+SHOWCASE_COUNT = 3
+MODEL_NAMES = {"implicit_als": "implicit ALS", "popularity": "popularity", "explicit_als": "explicit ALS"}
+RANKING_METRICS = {"precision_at_10": "precision@10", "recall_at_10": "recall@10", "ndcg_at_10": "NDCG@10",
+                   "map_at_10": "MAP@10", "catalogue_coverage": "coverage"}
+FULL_WIDTH = 960  # viewBox width of a chart spanning the page; half-width charts keep svg's default 600
+
+
+def _records(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> list[Record]:
+    cursor = con.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _decimals(n: int) -> Callable[[float], str]:
+    return lambda value: fmt_number(value, n)
+
+
+def _year(value: float) -> str:
+    return f"{value:.0f}"  # no thousands separator: 1995, not 1,995
+
+
+def _top_decile_share(counts: Sequence[int]) -> float:
+    """Share of all ratings held by the top 10% (counts sorted descending): the long tail in one number."""
+    return sum(counts[: math.ceil(len(counts) / 10)]) / sum(counts)
+
+
+def _overview(con: duckdb.DuckDBPyConnection) -> Section:
+    o = _records(con, "select * from dataset_overview")[0]
+    items = [
+        Card("Users", fmt_number(o["n_users"]), "with at least one clean rating"),
+        Card("Movies", fmt_number(o["n_movies"]),
+             f"{fmt_number(o['n_rated_movies'])} rated · {fmt_number(o['n_unrated_movies'])} unrated"),
+        Card("Ratings", fmt_number(o["n_ratings"]), f"{fmt_number(o['n_quarantined_ratings'])} quarantined"),
+        Card("Mean rating", f"{o['mean_rating']:.2f} ★", "on a 0.5–5.0 scale"),
+        Card("Density", fmt_percent(o["density"], 2), "of the user × movie matrix is filled"),
+        Card("Ratings per user", f"{fmt_number(o['min_ratings_per_user'])}–{fmt_number(o['max_ratings_per_user'])}",
+             "least to most active user"),
+        Card("Tags", fmt_number(o["n_tags"]), f"{fmt_number(o['n_genre_values'])} genre values"),
+        Card("Rating period", f"{o['first_rated_at']:%Y}–{o['last_rated_at']:%Y}",
+             f"{o['first_rated_at']:%Y-%m-%d} to {o['last_rated_at']:%Y-%m-%d}"),
+    ]
+    return Section("overview", "Dataset overview", "Headline figures of the loaded dataset (dataset_overview).",
+                   cards(items))
+
+
+def _genres(con: duckdb.DuckDBPyConnection) -> Section:
+    by_count = _records(con, "select genre, n_movies from genre_summary order by n_movies desc, genre")
+    by_mean = _records(con, "select genre, mean_rating from genre_summary where mean_rating is not null "
+                            "order by mean_rating desc, genre")
+    overall = _records(con, "select mean_rating from dataset_overview")[0]["mean_rating"]
+    count_chart = hbar_chart([r["genre"] for r in by_count], [r["n_movies"] for r in by_count],
+                             title="Movies per genre", x_label="Movies", value_format=fmt_number)
+    mean_chart = hbar_chart([r["genre"] for r in by_mean], [r["mean_rating"] for r in by_mean],
+                            title="Mean rating per genre", x_label="Mean rating (stars)",
+                            value_format=_decimals(2), x_max=5.0)
+    return Section(
+        "genres", "Genres", "A movie counts once in each of its genres, so the genre counts add up to more "
+        "than the catalogue (genre_summary).",
+        grid(figure("genre-movies", count_chart),
+             figure("genre-mean-rating", mean_chart, f"Overall mean rating: {overall:.2f}.")),
+    )
+
+
+def _ratings_and_years(con: duckdb.DuckDBPyConnection) -> Section:
+    dist = _records(con, "select rating, n_ratings, share_of_ratings from rating_distribution order by rating")
+    mode = max(dist, key=lambda r: (r["n_ratings"], r["rating"]))
+    half_stars = sum(r["share_of_ratings"] for r in dist if (r["rating"] * 2) % 2 == 1)
+    dist_chart = bar_chart([f"{r['rating']:.1f}" for r in dist], {"ratings": [r["n_ratings"] for r in dist]},
+                           title="Rating distribution", x_label="Rating (stars)", y_label="Ratings",
+                           value_format=fmt_number)
+    years = _records(con, "select release_year, n_movies from movies_by_release_year order by release_year")
+    peak = max(years, key=lambda r: (r["n_movies"], -r["release_year"]))
+    year_chart = line_chart([Series("movies", [(r["release_year"], r["n_movies"]) for r in years])],
+                            title="Movies per release year", x_label="Release year", y_label="Movies",
+                            x_format=_year, y_from_zero=True)
+    return Section(
+        "ratings", "Ratings and release years", "How users rate (rating_distribution) and when the catalogue's "
+        "movies came out (movies_by_release_year; movies without a year in the title are left out).",
+        grid(figure("rating-distribution", dist_chart,
+                    f"Most common: {mode['rating']:.1f} stars ({fmt_percent(mode['share_of_ratings'])} of ratings). "
+                    f"Half-star ratings: {fmt_percent(half_stars)}."),
+             figure("release-years", year_chart,
+                    f"Peak: {peak['release_year']} with {fmt_number(peak['n_movies'])} movies.")),
+    )
+
+
+def _long_tail_chart(key: str, counts: Sequence[int], who: str, title: str) -> str:
+    chart = line_chart([Series(f"ratings per {who}", list(enumerate(counts, start=1)))], title=title,
+                       x_label=f"{who.capitalize()} rank (1 = most ratings, log scale)",
+                       y_label="Ratings (log scale)", x_log=True, y_log=True)
+    return figure(key, chart, f"The top 10% of {who}s account for {fmt_percent(_top_decile_share(counts))} "
+                              f"of all ratings; median {who}: {fmt_number(counts[len(counts) // 2])} ratings.")
+
+
+def _long_tails(con: duckdb.DuckDBPyConnection) -> Section:
+    users = [r["n_ratings"] for r in _records(con, "select n_ratings from user_activity order by n_ratings desc")]
+    movies = [r["n_ratings"] for r in _records(con, "select n_ratings from movie_popularity order by n_ratings desc")]
+    return Section(
+        "long-tails", "Long tails", "Ratings per user and per movie, sorted from most to least; on log-log axes a "
+        "long tail shows as a slowly falling line (user_activity, movie_popularity).",
+        grid(_long_tail_chart("user-activity", users, "user", "User activity"),
+             _long_tail_chart("movie-popularity", movies, "movie", "Movie popularity")),
+    )
+
+
+def iteration_curve_chart(points: Sequence[tuple[int, float]], chosen_iterations: int, rank: int,
+                          reg: float) -> str:
+    """CV RMSE against ALS sweeps for the chosen (rank, reg); one searched value gets a note, not a line."""
+    note = (None if len(points) > 1 else
+            f"Only {points[0][0]} iterations was searched for this configuration: no curve to draw.")
+    best = dict(points)[chosen_iterations]
+    return line_chart([Series("CV RMSE", points)], title=f"Iteration curve (rank {rank}, reg {reg:g})",
+                      x_label="Iterations", y_label="CV RMSE (mean of folds)", y_format=_decimals(4), dots=True,
+                      marker=Marker(chosen_iterations, best, f"chosen: {best:.4f}"), note=note)
+
+
+def _explicit_als(con: duckdb.DuckDBPyConnection) -> Section:
+    rows = _records(con, "select rank, reg, iterations, mean_rmse, std_rmse, len(fold_rmse) as folds, is_chosen "
+                         "from als_grid_search order by rank, reg, iterations")
+    run = _records(con, "select * from als_model_runs order by finished_at desc, run_id limit 1")[0]
+    chosen = next(r for r in rows if r["is_chosen"])
+    ranks, regs = sorted({r["rank"] for r in rows}), sorted({r["reg"] for r in rows})
+    best: dict[tuple[int, float], Record] = {}
+    for r in rows:  # rows come by ascending iterations, so ties keep the cheaper configuration
+        key = (r["rank"], r["reg"])
+        if key not in best or r["mean_rmse"] < best[key]["mean_rmse"]:
+            best[key] = r
+    values = [[best[(k, g)]["mean_rmse"] if (k, g) in best else None for g in regs] for k in ranks]
+    notes = [[f"{best[(k, g)]['iterations']} iterations" if (k, g) in best else "" for g in regs] for k in ranks]
+    grid_chart = heatmap([str(k) for k in ranks], [f"{g:g}" for g in regs], values,
+                         title="Grid search: CV RMSE at the best iterations per cell", x_label="Regularization",
+                         y_label="Rank", value_format=_decimals(4), notes=notes,
+                         marked=(ranks.index(chosen["rank"]), regs.index(chosen["reg"])), marked_label="★ chosen",
+                         width=FULL_WIDTH)
+    scored = run["n_test"] - run["cold_start_rows_dropped"]
+    rmse_chart = hbar_chart(["Train (refit on train)", "Cross-validation", "Test (held out)"],
+                            [run["train_rmse"], run["cv_rmse"], run["test_rmse"]], title="RMSE of the chosen model",
+                            x_label="RMSE (stars, lower is better)", value_format=_decimals(4), bar_height=40)
+    curve = [(r["iterations"], r["mean_rmse"]) for r in rows
+             if (r["rank"], r["reg"]) == (chosen["rank"], chosen["reg"])]
+    items = [
+        Card("Chosen rank · reg", f"{chosen['rank']} · {chosen['reg']:g}",
+             f"{chosen['iterations']} iterations, best of {fmt_number(len(rows))} grid points"),
+        Card("CV RMSE", f"{chosen['mean_rmse']:.4f}", f"± {chosen['std_rmse']:.4f} over {chosen['folds']} folds"),
+        Card("Train RMSE", f"{run['train_rmse']:.4f}", f"{fmt_number(run['n_train'])} train ratings"),
+        Card("Test RMSE", f"{run['test_rmse']:.4f}",
+             f"{fmt_number(scored)} test ratings; {fmt_number(run['cold_start_rows_dropped'])} cold-start dropped"),
+    ]
+    return Section(
+        "explicit-als", "Explicit ALS", "Rating prediction: every (rank, regularization, iterations) point is "
+        "cross-validated on the train part; the lowest mean CV RMSE is chosen, refit on train and scored once on "
+        "test (als_grid_search, latest als_model_runs row).",
+        cards(items) + figure("als-grid", grid_chart, "Lower is better (darker). Each cell shows the iteration "
+                                                      "count with its lowest CV RMSE.")
+        + grid(figure("als-rmse", rmse_chart, "Train RMSE far below CV and test RMSE is the gap any "
+                                              "regularized factor model leaves on the data it was fitted on."),
+               figure("als-iterations", iteration_curve_chart(curve, chosen["iterations"], chosen["rank"],
+                                                              chosen["reg"]),
+                      f"Across folds the chosen point varies by ± {chosen['std_rmse']:.4f}: smaller steps "
+                      "along the curve are within noise.")),
+    )
+
+
+def _ranking(con: duckdb.DuckDBPyConnection) -> Section:
+    rows = _records(con, "select * from ranking_evaluation "
+                         "order by is_served desc, model <> 'popularity', model")
+    names = [MODEL_NAMES.get(r["model"], r["model"]) + (" (served)" if r["is_served"] else "") for r in rows]
+    chart = bar_chart(list(RANKING_METRICS.values()), {n: [r[m] for m in RANKING_METRICS] for n, r in zip(names, rows)},
+                      title="Ranking quality on the test part (top 10)", x_label="Metric", y_label="Score",
+                      value_format=_decimals(3), width=FULL_WIDTH)
+    columns = [Column("Model"), *(Column(label, numeric=True) for label in RANKING_METRICS.values()),
+               Column("Users evaluated", numeric=True)]
+    body = [[n, *(f"{r[m]:.3f}" for m in RANKING_METRICS), fmt_number(r["n_users_evaluated"])]
+            for n, r in zip(names, rows)]
+    return Section(
+        "ranking", "Ranking evaluation", "Each model is fitted on the train part and judged on its top-10 lists "
+        "against the test part (relevant = test rating ≥ 4.0); the factor model with the best NDCG@10 is served "
+        "(ranking_evaluation).",
+        figure("ranking", chart) + table(columns, body),
+    )
+
+
+def _sample_users(con: duckdb.DuckDBPyConnection) -> list[tuple[Record, str]]:
+    """User 1 (or the lowest id), the most active and the least active user that have recommendations."""
+    users = _records(con, "select user_id, n_ratings, mean_rating from user_activity where user_id in "
+                          "(select user_id from user_recommendations) order by user_id")
+    picks = [(users[0], "first user"),
+             (min(users, key=lambda u: (-u["n_ratings"], u["user_id"])), "most active user"),
+             (min(users, key=lambda u: (u["n_ratings"], u["user_id"])), "least active user")]
+    distinct: dict[int, tuple[Record, str]] = {}
+    for user, why in picks:
+        distinct.setdefault(user["user_id"], (user, why))
+    return list(distinct.values())
+
+
+def _recommendations(con: duckdb.DuckDBPyConnection) -> Section:
+    columns = [Column("#", numeric=True), Column("Recommended"), Column("Genres"), Column("Score", numeric=True),
+               Column("Because you liked"), Column("Similarity", numeric=True)]
+    parts = []
+    for user, why in _sample_users(con):
+        recs = _records(con, "select r.rank, m.full_title, r.genres, r.score, b.full_title as because, "
+                             "r.because_similarity from user_recommendations r "
+                             "join movies m on m.movie_id = r.movie_id "
+                             "left join movies b on b.movie_id = r.because_you_liked_movie_id "
+                             "where r.user_id = ? order by r.rank", [user["user_id"]])
+        parts.append(heading(3, f"User {user['user_id']} — {why}: {fmt_number(user['n_ratings'])} ratings, "
+                                f"mean {user['mean_rating']:.2f}"))
+        parts.append(table(columns, [
+            [r["rank"], r["full_title"], ", ".join(r["genres"] or []), f"{r['score']:.3f}", r["because"] or "—",
+             "—" if r["because_similarity"] is None else f"{r['because_similarity']:.2f}"] for r in recs]))
+    return Section(
+        "recommendations", "Sample recommendations", "Top-10 unseen movies for a few users from the served model, "
+        "each explained by the user's highly rated movie most similar to it (user_recommendations).",
+        "".join(parts),
+    )
+
+
+def _showcase_movies(con: duckdb.DuckDBPyConnection) -> list[Record]:
+    """The well-known titles that have a similar-movie list, topped up with the most-rated movies."""
+    listed = _records(con, "select distinct s.movie_id, m.title, m.full_title, m.n_ratings from similar_movies s "
+                           "join movies m on m.movie_id = s.movie_id order by m.n_ratings desc, s.movie_id")
+    by_title: dict[str, Record] = {}
+    for movie in listed:  # most rated first: a remake sharing the title does not displace the original
+        by_title.setdefault(movie["title"], movie)
+    wanted = [by_title[title] for title in SHOWCASE_TITLES if title in by_title]
+    return (wanted + [m for m in listed if m not in wanted])[:SHOWCASE_COUNT]
+
+
+def _similar_movies(con: duckdb.DuckDBPyConnection) -> Section:
+    columns = [Column("#", numeric=True), Column("Similar movie"), Column("Similarity", numeric=True)]
+    tables = []
+    for movie in _showcase_movies(con):
+        rows = _records(con, "select s.rank, m.full_title, s.similarity from similar_movies s "
+                             "join movies m on m.movie_id = s.similar_movie_id where s.movie_id = ? order by s.rank",
+                        [movie["movie_id"]])
+        tables.append(f"<div>{heading(3, movie['full_title'])}"
+                      + paragraph(f"{fmt_number(movie['n_ratings'])} ratings")
+                      + table(columns, [[r["rank"], r["full_title"], f"{r['similarity']:.2f}"] for r in rows])
+                      + "</div>")
+    return Section(
+        "similar-movies", "Similar movies", "The ten nearest movies by cosine similarity of the served model's "
+        "movie factors (similar_movies; only movies with enough ratings are listed).",
+        grid(*tables, narrow=True),
+    )
+
+
+SECTIONS: tuple[Callable[[duckdb.DuckDBPyConnection], Section], ...] = (
+    _overview, _genres, _ratings_and_years, _long_tails, _explicit_als, _ranking, _recommendations, _similar_movies,
+)
+
+
+def render_report(database: Path) -> str:
+    """The report's HTML for the warehouse at `database`, opened read-only."""
+    if not database.is_file():
+        raise WarehouseError(f"no warehouse at {database}; build one with `cinemart build`")
+    with duckdb.connect(str(database), read_only=True) as con:
+        present = {name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()}
+        missing = [name for name in REQUIRED_TABLES if name not in present]
+        if missing:
+            raise WarehouseError(f"{database} lacks {', '.join(missing)}; run a full `cinemart build` first")
+        sections = [section(con) for section in SECTIONS]
+        o = _records(con, "select * from dataset_overview")[0]
+        run = _records(con, "select run_id, finished_at from als_model_runs order by finished_at desc, run_id limit 1")[0]
+    subtitle = (f"{database.name}: {fmt_number(o['n_ratings'])} ratings of {fmt_number(o['n_movies'])} movies by "
+                f"{fmt_number(o['n_users'])} users, {o['first_rated_at']:%Y-%m-%d} to {o['last_rated_at']:%Y-%m-%d}.")
+    footer = (f"cinemart {__version__}. Built from the warehouse alone (explicit ALS run {run['run_id']}, "
+              f"finished {run['finished_at']:%Y-%m-%d %H:%M} UTC): the same warehouse gives the same file.")
+    return page("Cinemart warehouse report", subtitle, sections, footer)
+
+
+def write_report(database: Path, out: Path) -> Path:
+    """Write the self-contained HTML report for `database` to `out` (parents created) and return `out`."""
+    html = render_report(database)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
