@@ -106,3 +106,19 @@
 {% macro spark__list_item(list_expr, position) -%}
   try_element_at({{ list_expr }}, {{ position }})
 {%- endmacro %}
+
+
+{#- True when text is a plain base-10 integer (optional sign, digits only).
+    Engines' casts are laxer ('1.5', '1e3', '0x10' and '1_000' all cast to
+    BIGINT in DuckDB), and an id or timestamp written that way is not one. -#}
+{% macro is_integer_text(text_expr) -%}
+  {{ return(adapter.dispatch('is_integer_text', 'cinemart')(text_expr)) }}
+{%- endmacro %}
+
+{% macro default__is_integer_text(text_expr) -%}
+  regexp_full_match({{ text_expr }}, '[+-]?[0-9]+')
+{%- endmacro %}
+
+{% macro spark__is_integer_text(text_expr) -%}
+  ({{ text_expr }} rlike '^[+-]?[0-9]+$')
+{%- endmacro %}

@@ -3,9 +3,9 @@
     integer, mod 100; a rating is test when bucket < test_percent. Train rows get
     a cross-validation fold from the same hash salted with '-fold'. Any SQL engine
     with md5 reproduces it exactly. -#}
-{%- set seed = var('split_seed') | int -%}
-{%- set test_percent = var('test_percent') | int -%}
-{%- set folds = var('cv_folds') | int -%}
+{%- set seed = integer_var('split_seed', 0) -%}
+{%- set test_percent = integer_var('test_percent', 1, 99) -%}
+{%- set folds = integer_var('cv_folds', 2, 20) -%}
 
 with ratings as (
 

@@ -1,18 +1,13 @@
-with source as (
+with validated as (
 
-    select * from {{ source('movielens', 'links') }}
-
-),
-
-renamed as (
-
-    select
-        try_cast(trim(movieId) as bigint) as movie_id,
-        -- IMDb ids are zero-padded ("0114709"): kept as text so they still join to IMDb URLs.
-        nullif(trim(imdbId), '') as imdb_id,
-        try_cast(nullif(trim(tmdbId), '') as bigint) as tmdb_id
-    from source
+    select * from {{ ref('base_movielens__links') }}
+    where rejection_reason is null
 
 )
 
-select * from renamed
+select
+    movie_id,
+    -- IMDb ids are zero-padded ("0114709"): kept as text so they still join to IMDb URLs.
+    {{ raw_field('raw_imdb_id') }} as imdb_id,
+    tmdb_id
+from validated

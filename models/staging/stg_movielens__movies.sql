@@ -1,20 +1,21 @@
-with source as (
+with validated as (
 
-    select * from {{ source('movielens', 'movies') }}
+    select * from {{ ref('base_movielens__movies') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        try_cast(trim(movieId) as bigint) as movie_id,
-        trim(title) as full_title,
+        movie_id,
+        trim(raw_title) as full_title,
         -- "Toy Story (1995)" -> title "Toy Story", release_year 1995; titles
         -- without a trailing 4-digit year (none, or a range) keep their text.
-        regexp_extract(trim(title), '^(.*?)\s*\((\d{4})\)$', 1) as title_without_year,
-        try_cast(regexp_extract(trim(title), '\((\d{4})\)$', 1) as integer) as release_year,
-        {{ genre_list('genres') }} as genres
-    from source
+        regexp_extract(trim(raw_title), '^(.*?)\s*\((\d{4})\)$', 1) as title_without_year,
+        try_cast(regexp_extract(trim(raw_title), '\((\d{4})\)$', 1) as integer) as release_year,
+        {{ genre_list('raw_genres') }} as genres
+    from validated
 
 )
 

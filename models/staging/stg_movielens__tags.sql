@@ -1,18 +1,13 @@
-with source as (
+with validated as (
 
-    select * from {{ source('movielens', 'tags') }}
-
-),
-
-renamed as (
-
-    select
-        try_cast(trim(userId) as bigint) as user_id,
-        try_cast(trim(movieId) as bigint) as movie_id,
-        tag,
-        {{ epoch_seconds_to_timestamp('try_cast(trim("timestamp") as bigint)') }} as tagged_at
-    from source
+    select * from {{ ref('base_movielens__tags') }}
+    where rejection_reason is null
 
 )
 
-select * from renamed
+select
+    user_id,
+    movie_id,
+    raw_tag as tag,
+    {{ epoch_seconds_to_timestamp('tagged_at_epoch') }} as tagged_at
+from validated

@@ -26,8 +26,11 @@ from cinemart.data.fetch import (
     fetch,
 )
 from cinemart.data.layout import DatasetLayoutError, detect_layout
+from cinemart.data.preflight import PreflightError, check_dataset
+from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
 from cinemart.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
-from cinemart.warehouse import WarehouseError, find_project_dir, headline, run_dbt
+from cinemart.report import write_report
+from cinemart.warehouse import WarehouseError, database_path, find_project_dir, headline, run_dbt
 
 PROG = "cinemart"
 EXIT_USER_ERROR = 2
@@ -43,6 +46,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FetchError,
     UnknownDatasetError,
     DatasetLayoutError,
+    PreflightError,
+    SynthError,
     WarehouseError,
     PublishError,
     OSError,
@@ -111,7 +116,41 @@ def _run_detect(args: argparse.Namespace) -> int:
     return 0
 
 
-DATA_ACTIONS: list[Register] = [_add_fetch, _add_detect]
+def _add_synth(actions: Subcommands) -> None:
+    defaults = SynthConfig()
+    parser = actions.add_parser(
+        "synth",
+        help="generate a synthetic MovieLens CSV release with a planted low-rank model",
+        description="Write ratings/movies/tags/links.csv and synth_manifest.json (planted model, "
+        "achievable RMSE) into DIR and print DIR on stdout; progress goes to stderr. "
+        "The defaults are ml-25m's size.",
+    )
+    parser.add_argument("--ratings", type=int, default=defaults.ratings, metavar="N",
+                        help=f"number of ratings (default: {defaults.ratings})")
+    parser.add_argument("--users", type=int, default=defaults.users, metavar="U",
+                        help=f"number of users, each with at least 20 ratings (default: {defaults.users})")
+    parser.add_argument("--movies", type=int, default=defaults.movies, metavar="M",
+                        help=f"number of movies (default: {defaults.movies})")
+    parser.add_argument("--seed", type=int, default=defaults.seed, metavar="S",
+                        help="random seed; the same arguments give byte-identical files (default: 0)")
+    parser.add_argument("--rank", type=int, default=defaults.rank, metavar="K",
+                        help=f"rank of the planted model (default: {defaults.rank})")
+    parser.add_argument("--noise-std", type=float, default=defaults.noise_std, metavar="SIGMA",
+                        help=f"std of the rating noise before rounding (default: {defaults.noise_std})")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to create")
+    parser.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
+    parser.set_defaults(handler=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    config = SynthConfig(ratings=args.ratings, users=args.users, movies=args.movies, seed=args.seed,
+                         rank=args.rank, noise_std=args.noise_std)
+    synthesize(config, args.out, force=args.force, progress=ConsoleProgress())
+    print(args.out.resolve())
+    return 0
+
+
+DATA_ACTIONS: list[Register] = [_add_fetch, _add_detect, _add_synth]
 
 
 def _add_data(commands: Subcommands) -> None:
@@ -151,6 +190,7 @@ def _run_build(args: argparse.Namespace) -> int:
         raise WarehouseError(f"--vars must be a JSON object, got {args.dbt_vars!r}")
     folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
     layout = detect_layout(folder)
+    check_dataset(layout)
     project = find_project_dir()
     paths = WarehousePaths.for_project(project)
     with BuildLock(paths, wait=args.wait):
@@ -164,6 +204,8 @@ def _run_build(args: argparse.Namespace) -> int:
     print(f"\nwarehouse (published, open read-only): {serving}")
     for name, value in headline(serving):
         print(f"  {name:<28} {value}")
+    if not args.select:  # a partial build lacks tables the report shows
+        print(f"  {'report':<28} {write_report(serving, serving.with_name('report.html'))}")
     return 0
 
 
@@ -183,7 +225,27 @@ def _run_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Register] = [_add_data, _add_build, _add_rollback]
+def _add_report(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "report",
+        help="write one self-contained HTML report of the warehouse (opens offline)",
+        description="Read the warehouse read-only and write a single HTML file with inline charts: "
+        "dataset overview, EDA, ALS tuning, ranking evaluation, sample recommendations and similar movies.",
+    )
+    parser.add_argument("--database", type=Path, metavar="PATH",
+                        help="warehouse to read (default: the published warehouse/cinemart.duckdb)")
+    parser.add_argument("--out", type=Path, metavar="PATH",
+                        help="HTML file to write (default: report.html beside the database)")
+    parser.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    database = args.database or database_path(find_project_dir())
+    print(write_report(database, args.out or database.with_name("report.html")))
+    return 0
+
+
+COMMANDS: list[Register] = [_add_data, _add_build, _add_rollback, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
