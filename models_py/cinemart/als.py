@@ -25,10 +25,11 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
-from cinemart.als_kernels import solve_rows
+from cinemart.als_kernels import balanced_groups, solve_rows
 
 SOLVERS = ("cholesky", "cg")
 DTYPES = ("float32", "float64")
@@ -106,12 +107,15 @@ class _RatingRows:
     indptr: np.ndarray
     indices: np.ndarray
     targets: np.ndarray  # rating - global mean, in the model dtype
+    row_order: np.ndarray  # rows grouped for load balance, see balanced_groups
+    group_ptr: np.ndarray
 
     @classmethod
-    def from_csr(cls, matrix: sp.csr_matrix) -> _RatingRows:
+    def from_csr(cls, matrix: sp.csr_matrix, n_groups: int) -> _RatingRows:
         # One index dtype for every call so numba compiles (and caches) one
         # specialization instead of one per scipy index-width choice.
-        return cls(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data)
+        indptr = matrix.indptr.astype(np.int64)
+        return cls(indptr, matrix.indices.astype(np.int64), matrix.data, *balanced_groups(indptr, n_groups))
 
 
 def _as_index_array(name: str, values: np.ndarray, upper: int, upper_name: str) -> np.ndarray:
@@ -126,6 +130,32 @@ def _as_index_array(name: str, values: np.ndarray, upper: int, upper_name: str) 
         if low < 0 or high >= upper:
             raise ValueError(f"{name} must lie in [0, {upper_name}={upper}), found values in [{low}, {high}]")
     return array
+
+
+def validate_ratings(
+    user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray, n_users: int, n_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check rating triples and return them as (int64, int64, float64) arrays.
+
+    Shared by `ExplicitALS.fit` and the tuning code so a bad input fails
+    with the same message before any work is done.
+    """
+    _require_int("n_users", n_users, 1)
+    _require_int("n_items", n_items, 1)
+    users = _as_index_array("user_idx", user_idx, n_users, "n_users")
+    items = _as_index_array("item_idx", item_idx, n_items, "n_items")
+    values = np.asarray(ratings, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"ratings must be 1-D, got shape {values.shape}")
+    if not users.size == items.size == values.size:
+        raise ValueError(
+            f"user_idx, item_idx and ratings must have equal lengths, got {users.size}, {items.size}, {values.size}"
+        )
+    if values.size == 0:
+        raise ValueError("cannot fit on zero ratings")
+    if not np.isfinite(values).all():
+        raise ValueError(f"ratings contain {int((~np.isfinite(values)).sum())} NaN/inf values")
+    return users, items, values
 
 
 class ExplicitALS:
@@ -162,21 +192,7 @@ class ExplicitALS:
         each listed (1-based) iteration so one trajectory can be scored at
         several iteration counts."""
         cfg = self.config
-        _require_int("n_users", n_users, 1)
-        _require_int("n_items", n_items, 1)
-        users = _as_index_array("user_idx", user_idx, n_users, "n_users")
-        items = _as_index_array("item_idx", item_idx, n_items, "n_items")
-        values = np.asarray(ratings, dtype=np.float64)
-        if values.ndim != 1:
-            raise ValueError(f"ratings must be 1-D, got shape {values.shape}")
-        if not users.size == items.size == values.size:
-            raise ValueError(
-                f"user_idx, item_idx and ratings must have equal lengths, got {users.size}, {items.size}, {values.size}"
-            )
-        if values.size == 0:
-            raise ValueError("cannot fit on zero ratings")
-        if not np.isfinite(values).all():
-            raise ValueError(f"ratings contain {int((~np.isfinite(values)).sum())} NaN/inf values")
+        users, items, values = validate_ratings(user_idx, item_idx, ratings, n_users, n_items)
         wanted = sorted(set(checkpoints))
         for it in wanted:
             _require_int("checkpoint", it, 1)
@@ -186,17 +202,19 @@ class ExplicitALS:
             raise ValueError("checkpoints were given without an on_checkpoint callback")
 
         dtype = np.dtype(cfg.dtype)
-        self.global_mean = float(values.mean()) if cfg.biased else 0.0
-        by_user = sp.csr_matrix(((values - self.global_mean).astype(dtype), (users, items)), shape=(n_users, n_items))
+        mean = float(values.mean()) if cfg.biased else 0.0
+        by_user = sp.csr_matrix(((values - mean).astype(dtype), (users, items)), shape=(n_users, n_items))
         if by_user.nnz != values.size:
             raise ValueError(f"{values.size - by_user.nnz} duplicate (user, item) pairs; each pair must be rated once")
-        user_rows = _RatingRows.from_csr(by_user)
-        item_rows = _RatingRows.from_csr(by_user.T.tocsr())
+        n_groups = numba.get_num_threads()  # one equal-work group per thread
+        user_rows = _RatingRows.from_csr(by_user, n_groups)
+        item_rows = _RatingRows.from_csr(by_user.T.tocsr(), n_groups)
 
         n_cols = cfg.rank + cfg.biased
         reg_diag = np.full(n_cols, cfg.reg, dtype=dtype)
         if cfg.biased:
             reg_diag[-1] = cfg.effective_bias_reg
+        self.global_mean = mean
         self._users, self._items = self._initial_state(n_users, n_items, dtype)
 
         for it in range(1, cfg.iterations + 1):
@@ -224,6 +242,7 @@ class ExplicitALS:
     def _half_step(
         self, rows: _RatingRows, other: np.ndarray, own: np.ndarray, reg_diag: np.ndarray, it: int, side: str
     ) -> np.ndarray:
+        """Re-solve one side given the other; returns a new array (see class docstring)."""
         cfg = self.config
         if cfg.biased:
             # The other side's bias moves into the target; its slot becomes
@@ -239,6 +258,8 @@ class ExplicitALS:
             rows.indptr,
             rows.indices,
             rows.targets,
+            rows.row_order,
+            rows.group_ptr,
             offsets,
             features,
             reg_diag,
@@ -256,7 +277,12 @@ class ExplicitALS:
 
     # ------------------------------------------------------------- predict
     def predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        """Predicted ratings (float64), clipped to [rating_min, rating_max]."""
+        """Predicted ratings (float64), clipped to [rating_min, rating_max].
+
+        Cold users/items (no training ratings) have zero factors and bias, so
+        they score mu plus the other side's bias; indices outside the fitted
+        n_users/n_items are an error, not a cold start.
+        """
         users_state, items_state = self._fitted_state()
         users = _as_index_array("user_idx", user_idx, users_state.shape[0], "n_users")
         items = _as_index_array("item_idx", item_idx, items_state.shape[0], "n_items")

@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from cinemart.als import ALSConfig, ExplicitALS
-from cinemart.ratings_data import IndexedRatings, SplitRatings, library_versions, run_id
+from cinemart.ratings_data import (IndexedRatings, SplitRatings, TuningPolicy, library_versions, plan_tuning,
+                                   run_id)
 from cinemart.tuning import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
 
 MODEL_NAME = "explicit_als"
@@ -40,20 +41,18 @@ class ExplicitSettings:
     solver: str = "cholesky"
     dtype: str = "float32"
     seed: int = 2020
+    tuning: TuningPolicy = TuningPolicy()
 
-    KEYS = ("als_grid", "als_biased", "als_solver", "als_dtype", "als_seed")
 
     @classmethod
-    def from_dbt(cls, config_get: Callable[[str], Any]) -> ExplicitSettings:
-        """From a dbt Python model's `dbt.config.get`; values arrive as JSON text (see dbt_project.yml)."""
-        return cls.from_config({key: json.loads(config_get(key)) for key in cls.KEYS if config_get(key) is not None})
+    def from_dbt(cls, model_settings: str) -> ExplicitSettings:
+        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
+        return cls.from_config(json.loads(model_settings))
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> ExplicitSettings:
         """From dbt model config; `als_grid` is a preset name or a JSON object of lists."""
         grid_value = values.get("als_grid", "default")
-        if isinstance(grid_value, str) and grid_value.strip().startswith("{"):
-            grid_value = json.loads(grid_value)
         if isinstance(grid_value, str):
             if grid_value not in PRESETS:
                 raise ValueError(f"als_grid {grid_value!r} is not a preset; allowed: {sorted(PRESETS)} or a mapping")
@@ -70,6 +69,7 @@ class ExplicitSettings:
             solver=str(values.get("als_solver", "cholesky")),
             dtype=str(values.get("als_dtype", "float32")),
             seed=int(values.get("als_seed", 2020)),
+            tuning=TuningPolicy.from_config(values),
         )
         settings.config(GridPoint(rank=1, reg=0.0, iterations=1))  # raises on bad solver/dtype/seed
         return settings
@@ -95,37 +95,48 @@ def training_run_id(data: SplitRatings, settings: ExplicitSettings) -> str:
 
 
 def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: Progress = _print) -> pa.Table:
-    """Cross-validate every grid point on the train part; one row per point, the best flagged."""
-    train = IndexedRatings.build(data, data.train)
-    folds = data.cv_fold[data.train]
-    progress(f"explicit ALS grid search: {len(expand_grid(settings.grid))} configurations x "
-             f"{int(folds.max()) + 1} folds on {train.rating.size:,} train ratings "
-             f"({len(train.users):,} users, {len(train.movies):,} movies)")
+    """Score every grid point on the train part; one row per point, the best flagged.
+
+    Small data: k-fold CV on all train rows. Past tuning_max_ratings: one
+    validation fold (fold 0) on a user sample (ratings_data.plan_tuning).
+    """
+    plan = plan_tuning(data, settings.tuning, settings.seed)
+    tuning = IndexedRatings.build(data, plan.rows)
+    folds = data.cv_fold[plan.rows]
+    n_folds = int(folds.max()) + 1
+    score_folds = None if plan.strategy == "kfold" else [0]
+    progress(f"explicit ALS grid search ({plan.strategy}): {len(expand_grid(settings.grid))} configurations x "
+             f"{n_folds if score_folds is None else 1} fold(s) on {tuning.rating.size:,} train ratings "
+             f"({len(tuning.users):,} users, {len(tuning.movies):,} movies)")
     started = time.perf_counter()
-    results = cross_validate_grid(train.user_idx, train.movie_idx, train.rating, folds, len(train.users),
-                                  len(train.movies), settings.grid, settings.config(GridPoint(1, 0.0, 1)),
-                                  progress=progress)
+    results = cross_validate_grid(tuning.user_idx, tuning.movie_idx, tuning.rating, folds, len(tuning.users),
+                                  len(tuning.movies), settings.grid, settings.config(GridPoint(1, 0.0, 1)),
+                                  progress=progress, score_folds=score_folds)
     best = select_best(results)
     progress(f"explicit ALS grid search done in {time.perf_counter() - started:.1f}s: best rank={best.point.rank} "
              f"reg={best.point.reg} iterations={best.point.iterations} CV RMSE={best.mean_rmse:.4f}")
     rid = training_run_id(data, settings)
+    n = len(results)
     return pa.table({
-        "run_id": [rid] * len(results),
-        "config_id": list(range(1, len(results) + 1)),
+        "run_id": [rid] * n,
+        "config_id": list(range(1, n + 1)),
         "rank": [r.point.rank for r in results],
         "reg": [float(r.point.reg) for r in results],
         "iterations": [r.point.iterations for r in results],
-        "biased": [settings.biased] * len(results),
+        "biased": [settings.biased] * n,
         "fold_rmse": pa.array([r.fold_rmse for r in results], type=pa.list_(pa.float64())),
         "mean_rmse": [r.mean_rmse for r in results],
         "std_rmse": [r.std_rmse for r in results],
         "fit_seconds": [r.fit_seconds for r in results],
         "is_chosen": [r is best for r in results],
-        "grid_name": [settings.grid_name] * len(results),
-        "solver": [settings.solver] * len(results),
-        "seed": [settings.seed] * len(results),
-        "dataset_fingerprint": [data.fingerprint()] * len(results),
-        "library_versions": [library_versions()] * len(results),
+        "grid_name": [settings.grid_name] * n,
+        "solver": [settings.solver] * n,
+        "seed": [settings.seed] * n,
+        "tuning_strategy": [plan.strategy] * n,
+        "n_tuning_ratings": [plan.n_ratings] * n,
+        "n_tuning_users": [plan.n_users] * n,
+        "dataset_fingerprint": [data.fingerprint()] * n,
+        "library_versions": [library_versions()] * n,
     })
 
 

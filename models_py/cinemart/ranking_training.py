@@ -28,7 +28,8 @@ from cinemart.indexing import IdIndex
 from cinemart.ranking import ExplicitFactorModel, ImplicitParams, fit_implicit_als, fit_popularity, interaction_matrix
 from cinemart.ranking_metrics import ranking_metrics, relevant_matrix, top_k_matrix
 from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validate_grid
-from cinemart.ratings_data import IndexedRatings, SplitRatings, library_versions, run_id
+from cinemart.ratings_data import (IndexedRatings, SplitRatings, TuningPolicy, library_versions, plan_tuning,
+                                   run_id)
 from cinemart.retrieval import because_you_liked, similar, top_n
 from cinemart.tuning import GridPoint
 
@@ -48,12 +49,13 @@ class RankingSettings:
     seed: int = 2020
     top_n: int = 10
     similar_min_ratings: int = 10
+    tuning: TuningPolicy = TuningPolicy()
 
-    KEYS = ("implicit_grid", "implicit_seed", "similar_movies_min_ratings")
 
     @classmethod
-    def from_dbt(cls, config_get: Callable[[str], Any]) -> RankingSettings:
-        return cls.from_config({key: json.loads(config_get(key)) for key in cls.KEYS if config_get(key) is not None})
+    def from_dbt(cls, model_settings: str) -> RankingSettings:
+        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
+        return cls.from_config(json.loads(model_settings))
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> RankingSettings:
@@ -73,7 +75,8 @@ class RankingSettings:
         seed = values.get("implicit_seed", 2020)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"implicit_seed must be an integer >= 0, got {seed!r}")
-        return cls(grid_name=grid_name, grid=grid, seed=seed, similar_min_ratings=min_ratings)
+        return cls(grid_name=grid_name, grid=grid, seed=seed, similar_min_ratings=min_ratings,
+                   tuning=TuningPolicy.from_config(values))
 
 
 def _params_json(params: ImplicitParams) -> str:
@@ -85,12 +88,16 @@ def ranking_run_id(data: SplitRatings, settings: RankingSettings) -> str:
 
 
 def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, progress: Progress = _print) -> pa.Table:
-    """Tune implicit ALS on train: fit on folds != 0, NDCG@10 on fold 0 (never the test part)."""
-    train = IndexedRatings.build(data, data.train)
-    is_validation = data.cv_fold[data.train] == VALIDATION_FOLD
+    """Tune implicit ALS on train: fit on folds != 0, NDCG@10 on fold 0 (never the test part).
+
+    Past tuning_max_ratings the same is done on a user sample (ratings_data.plan_tuning).
+    """
+    plan = plan_tuning(data, settings.tuning, settings.seed)
+    train = IndexedRatings.build(data, plan.rows)
+    is_validation = data.cv_fold[plan.rows] == VALIDATION_FOLD
     n_points = len(validate_grid(settings.grid))
-    progress(f"implicit ALS grid search: {n_points} configurations, validation fold {VALIDATION_FOLD} "
-             f"({int(is_validation.sum()):,} of {train.rating.size:,} train ratings)")
+    progress(f"implicit ALS grid search ({plan.strategy}): {n_points} configurations, validation fold "
+             f"{VALIDATION_FOLD} ({int(is_validation.sum()):,} of {train.rating.size:,} train ratings)")
     results = tune_implicit(train.user_idx, train.movie_idx, train.rating, is_validation, len(train.users),
                             len(train.movies), settings.grid, seed=settings.seed, k=settings.top_n, progress=progress)
     best = select_best(results)
@@ -110,6 +117,8 @@ def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, pr
         "is_chosen": [r is best for r in results],
         "grid_name": [settings.grid_name] * len(results),
         "seed": [settings.seed] * len(results),
+        "tuning_strategy": ["holdout" if plan.strategy == "kfold" else plan.strategy] * len(results),
+        "n_tuning_ratings": [plan.n_ratings] * len(results),
     })
 
 

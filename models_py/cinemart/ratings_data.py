@@ -98,3 +98,58 @@ def library_versions() -> str:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return json.dumps(versions, sort_keys=True)
+
+
+TUNING_STRATEGIES = ("auto", "kfold", "sampled_holdout")
+
+
+@dataclass(frozen=True)
+class TuningPlan:
+    """How a grid is scored: every fold on all train rows, or one fold on a user sample.
+
+    Full k-fold CV costs k fits per configuration on all of train; past a few
+    million ratings that dominates the build, so `auto` switches to a single
+    validation fold on a random subset of users (all of each sampled user's
+    ratings, so per-user counts and the ALS-WR scaling keep their shape).
+    """
+
+    strategy: str  # kfold | sampled_holdout
+    rows: np.ndarray  # bool over all ratings: train rows used for tuning
+    n_users: int
+
+    @property
+    def n_ratings(self) -> int:
+        return int(self.rows.sum())
+
+
+@dataclass(frozen=True)
+class TuningPolicy:
+    """dbt vars tuning_strategy (auto | kfold | sampled_holdout) and tuning_max_ratings."""
+
+    strategy: str = "auto"
+    max_ratings: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        if self.strategy not in TUNING_STRATEGIES:
+            raise ValueError(f"tuning_strategy {self.strategy!r} is not known; allowed: {', '.join(TUNING_STRATEGIES)}")
+        if isinstance(self.max_ratings, bool) or not isinstance(self.max_ratings, int) or self.max_ratings < 1000:
+            raise ValueError(f"tuning_max_ratings must be an integer >= 1000, got {self.max_ratings!r}")
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, object]) -> TuningPolicy:
+        return cls(strategy=values.get("tuning_strategy", "auto"),  # type: ignore[arg-type]
+                   max_ratings=values.get("tuning_max_ratings", 2_000_000))  # type: ignore[arg-type]
+
+
+def plan_tuning(data: SplitRatings, policy: TuningPolicy, seed: int) -> TuningPlan:
+    """Resolve the policy against the train size: k-fold up to max_ratings, else a sampled holdout."""
+    strategy, max_ratings = policy.strategy, policy.max_ratings
+    train = data.train
+    n_train = int(train.sum())
+    if strategy == "kfold" or (strategy == "auto" and n_train <= max_ratings):
+        return TuningPlan("kfold", train, int(np.unique(data.user_id[train]).size))
+    users, counts = np.unique(data.user_id[train], return_counts=True)
+    order = np.random.default_rng(seed).permutation(users.size)
+    taken = order[: max(1, int(np.searchsorted(np.cumsum(counts[order]), max_ratings, side="right")))]
+    rows = train & np.isin(data.user_id, users[taken])
+    return TuningPlan("sampled_holdout", rows, int(taken.size))

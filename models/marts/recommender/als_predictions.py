@@ -3,7 +3,7 @@ from cinemart.ratings_data import SPLIT_COLUMNS, SplitRatings
 
 
 def model(dbt, session):
-    settings = ExplicitSettings.from_dbt(dbt.config.get)
+    settings = ExplicitSettings.from_dbt(dbt.config.get("model_settings"))
     point = chosen_point(dbt.ref("als_grid_search").project("rank, reg, iterations, is_chosen").fetchnumpy())
     data = SplitRatings.from_columns(dbt.ref("int_ratings_split").project(SPLIT_COLUMNS).fetchnumpy())
     return predictions_table(data, settings, point)

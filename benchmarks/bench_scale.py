@@ -1,0 +1,191 @@
+"""Scale suite: the whole `cinemart build` per dataset size, stage by stage.
+
+Usage:  .venv/bin/python benchmarks/bench_scale.py [--sizes 1m 5m 25m] [--work DIR] [--skip-als-sweep]
+
+For each size a synthetic MovieLens set (`cinemart data synth`, ml-25m shape
+scaled down) is generated once into --work, then built end to end by a real
+`cinemart build` subprocess into a private warehouse. Stage times come from
+dbt's run_results.json (node wall times, grouped by stage); peak RSS per stage
+is the highest resident memory of the build's process tree sampled every
+0.2 s while that stage's nodes ran (stages overlap on 2 threads, so a shared
+peak may be charged to both). The ALS rows time one sweep of our solver and
+of `implicit`'s on the same train matrix (reusing bench_als), and the RMSE
+rows set the achieved test RMSE against the planted noise floor recorded by
+the generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SIZES = {  # ratings, users, movies: ml-25m's ratios (162,541 users, 62,423 movies for 25M)
+    "1m": (1_000_000, 6_502, 2_497),
+    "5m": (5_000_000, 32_508, 12_485),
+    "25m": (25_000_095, 162_541, 62_423),
+}
+STAGES = {  # stage -> dbt node names (prefix match on the model name)
+    "load + validate": ["base_movielens", "stg_movielens", "quarantine_"],
+    "split + EDA": ["int_", "dataset_overview", "movie", "genre_summary", "rating_distribution", "user_activity",
+                    "unrated_movies", "rarely_rated_movies", "tag_summary"],
+    "tuning": ["als_grid_search", "implicit_grid_search"],
+    "evaluation": ["als_predictions", "als_test_predictions", "ranking_evaluation", "als_model_runs"],
+    "final fit": ["als_factors", "implicit_factors", "user_factors", "movie_factors", "implicit_user_factors",
+                  "implicit_movie_factors"],
+    "recommendations": ["int_user_recommendations", "user_recommendations"],
+    "similar movies": ["int_similar_movies", "similar_movies"],
+}
+
+
+def stage_of(node: str) -> str:
+    name = node.split(".")[-1]
+    if node.startswith("test."):
+        return "data tests"
+    for stage, prefixes in STAGES.items():
+        if any(name == p or name.startswith(p) for p in prefixes):
+            return stage
+    return "other"
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+@dataclass
+class Sampler:
+    pid: int
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.samples.append((time.time(), tree_rss_kib(self.pid)))
+            time.sleep(0.2)
+
+    def peak(self, start: float, end: float) -> int:
+        inside = [rss for t, rss in self.samples if start - 0.2 <= t <= end + 0.2]
+        return max(inside, default=0)
+
+
+def ensure_dataset(work: Path, size: str) -> Path:
+    out = work / f"synth-{size}"
+    if (out / "synth_manifest.json").exists():
+        return out
+    ratings, users, movies = SIZES[size]
+    subprocess.run([BIN / "cinemart", "data", "synth", "--ratings", str(ratings), "--users", str(users),
+                    "--movies", str(movies), "--seed", "1", "--out", str(out), "--force"], check=True)
+    return out
+
+
+def build(work: Path, size: str, data: Path) -> dict:
+    warehouse = work / f"warehouse-{size}"
+    env = {**os.environ, "CINEMART_WAREHOUSE_DIR": str(warehouse), "DBT_TARGET_PATH": str(warehouse / "target"),
+           "DBT_LOG_PATH": str(warehouse / "logs")}
+    log = (work / f"build-{size}.log").open("w")
+    started = time.time()
+    process = subprocess.Popen([BIN / "cinemart", "build", "--from", str(data)], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    sampler = Sampler(process.pid)
+    thread = threading.Thread(target=sampler.run, daemon=True)
+    thread.start()
+    code = process.wait()
+    wall = time.time() - started
+    sampler.done.set()
+    thread.join()
+    if code != 0:
+        raise SystemExit(f"build of {size} failed (exit {code}); see {log.name}")
+    results = json.loads((warehouse / "target" / "run_results.json").read_text())
+    stages: dict[str, list[float]] = {}
+    for node in results["results"]:
+        spans = [t for t in node["timing"] if t["name"] == "execute"]
+        if not spans:
+            continue
+        begin = datetime.fromisoformat(spans[0]["started_at"].replace("Z", "+00:00")).timestamp()
+        end = datetime.fromisoformat(spans[0]["completed_at"].replace("Z", "+00:00")).timestamp()
+        window = stages.setdefault(stage_of(node["unique_id"]), [begin, end, 0.0])
+        window[0], window[1] = min(window[0], begin), max(window[1], end)
+        window[2] += end - begin
+    with duckdb.connect(str(warehouse / "cinemart.duckdb"), read_only=True) as con:
+        test_rmse, strategy = con.execute(
+            "select test_rmse, tuning_strategy from als_model_runs order by finished_at desc limit 1").fetchone()
+        precision = con.execute("select precision_at_10 from ranking_evaluation where is_served").fetchone()[0]
+    floor = json.loads((data / "synth_manifest.json").read_text())["achievable_rmse"]
+    return {"wall": wall, "peak_kib": max(r for _, r in sampler.samples), "test_rmse": test_rmse, "floor": floor,
+            "precision": precision, "strategy": strategy,
+            "stages": {s: (w[2], sampler.peak(w[0], w[1])) for s, w in stages.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=["1m", "5m", "25m"])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/cinemart-scale"))
+    parser.add_argument("--skip-als-sweep", action="store_true", help="skip the ours-vs-implicit sweep timing")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for size in args.sizes:
+        data = ensure_dataset(args.work, size)
+        print(f"building {size} …", file=sys.stderr, flush=True)
+        runs[size] = build(args.work, size, data)
+
+    order = list(STAGES) + ["data tests", "other"]
+    print(f"\n{'stage (node seconds / peak RSS)':<34}" + "".join(f"{s:>22}" for s in runs))
+    for stage in order:
+        cells = []
+        for run in runs.values():
+            seconds, peak = run["stages"].get(stage, (0.0, 0))
+            cells.append(f"{seconds:8.1f}s {peak / 2**20:6.2f} GiB")
+        print(f"{stage:<34}" + "".join(f"{c:>22}" for c in cells))
+    print(f"{'whole build: wall / peak RSS':<34}"
+          + "".join(f"{r['wall']:8.1f}s {r['peak_kib'] / 2**20:6.2f} GiB" for r in runs.values()))
+    print(f"{'tuning strategy':<34}" + "".join(f"{r['strategy']:>22}" for r in runs.values()))
+    print(f"{'test RMSE / planted floor (ratio)':<34}"
+          + "".join(f"{r['test_rmse']:.4f}/{r['floor']:.4f} ({r['test_rmse'] / r['floor']:.3f})".rjust(22)
+                    for r in runs.values()))
+    print(f"{'served precision@10':<34}" + "".join(f"{r['precision']:>22.4f}" for r in runs.values()))
+    print("targets: 25m whole build <= 900 s wall and <= 12 GiB peak RSS")
+
+    if not args.skip_als_sweep:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_als import sweep_table  # noqa: E402  (reuses the same sweep measurement)
+
+        from cinemart.ratings_data import IndexedRatings, SplitRatings, SPLIT_COLUMNS  # noqa: E402
+
+        datasets = []
+        for size in runs:
+            with duckdb.connect(str(args.work / f"warehouse-{size}" / "cinemart.duckdb"), read_only=True) as con:
+                split = SplitRatings.from_columns(
+                    con.sql(f"select {SPLIT_COLUMNS} from int_ratings_split").fetchnumpy())
+            train = IndexedRatings.build(split, split.train)
+            datasets.append((f"synth-{size} train", train.user_idx, train.movie_idx, train.rating,
+                             len(train.users), len(train.movies)))
+        print("\nALS seconds per iteration on each train matrix (ours vs implicit, same rank):")
+        sweep_table(datasets, ranks=[10, 64], iterations=2, repeats=1)
+
+
+if __name__ == "__main__":
+    main()
