@@ -122,3 +122,17 @@
 {% macro spark__is_integer_text(text_expr) -%}
   ({{ text_expr }} rlike '^[+-]?[0-9]+$')
 {%- endmacro %}
+
+
+{#- A fixed-size float vector from scalar expressions (DuckDB FLOAT[n]). -#}
+{% macro float_array(expressions) -%}
+  {{ return(adapter.dispatch('float_array', 'cinemart')(expressions)) }}
+{%- endmacro %}
+
+{% macro default__float_array(expressions) -%}
+  cast([{{ expressions | join(', ') }}] as float[{{ expressions | length }}])
+{%- endmacro %}
+
+{% macro spark__float_array(expressions) -%}
+  array({% for e in expressions %}cast({{ e }} as float){{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}

@@ -34,7 +34,7 @@ from cinemart.retrieval import because_you_liked, similar, top_n
 from cinemart.tuning import GridPoint
 
 Progress = Callable[[str], None]
-SERVABLE_MODELS = ("implicit_als", "explicit_als")  # models with factor tables the SQL macros can use
+TASTE_MODELS = ("implicit_als", "explicit_als")  # factor models whose movie vectors mean "taste"
 VALIDATION_FOLD = 0
 
 
@@ -167,8 +167,10 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
         progress(f"ranking evaluation {name}: precision@10={metrics.precision:.4f} ndcg@10={metrics.ndcg:.4f} "
                  f"({seconds:.1f}s)")
         rows.append({"model": name, "parameters": params, **metrics.as_dict(), "seconds": seconds})
-    servable = [r for r in rows if r["model"] in SERVABLE_MODELS]
-    served = max(servable, key=lambda r: r["ndcg"])["model"]
+    served = max(rows, key=lambda r: r["ndcg"])["model"]
+    # cosine on popularity's rank-1 factors is 1 for every pair: similarity and
+    # explanations come from the best taste model when popularity is served
+    taste = max((r for r in rows if r["model"] in TASTE_MODELS), key=lambda r: r["ndcg"])["model"]
     rid = ranking_run_id(data, settings)
     return pa.table({
         "run_id": [rid] * len(rows),
@@ -181,6 +183,7 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
         "n_users_evaluated": [r["n_users"] for r in rows],
         "n_cold_start_test_rows": [int((~warm).sum())] * len(rows),
         "is_served": [r["model"] == served for r in rows],
+        "serves_similarity": [r["model"] == taste for r in rows],
         "parameters": [r["parameters"] for r in rows],
         "evaluation_seconds": [r["seconds"] for r in rows],
         "library_versions": [library_versions()] * len(rows),
@@ -241,16 +244,17 @@ class ServedFactors:
                    table.column("n_ratings").to_numpy()[is_movie][m_order])
 
 
-def served_model_name(evaluation: Mapping[str, np.ndarray]) -> str:
-    served = [str(m) for m, s in zip(evaluation["model"], evaluation["is_served"]) if s]
-    if len(served) != 1 or served[0] not in SERVABLE_MODELS:
-        raise ValueError(f"ranking_evaluation must flag exactly one servable model, found {served}")
-    return served[0]
+def flagged_model(evaluation: Mapping[str, np.ndarray], flag: str) -> str:
+    """The model ranking_evaluation flags with `flag` (is_served or serves_similarity)."""
+    flagged = [str(m) for m, f in zip(evaluation["model"], evaluation[flag]) if f]
+    if len(flagged) != 1:
+        raise ValueError(f"ranking_evaluation must flag exactly one model {flag}, found {flagged}")
+    return flagged[0]
 
 
-def recommendations_table(data: SplitRatings, served: ServedFactors, settings: RankingSettings,
+def recommendations_table(data: SplitRatings, served: ServedFactors, taste: ServedFactors, settings: RankingSettings,
                           progress: Progress = _print) -> pa.Table:
-    """Top-N unseen movies for every user, each with the liked movie that explains it best."""
+    """Top-N unseen movies for every user from `served`, each with the liked movie most similar in `taste`."""
     started = time.perf_counter()
     users = served.users.encode(data.user_id)
     movies = served.movies.encode(data.movie_id)
@@ -260,7 +264,7 @@ def recommendations_table(data: SplitRatings, served: ServedFactors, settings: R
     ratings = sp.csr_matrix((data.rating.astype(np.float32), (users, movies)), shape=shape)
     ratings.sort_indices()
     recs = top_n(served.model, ratings, np.arange(shape[0]), n=settings.top_n)
-    why = because_you_liked(served.model.taste_model.item_factors, ratings, recs.user, recs.item)
+    why = because_you_liked(_aligned_taste_factors(served, taste), ratings, recs.user, recs.item)
     progress(f"recommendations: top-{settings.top_n} for {shape[0]:,} users from {served.model_name} "
              f"in {time.perf_counter() - started:.1f}s")
     return pa.table({
@@ -273,6 +277,14 @@ def recommendations_table(data: SplitRatings, served: ServedFactors, settings: R
         "model": [served.model_name] * recs.user.size,
         "run_id": [served.run_id] * recs.user.size,
     })
+
+
+def _aligned_taste_factors(served: ServedFactors, taste: ServedFactors) -> np.ndarray:
+    """`taste`'s movie vectors in `served`'s movie order (both are fitted on every clean rating)."""
+    rows = taste.movies.encode(served.movies.ids)
+    if (rows < 0).any():
+        raise ValueError("the taste model's factors do not cover the served model's movies")
+    return taste.model.taste_model.item_factors[rows]
 
 
 def similar_movies_table(served: ServedFactors, settings: RankingSettings, progress: Progress = _print) -> pa.Table:

@@ -13,6 +13,8 @@ catalogue as (
     select 'implicit_als' as model, count(*) as n_movies from {{ ref('implicit_movie_factors') }}
     union all
     select 'explicit_als' as model, count(*) as n_movies from {{ ref('movie_factors') }}
+    union all
+    select 'popularity' as model, count(*) as n_movies from {{ ref('popularity_factors') }} where entity = 'movie'
 
 ),
 
