@@ -104,3 +104,21 @@ def test_other_layouts_land_in_the_same_staging_shape(writer, tmp_path):
     assert cafe == ("Café Society", 2016)
     if writer is write_100k_dataset:
         assert no_genre == []
+
+
+def test_the_whole_pipeline_runs_on_a_small_generated_dataset(tmp_path):
+    """Every model and data test, including the model plugin, on the hostile fixture."""
+    fixture = write_csv_dataset(tmp_path / "data", n_users=60, n_movies=80)
+    database = tmp_path / "warehouse.duckdb"
+    result = run_dbt("build", detect_layout(fixture.path), project_dir=find_project_dir(), database=database,
+                     target_dir=tmp_path, extra_vars={"als_grid": {"rank": [2, 4], "reg": [0.1], "iterations": [5]},
+                                                      "implicit_grid": "quick"})
+    assert result.returncode == 0, f"dbt build failed, see {tmp_path / 'logs'}"
+    with duckdb.connect(str(database), read_only=True) as con:
+        users = con.execute("select count(distinct user_id) from stg_movielens__ratings").fetchone()[0]
+        recommended = con.execute("select count(distinct user_id) from user_recommendations").fetchone()[0]
+        served = con.execute("select count(*) from ranking_evaluation where is_served").fetchone()[0]
+        runs = con.execute("select count(*), min(test_rmse) from als_model_runs").fetchone()
+    assert recommended == users == 60
+    assert served == 1
+    assert runs[0] == 1 and 0 < runs[1] < 2
