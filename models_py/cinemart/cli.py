@@ -28,6 +28,9 @@ from cinemart.data.fetch import (
 from cinemart.data.layout import DatasetLayoutError, detect_layout
 from cinemart.data.preflight import PreflightError, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
+from cinemart.explicit_training import ExplicitSettings
+from cinemart.ranking_training import RankingSettings
+from cinemart.settings import SettingsError
 from cinemart.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
 from cinemart.report import write_report
 from cinemart.warehouse import WarehouseError, database_path, find_project_dir, headline, run_dbt
@@ -50,6 +53,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     SynthError,
     WarehouseError,
     PublishError,
+    SettingsError,
     OSError,
 )
 
@@ -188,6 +192,11 @@ def _run_build(args: argparse.Namespace) -> int:
         raise WarehouseError(f"--vars must be a JSON object: {exc}") from None
     if not isinstance(extra, dict):
         raise WarehouseError(f"--vars must be a JSON object, got {args.dbt_vars!r}")
+    try:  # bad model vars fail here, in one line, before any work
+        ExplicitSettings.from_config(extra)
+        RankingSettings.from_config(extra)
+    except ValueError as exc:
+        raise SettingsError(f"--vars: {exc}") from None
     folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
     layout = detect_layout(folder)
     check_dataset(layout)

@@ -10,7 +10,6 @@ model to one table without passing fitted objects between dbt models.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
@@ -21,6 +20,7 @@ import pyarrow as pa
 from cinemart.als import ALSConfig, ExplicitALS
 from cinemart.ratings_data import (IndexedRatings, SplitRatings, TuningPolicy, library_versions, plan_tuning,
                                    run_id)
+from cinemart.settings import load_settings, require_bool, require_int, resolve_grid
 from cinemart.tuning import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
 
 MODEL_NAME = "explicit_als"
@@ -47,47 +47,27 @@ class ExplicitSettings:
     @classmethod
     def from_dbt(cls, model_settings: str) -> ExplicitSettings:
         """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
-        return cls.from_config(json.loads(model_settings))
+        return cls.from_config(load_settings(model_settings))
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> ExplicitSettings:
-        """From dbt model config; `als_grid` is a preset name or a JSON object of lists."""
-        grid_value = values.get("als_grid", "default")
-        if isinstance(grid_value, str):
-            if grid_value not in PRESETS:
-                raise ValueError(f"als_grid {grid_value!r} is not a preset; allowed: {sorted(PRESETS)} or a mapping")
-            grid_name, grid = grid_value, PRESETS[grid_value]
-        elif isinstance(grid_value, Mapping):
-            grid_name, grid = "custom", dict(grid_value)
-        else:
-            raise ValueError(f"als_grid must be a preset name or a mapping, got {grid_value!r}")
+        grid_name, grid = resolve_grid("als_grid", values.get("als_grid", "default"), PRESETS)
         expand_grid(grid)  # raises on unknown keys or bad values
         settings = cls(
             grid_name=grid_name,
             grid=grid,
-            biased=_as_bool("als_biased", values.get("als_biased", True)),
+            biased=require_bool("als_biased", values.get("als_biased", True)),
             solver=str(values.get("als_solver", "cholesky")),
             dtype=str(values.get("als_dtype", "float32")),
-            seed=int(values.get("als_seed", 2020)),
+            seed=require_int("als_seed", values.get("als_seed", 2020), 0),
             tuning=TuningPolicy.from_config(values),
         )
-        settings.config(GridPoint(rank=1, reg=0.0, iterations=1))  # raises on bad solver/dtype/seed
+        settings.config(GridPoint(rank=1, reg=0.0, iterations=1))  # raises on a bad solver or dtype
         return settings
 
     def config(self, point: GridPoint) -> ALSConfig:
         return ALSConfig(rank=point.rank, reg=point.reg, iterations=point.iterations, biased=self.biased,
                          solver=self.solver, dtype=self.dtype, seed=self.seed)
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
 def training_run_id(data: SplitRatings, settings: ExplicitSettings) -> str:

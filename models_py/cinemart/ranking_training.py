@@ -30,6 +30,7 @@ from cinemart.ranking_metrics import ranking_metrics, relevant_matrix, top_k_mat
 from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validate_grid
 from cinemart.ratings_data import (IndexedRatings, SplitRatings, TuningPolicy, library_versions, plan_tuning,
                                    run_id)
+from cinemart.settings import load_settings, require_int, resolve_grid
 from cinemart.retrieval import because_you_liked, similar, top_n
 from cinemart.tuning import GridPoint
 
@@ -55,27 +56,16 @@ class RankingSettings:
     @classmethod
     def from_dbt(cls, model_settings: str) -> RankingSettings:
         """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
-        return cls.from_config(json.loads(model_settings))
+        return cls.from_config(load_settings(model_settings))
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> RankingSettings:
-        grid_value = values.get("implicit_grid", "default")
-        if isinstance(grid_value, str):
-            if grid_value not in PRESETS:
-                raise ValueError(f"implicit_grid {grid_value!r} is not a preset; allowed: {sorted(PRESETS)} or a mapping")
-            grid_name, grid = grid_value, PRESETS[grid_value]
-        elif isinstance(grid_value, Mapping):
-            grid_name, grid = "custom", dict(grid_value)
-        else:
-            raise ValueError(f"implicit_grid must be a preset name or a mapping, got {grid_value!r}")
+        grid_name, grid = resolve_grid("implicit_grid", values.get("implicit_grid", "default"), PRESETS)
         validate_grid(grid)
-        min_ratings = values.get("similar_movies_min_ratings", 10)
-        if isinstance(min_ratings, bool) or not isinstance(min_ratings, int) or min_ratings < 1:
-            raise ValueError(f"similar_movies_min_ratings must be an integer >= 1, got {min_ratings!r}")
-        seed = values.get("implicit_seed", 2020)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"implicit_seed must be an integer >= 0, got {seed!r}")
-        return cls(grid_name=grid_name, grid=grid, seed=seed, similar_min_ratings=min_ratings,
+        return cls(grid_name=grid_name, grid=grid,
+                   seed=require_int("implicit_seed", values.get("implicit_seed", 2020), 0),
+                   similar_min_ratings=require_int("similar_movies_min_ratings",
+                                                   values.get("similar_movies_min_ratings", 10), 1),
                    tuning=TuningPolicy.from_config(values))
 
 

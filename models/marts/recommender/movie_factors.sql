@@ -1,10 +1,1 @@
-select
-    id as movie_id,
-    bias,
-    factors,
-    n_ratings,
-    global_mean,
-    'explicit_als' as model,
-    run_id
-from {{ ref('als_factors') }}
-where entity = 'movie'
+{{ factor_view('als_factors', 'movie', 'explicit_als') }}

@@ -1,10 +1,1 @@
-select
-    id as user_id,
-    bias,
-    factors,
-    n_ratings,
-    global_mean,
-    'explicit_als' as model,
-    run_id
-from {{ ref('als_factors') }}
-where entity = 'user'
+{{ factor_view('als_factors', 'user', 'explicit_als') }}

@@ -1,0 +1,28 @@
+"""The scale benchmark's smallest size, end to end, as CI's smoke test of the large-data path.
+
+1M synthetic ratings through `cinemart data synth` and a real `cinemart build`:
+every stage must run and the table must come out. Timings are reported by the
+benchmark, not asserted here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scale.py"
+
+
+def test_one_million_ratings_build_end_to_end(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCH), "--sizes", "1m", "--skip-als-sweep", "--work", str(tmp_path)],
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    table = {line[:34].strip(): line[34:].split() for line in lines if line[:34].strip()}
+    for stage in ("load + validate", "tuning", "final fit", "recommendations", "similar movies"):
+        seconds = float(table[stage][0].rstrip("s"))
+        assert seconds > 0, f"stage {stage} did not run"
+    assert table["tuning strategy"] == ["kfold"]  # 800k train ratings: below tuning_max_ratings
+    achieved, floor = table["test RMSE / planted floor (ratio)"][0].split("/")
+    assert float(floor) < float(achieved) < float(floor) + 0.15  # ALS recovers the planted model
