@@ -54,6 +54,12 @@ class _MirrorHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
+def no_local_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset CINEMART_DATA_DIR (CI and `make test` set it) so fetch takes the download path."""
+    monkeypatch.delenv("CINEMART_DATA_DIR", raising=False)
+
+
+@pytest.fixture
 def grouplens_mirror(tmp_path: Path) -> Iterator[Mirror]:
     root = tmp_path / "mirror"
     root.mkdir()

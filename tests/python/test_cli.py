@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 import hashlib
 import json
 import subprocess
@@ -10,6 +12,9 @@ from cinemart.cli import main
 from cinemart.data.layout import detect_layout
 
 CINEMART_EXE = Path(sys.executable).with_name("cinemart")
+
+
+pytestmark = pytest.mark.usefixtures("no_local_copy")
 
 
 def fetch_cli(name: str, *options: str | Path) -> int:

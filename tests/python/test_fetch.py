@@ -26,6 +26,9 @@ from cinemart.data.layout import DatasetLayoutError
 RATINGS_SHA256 = "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646"
 
 
+pytestmark = pytest.mark.usefixtures("no_local_copy")
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
