@@ -23,6 +23,8 @@ from conftest import LATEST_SMALL_DIR
 CINEMART = str(Path(sys.executable).parent / "cinemart")
 # Timing columns and the audit's invocation columns differ between identical builds by design.
 VOLATILE_COLUMNS = {"fit_seconds", "evaluation_seconds", "invocation_id", "started_at", "finished_at"}
+# Append-only: one row per build, so only its distinct content is comparable across warehouses.
+APPEND_ONLY = {"als_model_runs"}
 
 
 def build_env(warehouse: Path) -> dict[str, str]:
@@ -57,7 +59,8 @@ def table_digests(database: Path) -> dict[str, str]:
                 "select column_name from information_schema.columns where table_name = ? order by ordinal_position",
                 [table]).fetchall() if c not in VOLATILE_COLUMNS]
             select = ", ".join(f'"{c}"' for c in columns)
-            rows = con.execute(f'select {select} from "{table}" order by all').fetchall()
+            distinct = "distinct " if table in APPEND_ONLY else ""
+            rows = con.execute(f'select {distinct}{select} from "{table}" order by all').fetchall()
             digests[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return digests
 
