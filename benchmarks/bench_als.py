@@ -35,7 +35,7 @@ from cinemart.als import ALSConfig, ExplicitALS
 from cinemart.tuning import PRESETS, cross_validate_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
-from ml_small import RATINGS_CSV, load_split  # noqa: E402
+from ml_small import RATINGS_CSV, Split, load_split  # noqa: E402
 
 # Wall time of the spark_seed grid (27 points, 5-fold CV) in the Spark
 # notebook on this machine; a reference figure, not re-measured here.
@@ -136,8 +136,7 @@ def sweep_table(datasets: list[Dataset], ranks: list[int], iterations: int, repe
             )
 
 
-def grid_timing(repeats: int) -> None:
-    split = load_split()
+def grid_timing(split: Split, repeats: int) -> None:
     base = ALSConfig(biased=False)
     args = (split.train_user, split.train_item, split.train_rating, split.train_fold, split.n_users, split.n_items)
     # Warm-up (numba compile / cache load) on a one-point grid.
@@ -162,8 +161,8 @@ def main() -> None:
     args = parser.parse_args()
 
     datasets: list[Dataset] = []
-    if RATINGS_CSV.exists():
-        split = load_split()
+    split = load_split() if RATINGS_CSV.exists() else None
+    if split is not None:
         datasets.append(
             ("ml-small train", split.train_user, split.train_item, split.train_rating, split.n_users, split.n_items)
         )
@@ -172,8 +171,8 @@ def main() -> None:
     if args.ratings > 0:
         datasets.append(synthetic_ratings(args.ratings))
     sweep_table(datasets, args.ranks, args.iterations, args.repeats)
-    if RATINGS_CSV.exists() and not args.skip_grid:
-        grid_timing(args.repeats)
+    if split is not None and not args.skip_grid:
+        grid_timing(split, args.repeats)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,14 @@ from cinemart.als_kernels import balanced_groups, solve_rows
 SOLVERS = ("cholesky", "cg")
 DTYPES = ("float32", "float64")
 
+# Fits with less work than this per half-step (ratings x unknowns^2, about
+# 10 ms on one core) run their kernels on one thread.  Two threads save at
+# most a few ms there, while on a busy machine each parallel region can wait
+# milliseconds for a descheduled worker: the ml-latest-small spark_seed CV
+# grid took 1.5 s on 2 idle cores, 2.2 s on one thread, and 7-15 s on
+# 2 threads with other jobs running.
+PARALLEL_MIN_WORK = 100_000_000
+
 
 class ALSDivergedError(RuntimeError):
     """A fit produced NaN/inf factors (typically reg=0 on too few ratings)."""
@@ -206,11 +214,12 @@ class ExplicitALS:
         by_user = sp.csr_matrix(((values - mean).astype(dtype), (users, items)), shape=(n_users, n_items))
         if by_user.nnz != values.size:
             raise ValueError(f"{values.size - by_user.nnz} duplicate (user, item) pairs; each pair must be rated once")
-        n_groups = numba.get_num_threads()  # one equal-work group per thread
-        user_rows = _RatingRows.from_csr(by_user, n_groups)
-        item_rows = _RatingRows.from_csr(by_user.T.tocsr(), n_groups)
-
         n_cols = cfg.rank + cfg.biased
+        # One equal-work group per thread that will run the kernel.
+        n_threads = numba.get_num_threads() if values.size * n_cols**2 >= PARALLEL_MIN_WORK else 1
+        user_rows = _RatingRows.from_csr(by_user, n_threads)
+        item_rows = _RatingRows.from_csr(by_user.T.tocsr(), n_threads)
+
         reg_diag = np.full(n_cols, cfg.reg, dtype=dtype)
         if cfg.biased:
             reg_diag[-1] = cfg.effective_bias_reg
@@ -254,20 +263,25 @@ class ExplicitALS:
             features = other
             offsets = np.zeros(other.shape[0], dtype=other.dtype)
         solved = np.empty_like(own)
-        solve_rows(
-            rows.indptr,
-            rows.indices,
-            rows.targets,
-            rows.row_order,
-            rows.group_ptr,
-            offsets,
-            features,
-            reg_diag,
-            own,
-            cfg.solver == "cg",
-            cfg.cg_steps,
-            solved,
-        )
+        previous_threads = numba.get_num_threads()
+        numba.set_num_threads(rows.group_ptr.size - 1)  # groups were built one per thread
+        try:
+            solve_rows(
+                rows.indptr,
+                rows.indices,
+                rows.targets,
+                rows.row_order,
+                rows.group_ptr,
+                offsets,
+                features,
+                reg_diag,
+                own,
+                cfg.solver == "cg",
+                cfg.cg_steps,
+                solved,
+            )
+        finally:
+            numba.set_num_threads(previous_threads)
         if not np.isfinite(solved).all():
             raise ALSDivergedError(
                 f"ALS produced non-finite {side} factors in iteration {it} with {cfg}; "

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 import pytest
 
+from cinemart import als
 from cinemart.als import ALSConfig, ALSDivergedError, ExplicitALS
 from cinemart.metrics import rmse
 
@@ -233,7 +234,8 @@ def test_both_dtypes_fit_in_their_own_precision(dtype):
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
-def test_same_seed_is_bit_identical_across_thread_counts(solver):
+def test_same_seed_is_bit_identical_across_thread_counts(solver, monkeypatch):
+    monkeypatch.setattr(als, "PARALLEL_MIN_WORK", 0)  # this small fit would otherwise run on one thread
     users, items, ratings, n_users, n_items = small_mixed()
     cfg = ALSConfig(rank=6, iterations=4, solver=solver)
     names = ("user_factors", "item_factors", "user_bias", "item_bias")
