@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from implicit.cpu.matrix_factorization_base import MatrixFactorizationBase
 from threadpoolctl import threadpool_limits
 
-from cinemart.ranking import as_index_array
+from cinemart.ranking import as_index_array, item_embeddings
 
 #: implicit's score for a filtered-out slot (float32 lowest).
 _FILTERED_SCORE = np.finfo(np.float32).min
@@ -74,6 +74,29 @@ def _flatten(
     )
 
 
+def _rescore(query: np.ndarray, item: np.ndarray, query_vectors: np.ndarray,
+             item_vectors: np.ndarray, clip: bool = False) -> list[np.ndarray]:
+    """Exact float64 dot products for the retrieved pairs, re-ranked by (score desc, item).
+
+    implicit's multithreaded kernels can differ in the last float32 bit from
+    run to run; scoring the few retrieved pairs again, one pair at a time,
+    makes the published scores and ranks identical build to build.
+    """
+    score = np.einsum("ij,ij->i", query_vectors[query].astype(np.float64), item_vectors[item].astype(np.float64))
+    if clip:
+        score = np.clip(score, -1.0, 1.0)
+    order = np.lexsort((item, -score, query))
+    query, item, score = query[order], item[order], score[order]
+    starts = np.flatnonzero(np.r_[True, query[1:] != query[:-1]])
+    rank = np.arange(query.size) - np.repeat(starts, np.diff(np.r_[starts, query.size])) + 1
+    return [query, rank.astype(np.int16), item, score.astype(np.float32)]
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros(vectors.shape, dtype=np.float64), where=norms > 0)
+
+
 def _concat(parts: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
     """Join per-block ``_flatten`` outputs; typed empty arrays when there are none."""
     if not parts:
@@ -116,7 +139,8 @@ def top_n(
                 batch, user_items[batch], N=request, filter_already_liked_items=filter_seen
             )
             parts.append(_flatten(batch, ids, scores, scores > _FILTERED_SCORE, n))
-    return TopN(*_concat(parts))
+    user, _, item, _ = _concat(parts)
+    return TopN(*_rescore(user, item, model.user_factors, model.item_factors))
 
 
 def similar(
@@ -150,7 +174,9 @@ def similar(
             ids, scores = model.similar_items(batch, N=request, filter_items=filter_items)
             valid = allowed[ids] & (ids != batch[:, None])
             parts.append(_flatten(batch, ids, np.clip(scores, -1.0, 1.0), valid, n))
-    return SimilarItems(*_concat(parts))
+    query, _, item, _ = _concat(parts)
+    unit = _unit_rows(item_embeddings(model))
+    return SimilarItems(*_rescore(query, item, unit, unit, clip=True))
 
 
 def _liked_items(user_ratings: sp.csr_matrix, min_rating: float) -> sp.csr_matrix:
