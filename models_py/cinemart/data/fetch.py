@@ -14,18 +14,17 @@ import http.client
 import os
 import re
 import stat
-import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Protocol, TextIO
+from typing import BinaryIO, Protocol
 
 from cinemart import __version__
+from cinemart.console import ThrottledConsole
 from cinemart.data.catalog import DEFAULT_BASE_URL, Release, get_release
 from cinemart.data.layout import DatasetLayoutError, Layout, detect_layout
 
@@ -143,37 +142,16 @@ def unpack_archive(
         raise FetchError(f"{archive.name} is not a readable zip archive: {exc}") from None
 
 
-class ConsoleReporter:
-    """Progress (bytes, percent, rate, ETA) and warnings for a terminal or a log.
-
-    Lines are throttled to one per `interval` seconds so a long download does
-    not flood CI logs; on a terminal they overwrite each other in place.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO | None = None,
-        *,
-        interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._stream = stream if stream is not None else sys.stderr
-        self._interval = interval
-        self._clock = clock
-        self._started: float | None = None
-        self._last_shown = float("-inf")
+class ConsoleReporter(ThrottledConsole):
+    """Progress (bytes, percent, rate, ETA) and warnings for a terminal or a log."""
 
     def progress(self, label: str, done: int, total: int | None) -> None:
-        now = self._clock()
-        if self._started is None:
-            self._started = now
         finished = total is not None and done >= total
-        if not finished and now - self._last_shown < self._interval:
+        elapsed = self.due(finished)
+        if elapsed is None:
             return
-        self._last_shown = now
-        elapsed = now - self._started
         if finished:
-            self._emit(f"{label}: {_human(done)} in {elapsed:.1f}s", final=True)
+            self.emit(f"{label}: {_human(done)} in {elapsed:.1f}s", final=True)
             return
         rate = done / elapsed if elapsed > 0 else 0.0
         parts = [f"{label}: {_human(done)}"]
@@ -183,18 +161,7 @@ class ConsoleReporter:
             parts.append(f"{_human(rate)}/s")
             if total:
                 parts.append(f"ETA {_clock_time((total - done) / rate)}")
-        self._emit(", ".join(parts), final=False)
-
-    def warn(self, message: str) -> None:
-        self._stream.write(f"cinemart: warning: {message}\n")
-        self._stream.flush()
-
-    def _emit(self, line: str, *, final: bool) -> None:
-        if self._stream.isatty():
-            self._stream.write(f"\r\x1b[K{line}" + ("\n" if final else ""))
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
+        self.emit(", ".join(parts), final=False)
 
 
 def _download_release(

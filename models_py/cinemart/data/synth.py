@@ -43,8 +43,6 @@ import json
 import math
 import secrets
 import shutil
-import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from enum import IntEnum
@@ -56,6 +54,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from cinemart.console import ThrottledConsole
 from cinemart import __version__
 
 DEFAULT_RATINGS = 25_000_095  # ml-25m
@@ -250,30 +249,18 @@ class SynthProgress:
 ProgressCallback = Callable[[SynthProgress], None]
 
 
-class ConsoleProgress:
-    """Users and ratings done, elapsed and ETA, at most one line per `interval`
-    seconds so a 25M-rating run does not flood a CI log."""
+class ConsoleProgress(ThrottledConsole):
+    """Users and ratings done, elapsed and ETA; the clock starts when the run does."""
 
-    def __init__(
-        self,
-        stream: TextIO | None = None,
-        *,
-        interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._stream = stream if stream is not None else sys.stderr
-        self._interval = interval
-        self._clock = clock
-        self._started = clock()
-        self._last_shown = float("-inf")
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.start()
 
     def __call__(self, progress: SynthProgress) -> None:
-        now = self._clock()
         finished = progress.users_done >= progress.users_total
-        if not finished and now - self._last_shown < self._interval:
+        elapsed = self.due(finished)
+        if elapsed is None:
             return
-        self._last_shown = now
-        elapsed = now - self._started
         if finished:
             line = f"synth: {progress.users_total:,} users, {progress.ratings_done:,} ratings in {_clock(elapsed)}"
         else:
@@ -284,11 +271,7 @@ class ConsoleProgress:
                 f"{progress.ratings_done:,} ratings ({100 * done:.1f}%), "
                 f"elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
             )
-        if self._stream.isatty():
-            self._stream.write(f"\r\x1b[K{line}" + ("\n" if finished else ""))
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
+        self.emit(line, final=finished)
 
 
 def _clock(seconds: float) -> str:
