@@ -10,13 +10,16 @@ Test rows whose user or movie never occurs in train are dropped (counted).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.csv as pacsv
 
-ML_SMALL_DIR = Path("/work/shared/data/ml-latest-small")
+# CINEMART_DATA_DIR (set by CI and `make test`), else ../shared/data beside the checkout.
+ML_SMALL_DIR = Path(os.environ.get("CINEMART_DATA_DIR")
+                    or Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-latest-small")
 RATINGS_CSV = ML_SMALL_DIR / "ratings.csv"
 SPLIT_SEED = 2020
 TEST_PERCENT = 20
