@@ -36,14 +36,15 @@ SIZES = {  # ratings, users, movies: ml-25m's ratios (162,541 users, 62,423 movi
     "5m": (5_000_000, 32_508, 12_485),
     "25m": (25_000_095, 162_541, 62_423),
 }
-STAGES = {  # stage -> dbt node names (prefix match on the model name)
-    "load + validate": ["base_movielens", "stg_movielens", "quarantine_"],
-    "split + EDA": ["int_", "dataset_overview", "movie", "genre_summary", "rating_distribution", "user_activity",
-                    "unrated_movies", "rarely_rated_movies", "tag_summary"],
+STAGES = {  # stage -> dbt model names; a trailing * matches a prefix
+    "load + validate": ["base_movielens__*", "stg_movielens__*", "quarantine_*"],
+    "split + EDA": ["int_ratings_split", "int_movie_genres", "dataset_overview", "movies", "movie_genres",
+                    "genre_summary", "rating_distribution", "user_activity", "movie_popularity", "unrated_movies",
+                    "rarely_rated_movies", "movies_by_release_year", "tag_summary"],
     "tuning": ["als_grid_search", "implicit_grid_search"],
     "evaluation": ["als_predictions", "als_test_predictions", "ranking_evaluation", "als_model_runs"],
-    "final fit": ["als_factors", "implicit_factors", "user_factors", "movie_factors", "implicit_user_factors",
-                  "implicit_movie_factors"],
+    "final fit": ["als_factors", "implicit_factors", "popularity_factors", "user_factors", "movie_factors",
+                  "implicit_user_factors", "implicit_movie_factors"],
     "recommendations": ["int_user_recommendations", "user_recommendations"],
     "similar movies": ["int_similar_movies", "similar_movies"],
 }
@@ -53,8 +54,8 @@ def stage_of(node: str) -> str:
     name = node.split(".")[-1]
     if node.startswith("test."):
         return "data tests"
-    for stage, prefixes in STAGES.items():
-        if any(name == p or name.startswith(p) for p in prefixes):
+    for stage, names in STAGES.items():
+        if any(name == n or (n.endswith("*") and name.startswith(n[:-1])) for n in names):
             return stage
     return "other"
 
