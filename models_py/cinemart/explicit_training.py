@@ -71,7 +71,7 @@ class ExplicitSettings:
 
 
 def training_run_id(data: SplitRatings, settings: ExplicitSettings) -> str:
-    return run_id(MODEL_NAME, data.fingerprint(), asdict(settings))
+    return run_id(MODEL_NAME, data.fingerprint, asdict(settings))
 
 
 def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: Progress = _print) -> pa.Table:
@@ -115,7 +115,7 @@ def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: 
         "tuning_strategy": [plan.strategy] * n,
         "n_tuning_ratings": [plan.n_ratings] * n,
         "n_tuning_users": [plan.n_users] * n,
-        "dataset_fingerprint": [data.fingerprint()] * n,
+        "dataset_fingerprint": [data.fingerprint] * n,
         "library_versions": [library_versions()] * n,
     })
 

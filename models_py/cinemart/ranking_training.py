@@ -74,7 +74,7 @@ def _params_json(params: ImplicitParams) -> str:
 
 
 def ranking_run_id(data: SplitRatings, settings: RankingSettings) -> str:
-    return run_id("implicit_als", data.fingerprint(), asdict(settings))
+    return run_id("implicit_als", data.fingerprint, asdict(settings))
 
 
 def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, progress: Progress = _print) -> pa.Table:

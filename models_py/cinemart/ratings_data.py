@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import metadata
 from typing import Mapping
 
@@ -56,8 +57,12 @@ class SplitRatings:
     def train(self) -> np.ndarray:
         return ~self.is_test
 
+    @cached_property
     def fingerprint(self) -> str:
-        """Row count + sha256 of the ratings (held in (user, movie) order): same data, same value."""
+        """Row count + sha256 of the ratings (held in (user, movie) order): same data, same value.
+
+        Cached: at 25M ratings the hash takes seconds and every run id needs it.
+        """
         digest = hashlib.sha256()
         for column in (self.user_id, self.movie_id, self.rating, self.is_test):
             digest.update(np.ascontiguousarray(column).tobytes())

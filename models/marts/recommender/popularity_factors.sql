@@ -15,18 +15,19 @@ run as (
 
 ),
 
-users as (
+entities as (
 
-    select user_id, count(*) as n_ratings from ratings group by user_id
+    select 'user' as entity, user_id as id, cast(1 as float) as factor, count(*) as n_ratings
+    from ratings
+    group by user_id
 
-),
-
-movies as (
+    union all
 
     select
-        movie_id,
-        count(*) as n_ratings,
-        sum(case when rating >= 4.0 then 1 else 0 end) as n_liked
+        'movie' as entity,
+        movie_id as id,
+        cast(sum(case when rating >= 4.0 then 1 else 0 end) as float) as factor,
+        count(*) as n_ratings
     from ratings
     group by movie_id
 
@@ -34,24 +35,11 @@ movies as (
 
 select
     run.run_id,
-    'user' as entity,
-    users.user_id as id,
+    entities.entity,
+    entities.id,
     cast(0 as float) as bias,
-    {{ float_array(['1.0']) }} as factors,
-    users.n_ratings,
+    {{ float_array(['entities.factor']) }} as factors,
+    entities.n_ratings,
     cast(0 as double) as global_mean
-from users
-cross join run
-
-union all
-
-select
-    run.run_id,
-    'movie' as entity,
-    movies.movie_id as id,
-    cast(0 as float) as bias,
-    {{ float_array(['movies.n_liked']) }} as factors,
-    movies.n_ratings,
-    cast(0 as double) as global_mean
-from movies
+from entities
 cross join run
