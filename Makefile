@@ -8,10 +8,12 @@ DATASET ?= ml-latest-small
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every transitive version; the spark extra is installed too,
+# because the tests build the project on local Spark as well as DuckDB.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,spark]"
 	touch $@
 
 # Fetches $(DATASET) into data/ unless CINEMART_DATA_DIR points at a local copy,
