@@ -31,8 +31,8 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from cinemart.als import ALSConfig, ExplicitALS
-from cinemart.tuning import PRESETS, cross_validate_grid
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.tuning.explicit import PRESETS, cross_validate_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 from ml_small import RATINGS_CSV, Split, load_split  # noqa: E402

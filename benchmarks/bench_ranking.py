@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cinemart.ranking import ImplicitParams, fit_implicit_als, fit_popularity, interaction_matrix
-from cinemart.ranking_metrics import ranking_metrics, relevant_matrix, top_k_matrix
-from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
-from cinemart.retrieval import because_you_liked, similar, top_n
+from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, fit_popularity, interaction_matrix
+from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
+from cinemart.serving.scoring import because_you_liked, similar, top_n
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 from ml_small import load_split  # noqa: E402

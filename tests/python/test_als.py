@@ -1,4 +1,4 @@
-"""Unit tests for cinemart.als: solver maths, cold start, validation, determinism."""
+"""Unit tests for cinemart.models.explicit_als: solver maths, cold start, validation, determinism."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numba
 import numpy as np
 import pytest
 
-from cinemart import als
-from cinemart.als import ALSConfig, ALSDivergedError, ExplicitALS
-from cinemart.metrics import rmse
+from cinemart.models import explicit_als as als
+from cinemart.models.explicit_als import ALSConfig, ALSDivergedError, ExplicitALS
+from cinemart.evaluation.rating import rmse
 
 WIDE = {"rating_min": -100.0, "rating_max": 100.0}  # no clipping in maths checks
 

@@ -17,9 +17,9 @@ from dataclasses import replace
 import pytest
 from ml_small import RATINGS_CSV, load_split
 
-from cinemart.als import ALSConfig, ExplicitALS
-from cinemart.metrics import rmse
-from cinemart.tuning import PRESETS, cross_validate_grid, select_best
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.evaluation.rating import rmse
+from cinemart.tuning.explicit import PRESETS, cross_validate_grid, select_best
 
 
 @pytest.fixture(scope="module")

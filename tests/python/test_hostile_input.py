@@ -17,7 +17,7 @@ import pytest
 from cinemart import cli
 from cinemart.data.layout import detect_layout
 from cinemart.data.preflight import check_dataset
-from cinemart.warehouse import find_project_dir, run_dbt
+from cinemart.warehouse.dbt import find_project_dir, run_dbt
 from hostile_corpus import (
     BEYOND_32_BITS,
     MULTILINE_TITLE,

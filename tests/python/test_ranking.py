@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 import scipy.sparse as sp
 
-from cinemart.ranking import (
+from cinemart.models.implicit_als import (
     ExplicitFactorModel,
     ImplicitParams,
     confidence,
@@ -19,9 +19,9 @@ from cinemart.ranking import (
     interaction_matrix,
     item_embeddings,
 )
-from cinemart.ranking_metrics import ranking_metrics, relevant_matrix, top_k_matrix
-from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
-from cinemart.retrieval import because_you_liked, similar, top_n
+from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
+from cinemart.serving.scoring import because_you_liked, similar, top_n
 
 N_USERS, N_ITEMS = 80, 50
 
@@ -179,7 +179,7 @@ def test_explicit_wrapper_rejects_mismatched_shapes() -> None:
 
 
 def test_explicit_wrapper_with_cinemart_als(ratings, seen) -> None:
-    from cinemart.als import ALSConfig, ExplicitALS
+    from cinemart.models.explicit_als import ALSConfig, ExplicitALS
 
     fitted = ExplicitALS(ALSConfig(rank=4, reg=0.1, iterations=5, seed=1)).fit(*ratings, N_USERS, N_ITEMS)
     recs = top_n(ExplicitFactorModel(fitted, num_threads=1), seen, np.arange(N_USERS), n=3)

@@ -3,7 +3,7 @@
 Protocol: md5 split of ``ml_small.load_split`` (test = bucket < 20, test rows
 with a user or movie unseen in train dropped); tune the "default" implicit grid
 on train with fold 0 as validation, refit the winner on all of train, score
-the test part (``cinemart.ranking_metrics`` protocol). Bands are pinned from
+the test part (``cinemart.evaluation.ranking`` protocol). Bands are pinned from
 real runs (seed 2020; other seeds moved implicit precision by < 0.004):
 
     model                         P@10    R@10    NDCG@10  MAP@10  coverage
@@ -26,10 +26,10 @@ import pytest
 from implicit.evaluation import ranking_metrics_at_k
 from ml_small import RATINGS_CSV, load_split
 
-from cinemart.ranking import ExplicitFactorModel, ImplicitParams, fit_implicit_als, fit_popularity, interaction_matrix
-from cinemart.ranking_metrics import RankingMetrics, ranking_metrics, relevant_matrix, top_k_matrix
-from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validation_mask
-from cinemart.retrieval import because_you_liked, similar, top_n
+from cinemart.models.implicit_als import ExplicitFactorModel, ImplicitParams, fit_implicit_als, fit_popularity, interaction_matrix
+from cinemart.evaluation.ranking import RankingMetrics, ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validation_mask
+from cinemart.serving.scoring import because_you_liked, similar, top_n
 
 if not RATINGS_CSV.exists():
     pytest.skip(f"{RATINGS_CSV} is absent: the accuracy bands need real MovieLens data", allow_module_level=True)
@@ -95,7 +95,7 @@ def test_baselines_on_test(bench: Bench) -> None:
     assert popularity.ndcg == pytest.approx(0.171, abs=0.003)
     assert popularity.coverage < 0.01
 
-    from cinemart.als import ALSConfig, ExplicitALS
+    from cinemart.models.explicit_als import ALSConfig, ExplicitALS
 
     explicit_als = ExplicitALS(ALSConfig(rank=50, reg=0.1, iterations=10, seed=SEED)).fit(
         s.train_user, s.train_item, s.train_rating, s.n_users, s.n_items

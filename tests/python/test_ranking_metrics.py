@@ -9,8 +9,8 @@ import pytest
 import scipy.sparse as sp
 from implicit.evaluation import ranking_metrics_at_k
 
-from cinemart.ranking import fixed_factor_model, interaction_matrix
-from cinemart.ranking_metrics import (
+from cinemart.models.implicit_als import fixed_factor_model, interaction_matrix
+from cinemart.evaluation.ranking import (
     catalogue_coverage,
     hit_matrix,
     per_user_metrics,
@@ -18,7 +18,7 @@ from cinemart.ranking_metrics import (
     relevant_matrix,
     top_k_matrix,
 )
-from cinemart.retrieval import top_n
+from cinemart.serving.scoring import top_n
 
 # k = 4, 10 items. User 1 has no relevant item (excluded from the means but its
 # list still counts for coverage); user 2 has a single candidate; user 3 has

@@ -86,7 +86,7 @@ def test_every_user_is_explained(real_warehouse):
 def test_plain_mode_with_the_seed_grid_lands_in_the_seed_band(real_warehouse, tmp_path):
     """dbt vars reach the model plugin: Spark's plain model on the seed's 27-point grid."""
     from cinemart.data.layout import detect_layout
-    from cinemart.warehouse import find_project_dir, run_dbt
+    from cinemart.warehouse.dbt import find_project_dir, run_dbt
     import duckdb
 
     database = tmp_path / "plain.duckdb"

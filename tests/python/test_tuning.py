@@ -1,4 +1,4 @@
-"""Unit tests for cinemart.tuning (grid expansion, CV along trajectories) and metrics."""
+"""Unit tests for cinemart.tuning.explicit (grid expansion, CV along trajectories) and metrics."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from cinemart.als import ALSConfig, ExplicitALS
-from cinemart.metrics import rmse
-from cinemart.tuning import PRESETS, GridPoint, GridResult, cross_validate_grid, expand_grid, select_best
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.evaluation.rating import rmse
+from cinemart.tuning.explicit import PRESETS, GridPoint, GridResult, cross_validate_grid, expand_grid, select_best
 
 BASE = ALSConfig(seed=7)
 

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from cinemart.data.layout import detect_layout
-from cinemart.warehouse import find_project_dir, run_dbt
+from cinemart.warehouse.dbt import find_project_dir, run_dbt
 from movielens_fixtures import write_100k_dataset, write_csv_dataset, write_dat_dataset
 
 SQL_LAYERS = ["path:models/staging", "path:models/intermediate", "path:models/marts/eda"]

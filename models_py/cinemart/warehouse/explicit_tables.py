@@ -1,11 +1,11 @@
-"""The explicit-ALS model run, as the warehouse tables it produces.
+"""The explicit-ALS family, as the warehouse tables it produces.
 
-One dbt Python model per table calls one function here:
-  grid_search_table  -> als_grid_search  (k-fold CV over the grid on train)
-  predictions_table  -> als_predictions  (chosen config refit on train, scored on train and test)
-  factors_table      -> als_factors      (chosen config refit on all clean ratings: the served factors)
-Each refit is cheap next to the grid search, so repeating it keeps every
-model to one table without passing fitted objects between dbt models.
+Each configuration is fitted once per build:
+  grid_search_table -> als_grid_search  (k-fold CV over the grid on train; computes the run id once)
+  fits_table        -> int_als_factors  (the chosen point refit on train and on all clean ratings)
+  predictions_table -> als_predictions  (train and test ratings scored by the train fit: no fitting)
+The train fit also serves ranking_evaluation, and the all-ratings fit becomes
+als_factors / user_factors / movie_factors, so no refit is repeated.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pyarrow as pa
 
-from cinemart.als import ALSConfig, ExplicitALS
-from cinemart.ratings_data import (IndexedRatings, SplitRatings, TuningPolicy, library_versions, plan_tuning,
-                                   run_id)
-from cinemart.settings import load_settings, require_bool, require_int, resolve_grid
-from cinemart.tuning import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
+from cinemart.data.ratings import IndexedRatings, SplitRatings
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.settings import load_settings, with_defaults
+from cinemart.tuning.explicit import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
+from cinemart.tuning.grid import resolve_grid
+from cinemart.tuning.plan import TuningPolicy, plan_tuning
+from cinemart.validation import require_bool, require_int
+from cinemart.warehouse.audit import library_versions, run_id
+from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
 MODEL_NAME = "explicit_als"
 Progress = Callable[[str], None]
@@ -37,12 +41,11 @@ class ExplicitSettings:
 
     grid_name: str
     grid: dict[str, list]
-    biased: bool = True
-    solver: str = "cholesky"
-    dtype: str = "float32"
-    seed: int = 2020
-    tuning: TuningPolicy = TuningPolicy()
-
+    biased: bool
+    solver: str
+    dtype: str
+    seed: int
+    tuning: TuningPolicy
 
     @classmethod
     def from_dbt(cls, model_settings: str) -> ExplicitSettings:
@@ -50,16 +53,18 @@ class ExplicitSettings:
         return cls.from_config(load_settings(model_settings))
 
     @classmethod
-    def from_config(cls, values: Mapping[str, Any]) -> ExplicitSettings:
-        grid_name, grid = resolve_grid("als_grid", values.get("als_grid", "default"), PRESETS)
+    def from_config(cls, given: Mapping[str, Any]) -> ExplicitSettings:
+        """From dbt vars; what `given` leaves out comes from `cinemart.settings.DEFAULTS`."""
+        values = with_defaults(given)
+        grid_name, grid = resolve_grid("als_grid", values["als_grid"], PRESETS)
         expand_grid(grid)  # raises on unknown keys or bad values
         settings = cls(
             grid_name=grid_name,
             grid=grid,
-            biased=require_bool("als_biased", values.get("als_biased", True)),
-            solver=str(values.get("als_solver", "cholesky")),
-            dtype=str(values.get("als_dtype", "float32")),
-            seed=require_int("als_seed", values.get("als_seed", 2020), 0),
+            biased=require_bool("als_biased", values["als_biased"]),
+            solver=str(values["als_solver"]),
+            dtype=str(values["als_dtype"]),
+            seed=require_int("als_seed", values["als_seed"], 0),
             tuning=TuningPolicy.from_config(values),
         )
         settings.config(GridPoint(rank=1, reg=0.0, iterations=1))  # raises on a bad solver or dtype
@@ -74,11 +79,16 @@ def training_run_id(data: SplitRatings, settings: ExplicitSettings) -> str:
     return run_id(MODEL_NAME, data.fingerprint, asdict(settings))
 
 
+def grid_run_id(grid: Mapping[str, np.ndarray]) -> str:
+    """The run id als_grid_search computed (hashing the data once per family, not once per table)."""
+    return str(grid["run_id"][0])
+
+
 def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: Progress = _print) -> pa.Table:
     """Score every grid point on the train part; one row per point, the best flagged.
 
     Small data: k-fold CV on all train rows. Past tuning_max_ratings: one
-    validation fold (fold 0) on a user sample (ratings_data.plan_tuning).
+    validation fold (fold 0) on a user sample (`cinemart.tuning.plan`).
     """
     plan = plan_tuning(data, settings.tuning, settings.seed)
     tuning = IndexedRatings.build(data, plan.rows)
@@ -129,64 +139,45 @@ def chosen_point(grid: Mapping[str, np.ndarray]) -> GridPoint:
     return GridPoint(rank=int(grid["rank"][i]), reg=float(grid["reg"][i]), iterations=int(grid["iterations"][i]))
 
 
-def fit(ratings: IndexedRatings, settings: ExplicitSettings, point: GridPoint) -> ExplicitALS:
-    return ExplicitALS(settings.config(point)).fit(ratings.user_idx, ratings.movie_idx, ratings.rating,
-                                                   len(ratings.users), len(ratings.movies))
+def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint, rid: str,
+               progress: Progress = _print) -> pa.Table:
+    """The chosen point refit on train (for scoring test) and on all clean ratings (served), with a `fit` column."""
+    parts = []
+    for fit, rows in (("train", data.train), ("all", slice(None))):
+        started = time.perf_counter()
+        ratings = IndexedRatings.build(data, rows)
+        factors = ExplicitALS(settings.config(point)).fit_factors(ratings.user_idx, ratings.movie_idx,
+                                                                  ratings.rating, len(ratings.users),
+                                                                  len(ratings.movies))
+        progress(f"explicit ALS refit on {fit} ({ratings.rating.size:,} ratings) in "
+                 f"{time.perf_counter() - started:.1f}s")
+        table = factor_table(rid, ratings, factors)
+        parts.append(table.append_column("fit", pa.array([fit] * table.num_rows)))
+    return pa.concat_tables(parts)
 
 
-def predictions_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint,
+def predictions_table(data: SplitRatings, train_fit: ServedFactors, settings: ExplicitSettings,
                       progress: Progress = _print) -> pa.Table:
-    """Refit the chosen point on train; predict every train and test rating.
+    """Every train and test rating scored by the train fit (int_als_factors, fit = 'train').
 
     Test rows whose user or movie never occurs in train get a null prediction
     and is_cold_start = true: they are left out of the test RMSE (Spark's
     coldStartStrategy = "drop") but kept so the drop is counted, not hidden.
     """
-    started = time.perf_counter()
-    train = IndexedRatings.build(data, data.train)
-    model = fit(train, settings, point)
-    users = train.users.encode(data.user_id)
-    movies = train.movies.encode(data.movie_id)
+    users = train_fit.users.encode(data.user_id)
+    movies = train_fit.movies.encode(data.movie_id)
     cold = (users < 0) | (movies < 0)
+    bounds = settings.config(GridPoint())
     prediction = np.full(data.rating.size, np.nan)
-    prediction[~cold] = model.predict(users[~cold], movies[~cold])
-    progress(f"explicit ALS refit on train ({train.rating.size:,} ratings) and scored in "
-             f"{time.perf_counter() - started:.1f}s; {int(cold.sum()):,} cold-start test rows dropped")
+    prediction[~cold] = np.clip(train_fit.factors.score_pairs(users[~cold], movies[~cold]),
+                                bounds.rating_min, bounds.rating_max)
+    progress(f"explicit ALS predictions: {int((~cold).sum()):,} scored, {int(cold.sum()):,} cold-start test rows dropped")
     return pa.table({
-        "run_id": pa.array([training_run_id(data, settings)] * data.rating.size),
+        "run_id": pa.array([train_fit.run_id] * data.rating.size),
         "split": pa.array(np.where(data.is_test, "test", "train")),
         "user_id": data.user_id,
         "movie_id": data.movie_id,
         "rating": data.rating,
         "prediction": pa.array(prediction, mask=cold),
         "is_cold_start": cold,
-    })
-
-
-def factor_column(factors: np.ndarray) -> pa.FixedSizeListArray:
-    """(n, k) -> FLOAT[k] column (DuckDB reads an Arrow fixed-size list as an ARRAY)."""
-    flat = pa.array(np.ascontiguousarray(factors, dtype=np.float32).reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(flat, factors.shape[1])
-
-
-def factors_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint,
-                  progress: Progress = _print) -> pa.Table:
-    """Refit the chosen point on all clean ratings: the factors that are served."""
-    started = time.perf_counter()
-    everything = IndexedRatings.build(data)
-    model = fit(everything, settings, point)
-    progress(f"explicit ALS final refit on all {everything.rating.size:,} ratings in "
-             f"{time.perf_counter() - started:.1f}s")
-    rid = training_run_id(data, settings)
-    n_users, n_movies = len(everything.users), len(everything.movies)
-    user_counts = np.bincount(everything.user_idx, minlength=n_users)
-    movie_counts = np.bincount(everything.movie_idx, minlength=n_movies)
-    return pa.table({
-        "run_id": [rid] * (n_users + n_movies),
-        "entity": ["user"] * n_users + ["movie"] * n_movies,
-        "id": np.concatenate([everything.users.ids, everything.movies.ids]),
-        "bias": np.concatenate([model.user_bias, model.item_bias]).astype(np.float32),
-        "factors": factor_column(np.vstack([model.user_factors, model.item_factors])),
-        "n_ratings": np.concatenate([user_counts, movie_counts]),
-        "global_mean": np.full(n_users + n_movies, model.global_mean),
     })
