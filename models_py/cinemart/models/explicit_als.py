@@ -148,6 +148,7 @@ class ExplicitALS:
         # Augmented state: columns [factors..., bias] in biased mode.
         self._users: np.ndarray | None = None
         self._items: np.ndarray | None = None
+        self._fit_threads = 0  # threads the last fit's kernels ran on (its training slot's grant)
 
     # ----------------------------------------------------------------- fit
     def fit(
@@ -186,6 +187,7 @@ class ExplicitALS:
             raise ValueError(f"{values.size - by_user.nnz} duplicate (user, item) pairs; each pair must be rated once")
         n_cols = cfg.rank + cfg.biased
         # One equal-work group per thread the training slot granted.
+        self._fit_threads = n_threads
         user_rows = _RatingRows.from_csr(by_user, n_threads)
         item_rows = _RatingRows.from_csr(by_user.T.tocsr(), n_threads)
 
