@@ -10,11 +10,11 @@ one process. Two things must hold then:
   does, every fit takes the whole budget, which serializes them.
 * numba and implicit share the cores: each fit takes thread tokens from one
   budget (CINEMART_THREADS, else the CPUs this process may use) and runs with
-  exactly that many threads. A small fit takes one token (below
-  PARALLEL_MIN_WORK a second thread costs more than it saves), so a small
-  explicit fit and a small implicit fit run side by side on two cores; a large
-  fit takes the whole budget and the other waits, instead of both running
-  oversubscribed as implicit's `num_threads=0` next to numba's pool did.
+  exactly as many threads as it was granted: what it asks for, or what is
+  free. A small fit asks for one token (below PARALLEL_MIN_WORK a second
+  thread costs more than it saves), a large one for the whole budget; two fits
+  at once then split the cores instead of running oversubscribed, as
+  implicit's `num_threads=0` next to numba's pool did.
 """
 
 from __future__ import annotations
@@ -64,19 +64,28 @@ def thread_budget() -> int:
 
 
 class _Budget:
-    """A counting semaphore over thread tokens that hands out several at once."""
+    """A counting semaphore over thread tokens: a fit gets what it asks for, or what is free.
+
+    Granting what is free (at least one) instead of waiting for the full
+    request keeps both cores busy when a one-thread fit and a larger one
+    overlap, and no fit can starve behind a stream of small ones.
+    """
 
     def __init__(self) -> None:
-        self._free = thread_budget()
-        self._total = self._free
+        self._total = thread_budget()
+        self._free = self._total
         self._changed = threading.Condition()
 
     def take(self, wanted: int) -> int:
-        wanted = self._total if SAFE_LAYER is None else max(1, min(wanted, self._total))
         with self._changed:
-            self._changed.wait_for(lambda: self._free >= wanted)
-            self._free -= wanted
-        return wanted
+            if SAFE_LAYER is None:  # no concurrency-safe numba layer: one fit at a time
+                self._changed.wait_for(lambda: self._free == self._total)
+                granted = self._total
+            else:
+                self._changed.wait_for(lambda: self._free >= 1)
+                granted = max(1, min(wanted, self._free))
+            self._free -= granted
+        return granted
 
     def give(self, count: int) -> None:
         with self._changed:
@@ -94,7 +103,7 @@ def threads_for(work: float) -> int:
 
 @contextmanager
 def training_slot(threads: int) -> Iterator[int]:
-    """Take up to `threads` tokens from the process budget (waiting if needed); yields how many were granted.
+    """Take up to `threads` tokens from the process budget (waiting while none is free); yields the grant.
 
     Inside, numba uses exactly that many threads (capped by its pool) and BLAS
     one (implicit and the ALS kernels parallelize over rows themselves;
