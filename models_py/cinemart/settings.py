@@ -43,3 +43,12 @@ def load_settings(model_settings: str | None) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ValueError(f"model_settings must be a JSON object, got {model_settings!r}")
     return with_defaults(values)
+
+
+class FromModelSettings:
+    """Mixin for settings classes built by `from_config(values)`: adds the dbt entry point."""
+
+    @classmethod
+    def from_dbt(cls, model_settings: str | None):  # -> the subclass
+        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
+        return cls.from_config(load_settings(model_settings))  # type: ignore[attr-defined]

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
 
 from cinemart.data.ratings import IndexedRatings, SplitRatings
 from cinemart.models.explicit_als import ALSConfig, ExplicitALS
-from cinemart.settings import load_settings, with_defaults
+from cinemart.console import Progress, print_progress
+from cinemart.settings import FromModelSettings, with_defaults
 from cinemart.tuning.explicit import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
@@ -28,15 +29,10 @@ from cinemart.warehouse.audit import library_versions, run_id
 from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
 MODEL_NAME = "explicit_als"
-Progress = Callable[[str], None]
-
-
-def _print(message: str) -> None:
-    print(message, flush=True)
 
 
 @dataclass(frozen=True)
-class ExplicitSettings:
+class ExplicitSettings(FromModelSettings):
     """What a user can set through dbt vars, validated before any work starts."""
 
     grid_name: str
@@ -46,11 +42,6 @@ class ExplicitSettings:
     dtype: str
     seed: int
     tuning: TuningPolicy
-
-    @classmethod
-    def from_dbt(cls, model_settings: str) -> ExplicitSettings:
-        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
-        return cls.from_config(load_settings(model_settings))
 
     @classmethod
     def from_config(cls, given: Mapping[str, Any]) -> ExplicitSettings:
@@ -84,7 +75,7 @@ def grid_run_id(grid: Mapping[str, np.ndarray]) -> str:
     return str(grid["run_id"][0])
 
 
-def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: Progress = _print) -> pa.Table:
+def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: Progress = print_progress) -> pa.Table:
     """Score every grid point on the train part; one row per point, the best flagged.
 
     Small data: k-fold CV on all train rows. Past tuning_max_ratings: one
@@ -140,7 +131,7 @@ def chosen_point(grid: Mapping[str, np.ndarray]) -> GridPoint:
 
 
 def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint, rid: str,
-               progress: Progress = _print) -> pa.Table:
+               progress: Progress = print_progress) -> pa.Table:
     """The chosen point refit on train (for scoring test) and on all clean ratings (served), with a `fit` column."""
     parts = []
     for fit, rows in (("train", data.train), ("all", slice(None))):
@@ -157,7 +148,7 @@ def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint,
 
 
 def predictions_table(data: SplitRatings, train_fit: ServedFactors, settings: ExplicitSettings,
-                      progress: Progress = _print) -> pa.Table:
+                      progress: Progress = print_progress) -> pa.Table:
     """Every train and test rating scored by the train fit (int_als_factors, fit = 'train').
 
     Test rows whose user or movie never occurs in train get a null prediction

@@ -33,7 +33,8 @@ from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, inter
 from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
 from cinemart.serving.explanations import because_you_liked
 from cinemart.serving.scoring import similar, top_n
-from cinemart.settings import load_settings, with_defaults
+from cinemart.console import Progress, print_progress
+from cinemart.settings import FromModelSettings, with_defaults
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
@@ -41,28 +42,18 @@ from cinemart.validation import require_int
 from cinemart.warehouse.audit import library_versions, run_id
 from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
-Progress = Callable[[str], None]
 TASTE_MODELS = ("implicit_als", "explicit_als")  # factor models whose movie vectors mean "taste"
 VALIDATION_FOLD = 0
 
 
-def _print(message: str) -> None:
-    print(message, flush=True)
-
-
 @dataclass(frozen=True)
-class RankingSettings:
+class RankingSettings(FromModelSettings):
     grid_name: str
     grid: dict[str, list]
     seed: int
     similar_min_ratings: int
     tuning: TuningPolicy
     top_n: int = 10  # the product's list length, not a var
-
-    @classmethod
-    def from_dbt(cls, model_settings: str) -> RankingSettings:
-        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
-        return cls.from_config(load_settings(model_settings))
 
     @classmethod
     def from_config(cls, given: Mapping[str, Any]) -> RankingSettings:
@@ -85,7 +76,7 @@ def ranking_run_id(data: SplitRatings, settings: RankingSettings) -> str:
     return run_id("implicit_als", data.fingerprint, asdict(settings))
 
 
-def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, progress: Progress = _print) -> pa.Table:
+def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, progress: Progress = print_progress) -> pa.Table:
     """Tune implicit ALS on train: fit on folds != 0, NDCG@10 on fold 0 (never the test part).
 
     Past tuning_max_ratings the same is done on a user sample (`cinemart.tuning.plan`).
@@ -131,7 +122,7 @@ def chosen_params(grid: Mapping[str, np.ndarray]) -> ImplicitParams:
 
 
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
-                             explicit_train_fit: ServedFactors, progress: Progress = _print) -> pa.Table:
+                             explicit_train_fit: ServedFactors, progress: Progress = print_progress) -> pa.Table:
     """Every model fitted on train (once) and judged on test by the same protocol and the same scorer.
 
     The explicit model is not refit: `explicit_train_fit` is its train fit from
@@ -188,7 +179,7 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
 
 
 def implicit_factors_table(data: SplitRatings, settings: RankingSettings, params: ImplicitParams, rid: str,
-                           progress: Progress = _print) -> pa.Table:
+                           progress: Progress = print_progress) -> pa.Table:
     """The chosen implicit configuration refit on all clean ratings: the factors that are served."""
     started = time.perf_counter()
     everything = IndexedRatings.build(data)
@@ -230,7 +221,7 @@ def serving_settings_table(served: ServedFactors, taste: ServedFactors, settings
 
 
 def recommendations_table(data: SplitRatings, served: ServedFactors, taste: ServedFactors, settings: RankingSettings,
-                          progress: Progress = _print) -> pa.Table:
+                          progress: Progress = print_progress) -> pa.Table:
     """Top-N unseen movies for every user from `served`, each with the liked movie most similar in `taste`."""
     started = time.perf_counter()
     users = served.users.encode(data.user_id)
@@ -256,7 +247,7 @@ def recommendations_table(data: SplitRatings, served: ServedFactors, taste: Serv
     })
 
 
-def similar_movies_table(served: ServedFactors, settings: RankingSettings, progress: Progress = _print) -> pa.Table:
+def similar_movies_table(served: ServedFactors, settings: RankingSettings, progress: Progress = print_progress) -> pa.Table:
     """Top-N cosine neighbours for every movie with enough ratings, among such movies.
 
     Factors of a movie rated a handful of times are mostly prior; listing it,

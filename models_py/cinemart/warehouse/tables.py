@@ -1,6 +1,6 @@
 """The DuckDB engine's front door: one function per dbt Python model.
 
-Each dbt Python model in models/marts/recommender/ is one line: it passes the
+Each dbt Python model (models/marts/recommender/, models/intermediate/recommender/) is one line: it passes the
 relations it refs (`dbt.ref(...)` stays literally in the model file, where dbt
 parses it) and the `model_settings` JSON to the function of the same name here,
 and returns the Arrow table it gets back. The relations are DuckDB relations;
