@@ -17,9 +17,9 @@ from typing import Any, Mapping
 import numpy as np
 import pyarrow as pa
 
+from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import IndexedRatings, SplitRatings
 from cinemart.models.explicit_als import ALSConfig, ExplicitALS
-from cinemart.console import Progress, print_progress
 from cinemart.settings import FromModelSettings, with_defaults
 from cinemart.tuning.explicit import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
 from cinemart.tuning.grid import resolve_grid

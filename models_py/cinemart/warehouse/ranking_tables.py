@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import IndexedRatings, SplitRatings
 from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
 from cinemart.models.base import Factors
@@ -33,7 +34,6 @@ from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, inter
 from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
 from cinemart.serving.explanations import because_you_liked
 from cinemart.serving.scoring import similar, top_n
-from cinemart.console import Progress, print_progress
 from cinemart.settings import FromModelSettings, with_defaults
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
