@@ -10,6 +10,7 @@ als_factors / user_factors / movie_factors, so no refit is repeated.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
@@ -128,6 +129,12 @@ def chosen_point(grid: Mapping[str, np.ndarray]) -> GridPoint:
         raise ValueError(f"als_grid_search must flag exactly one chosen configuration, found {chosen.size}")
     i = int(chosen[0])
     return GridPoint(rank=int(grid["rank"][i]), reg=float(grid["reg"][i]), iterations=int(grid["iterations"][i]))
+
+
+def chosen_parameters(grid: Mapping[str, np.ndarray]) -> str:
+    """The chosen configuration as ranking_evaluation.parameters records it (JSON)."""
+    point = chosen_point(grid)
+    return json.dumps({**asdict(point), "biased": bool(grid["biased"][0])})
 
 
 def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint, rid: str,

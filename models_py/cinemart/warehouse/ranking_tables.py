@@ -122,11 +122,12 @@ def chosen_params(grid: Mapping[str, np.ndarray]) -> ImplicitParams:
 
 
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
-                             explicit_train_fit: ServedFactors, progress: Progress = print_progress) -> pa.Table:
+                             explicit_train_fit: ServedFactors, explicit_parameters: str,
+                             progress: Progress = print_progress) -> pa.Table:
     """Every model fitted on train (once) and judged on test by the same protocol and the same scorer.
 
     The explicit model is not refit: `explicit_train_fit` is its train fit from
-    int_als_factors. Test ratings of users or movies absent from train cannot be
+    int_als_factors (`explicit_parameters`: its configuration, for the table). Test ratings of users or movies absent from train cannot be
     recommended by any model and are left out of the relevant sets (counted in
     n_cold_start_test_rows).
     """
@@ -144,8 +145,7 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
                                                   implicit, settings.seed), _params_json(implicit)),
         "popularity": (lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
                        json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"})),
-        "explicit_als": (lambda: explicit_train_fit.aligned(train.users, train.movies),
-                         json.dumps({"run_id": explicit_train_fit.run_id, "fit": "train"})),
+        "explicit_als": (lambda: explicit_train_fit.aligned(train.users, train.movies), explicit_parameters),
     }
     rows = []
     for name, (make, params) in models.items():

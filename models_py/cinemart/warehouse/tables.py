@@ -13,7 +13,7 @@ Internal DAG (-> = refs; every configuration is fitted once per build):
                                                 \\-> als_factors (SQL) -> user_factors, movie_factors
     int_ratings_split -> implicit_grid_search -> implicit_factors
     int_ratings_split -> popularity_factors
-    int_ratings_split, implicit_grid_search, int_als_factors -> ranking_evaluation
+    int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors -> ranking_evaluation
     ranking_evaluation + factor tables -> serving_settings, int_user_recommendations, int_similar_movies
 """
 
@@ -77,12 +77,14 @@ def popularity_factors(split: Relation, model_settings: str) -> pa.Table:
     return ranking.popularity_factors_table(_split(split))
 
 
-def ranking_evaluation(split: Relation, implicit_grid_search: Relation, int_als_factors: Relation,
-                       model_settings: str) -> pa.Table:
+def ranking_evaluation(split: Relation, implicit_grid_search: Relation, als_grid_search: Relation,
+                       int_als_factors: Relation, model_settings: str) -> pa.Table:
     grid = _columns(implicit_grid_search)
+    explicit_grid = _columns(als_grid_search, "rank, reg, iterations, is_chosen, biased")
     return ranking.ranking_evaluation_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
                                             ranking.chosen_params(grid), str(grid["run_id"][0]),
-                                            _fit(int_als_factors, "train", explicit.MODEL_NAME))
+                                            _fit(int_als_factors, "train", explicit.MODEL_NAME),
+                                            explicit.chosen_parameters(explicit_grid))
 
 
 def _served(evaluation: Relation, flag: str, factor_tables: dict[str, Relation]) -> ServedFactors:
