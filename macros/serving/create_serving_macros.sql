@@ -19,6 +19,8 @@
         'movies': ref('movies'), 'implicit_factors': ref('implicit_factors'), 'als_factors': ref('als_factors'),
         'popularity_factors': ref('popularity_factors')} -%}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {#- schema-qualified only: the catalog is named after the file, and a copied or renamed file must keep working -#}
+  {%- for name, relation in relations.items() -%}{%- do relations.update({name: relation.include(database=False)}) -%}{%- endfor -%}
   {%- set settings_table = adapter.get_relation(database=target.database, schema=target.schema, identifier='serving_settings') -%}
   {%- if settings_table is none -%}{{ return('') }}{%- endif -%}
   {%- set schema = target.schema -%}
