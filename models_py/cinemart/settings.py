@@ -11,6 +11,7 @@ one line naming the var and what is allowed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 #: Every model-plugin var and its default (README "Explicit ALS", "Recommendations", "Large datasets").
@@ -45,8 +46,17 @@ def load_settings(model_settings: str | None) -> dict[str, Any]:
     return with_defaults(values)
 
 
-class FromModelSettings:
-    """Mixin for settings classes built by `from_config(values)`: adds the dbt entry point."""
+@dataclass(frozen=True)
+class FamilySettings:
+    """What every model family's settings hold: its grid (by preset name), seed and tuning policy.
+
+    Subclasses add their own vars and build themselves in `from_config(values)`.
+    """
+
+    grid_name: str
+    grid: dict[str, list]
+    seed: int
+    tuning: Any  # cinemart.tuning.plan.TuningPolicy (kept untyped here: settings sit below tuning)
 
     @classmethod
     def from_dbt(cls, model_settings: str | None):  # -> the subclass

@@ -21,7 +21,7 @@ import pyarrow as pa
 from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import IndexedRatings, SplitRatings
 from cinemart.models.explicit_als import ALSConfig, ExplicitALS
-from cinemart.settings import FromModelSettings, with_defaults
+from cinemart.settings import FamilySettings, with_defaults
 from cinemart.tuning.explicit import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
@@ -33,16 +33,12 @@ MODEL_NAME = "explicit_als"
 
 
 @dataclass(frozen=True)
-class ExplicitSettings(FromModelSettings):
+class ExplicitSettings(FamilySettings):
     """What a user can set through dbt vars, validated before any work starts."""
 
-    grid_name: str
-    grid: dict[str, list]
     biased: bool
     solver: str
     dtype: str
-    seed: int
-    tuning: TuningPolicy
 
     @classmethod
     def from_config(cls, given: Mapping[str, Any]) -> ExplicitSettings:

@@ -34,7 +34,7 @@ from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, inter
 from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
 from cinemart.serving.explanations import because_you_liked
 from cinemart.serving.scoring import similar, top_n
-from cinemart.settings import FromModelSettings, with_defaults
+from cinemart.settings import FamilySettings, with_defaults
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
@@ -47,12 +47,10 @@ VALIDATION_FOLD = 0
 
 
 @dataclass(frozen=True)
-class RankingSettings(FromModelSettings):
-    grid_name: str
-    grid: dict[str, list]
-    seed: int
+class RankingSettings(FamilySettings):
+    """The implicit family's and serving's vars, validated before any work starts."""
+
     similar_min_ratings: int
-    tuning: TuningPolicy
     top_n: int = 10  # the product's list length, not a var
 
     @classmethod
