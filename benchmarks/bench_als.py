@@ -21,21 +21,18 @@ The ml-latest-small rows use the training part of the project split
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from cinemart.als import ALSConfig, ExplicitALS
-from cinemart.tuning import PRESETS, cross_validate_grid
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.tuning.explicit import PRESETS, cross_validate_grid
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
-from ml_small import RATINGS_CSV, Split, load_split  # noqa: E402
+from cinemart.evaluation.protocol import RATINGS_CSV, Split, load_split
 
 # Wall time of the spark_seed grid (27 points, 5-fold CV) in the Spark
 # notebook on this machine; a reference figure, not re-measured here.

@@ -11,19 +11,17 @@ implicit's library defaults are scored alongside as reference points.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from cinemart.ranking import ImplicitParams, fit_implicit_als, fit_popularity, interaction_matrix
-from cinemart.ranking_metrics import ranking_metrics, relevant_matrix, top_k_matrix
-from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
-from cinemart.retrieval import because_you_liked, similar, top_n
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
-from ml_small import load_split  # noqa: E402
+from cinemart.evaluation.protocol import load_split
+from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
+from cinemart.models.popularity import fit_popularity
+from cinemart.serving.explanations import because_you_liked
+from cinemart.serving.scoring import similar, top_n
+from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
 
 #: implicit's constructor defaults, for the "untuned" reference row.
 LIBRARY_DEFAULTS = ImplicitParams(factors=100, regularization=0.01, alpha=1.0, iterations=15, confidence="binary")
@@ -58,7 +56,7 @@ def main() -> None:
         s.train_user, s.train_item, s.train_rating, s.n_users, s.n_items, best.params, seed=args.seed
     ))
     recs = timed("top-10, all users", lambda: top_n(model, seen, all_users))
-    timed("10 similar, all movies", lambda: similar(model, np.arange(s.n_items)))
+    timed("10 similar, all movies", lambda: similar(model.item_factors, np.arange(s.n_items)))
     timed("because_you_liked, all recs", lambda: because_you_liked(model.item_factors, ratings, recs.user, recs.item))
 
     references = {

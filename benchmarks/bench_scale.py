@@ -43,9 +43,9 @@ STAGES = {  # stage -> dbt model names; a trailing * matches a prefix
                     "rarely_rated_movies", "movies_by_release_year", "tag_summary"],
     "tuning": ["als_grid_search", "implicit_grid_search"],
     "evaluation": ["als_predictions", "als_test_predictions", "ranking_evaluation", "als_model_runs"],
-    "final fit": ["als_factors", "implicit_factors", "popularity_factors", "user_factors", "movie_factors",
+    "final fit": ["int_als_factors", "als_factors", "implicit_factors", "popularity_factors", "user_factors", "movie_factors",
                   "implicit_user_factors", "implicit_movie_factors"],
-    "recommendations": ["int_user_recommendations", "user_recommendations"],
+    "recommendations": ["serving_settings", "int_user_recommendations", "user_recommendations"],
     "similar movies": ["int_similar_movies", "similar_movies"],
 }
 
@@ -174,7 +174,7 @@ def main() -> None:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from bench_als import sweep_table  # noqa: E402  (reuses the same sweep measurement)
 
-        from cinemart.ratings_data import IndexedRatings, SplitRatings, SPLIT_COLUMNS  # noqa: E402
+        from cinemart.data.ratings import SPLIT_COLUMNS, IndexedRatings, SplitRatings  # noqa: E402
 
         datasets = []
         for size in runs:

@@ -4,27 +4,42 @@
         select * from recommend_for(42, 10);
         select * from similar_to(1, 10);
 
-    They score from the factor tables of the models ranking_evaluation flags
-    (is_served for recommendations, serves_similarity for similar movies) with
-    DuckDB array functions, and agree with the materialized user_recommendations
-    / similar_movies (a test compares them). Created after every build that
-    produced the tables. -#}
+    They read which model serves which list, and its settings, from the
+    serving_settings table at query time (nothing about a run is baked in), score
+    from that model's factor table with the formula of cinemart.serving.scoring
+    (dot product + movie bias + user bias + mean in DOUBLE; cosine for similar
+    movies; ties by movie_id), and agree with the materialized user_recommendations
+    / similar_movies (a test compares them for every model type). Created after
+    every build that produced the tables. -#}
 
 {% macro create_serving_macros() %}
+  {#- refs first, outside any condition, so dbt records them when it parses the hook -#}
+  {%- set relations = {
+        'serving_settings': ref('serving_settings'), 'stg_movielens__ratings': ref('stg_movielens__ratings'),
+        'movies': ref('movies'), 'implicit_factors': ref('implicit_factors'), 'als_factors': ref('als_factors'),
+        'popularity_factors': ref('popularity_factors')} -%}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
-  {%- set evaluation = adapter.get_relation(database=target.database, schema=target.schema, identifier='ranking_evaluation') -%}
-  {%- if evaluation is none -%}{{ return('') }}{%- endif -%}
-  {%- set flags = run_query("select (select model from " ~ evaluation ~ " where is_served), "
-                            ~ "(select model from " ~ evaluation ~ " where serves_similarity)") -%}
-  {%- set served, taste = flags.rows[0][0], flags.rows[0][1] -%}
-  {%- set tables = {'implicit_als': 'implicit_factors', 'explicit_als': 'als_factors', 'popularity': 'popularity_factors'} -%}
-  {%- if served not in tables or taste not in tables -%}{{ return('') }}{%- endif -%}
-  {%- set min_ratings = var('similar_movies_min_ratings', 10) | int -%}
+  {#- schema-qualified only: the catalog is named after the file, and a copied or renamed file must keep working -#}
+  {%- for name, relation in relations.items() -%}{%- do relations.update({name: relation.include(database=False)}) -%}{%- endfor -%}
+  {%- set settings_table = adapter.get_relation(database=target.database, schema=target.schema, identifier='serving_settings') -%}
+  {%- if settings_table is none -%}{{ return('') }}{%- endif -%}
   {%- set schema = target.schema -%}
+
+  create or replace macro {{ schema }}.served_factors(role) as table
+    -- the factor rows of the model serving_settings names for `role`, as DOUBLE lists
+    with chosen as (
+      select case when role = 'recommendations' then recommendations_model else similar_movies_model end as model
+      from {{ relations['serving_settings'] }}
+    )
+    {%- for model, table in [('implicit_als', 'implicit_factors'), ('explicit_als', 'als_factors'), ('popularity', 'popularity_factors')] %}
+    {{ 'select' if loop.first else 'union all select' }} '{{ model }}' as model, entity, id, bias, global_mean, n_ratings,
+      cast(factors as double[]) as factors
+    from {{ relations[table] }} where (select model from chosen) = '{{ model }}'
+    {%- endfor %};
 
   create or replace macro {{ schema }}.recommend_for(target_user_id, n) as table
     with factors as (
-      select * from {{ schema }}.{{ tables[served] }}
+      select * from {{ schema }}.served_factors('recommendations')
     ),
     target_user as (
       select factors, bias, global_mean from factors where entity = 'user' and id = target_user_id
@@ -32,13 +47,14 @@
     scored as (
       select
         movie.id as movie_id,
-        -- mu + b_u + b_i + p_u . q_i (implicit ALS and popularity carry zero biases and mean)
-        array_inner_product(target_user.factors, movie.factors)
+        movie.model,
+        -- p_u . q_i + b_i + b_u + mu (implicit ALS and popularity carry zero biases and mean)
+        list_inner_product(target_user.factors, movie.factors)
           + movie.bias + target_user.bias + target_user.global_mean as score
       from factors as movie, target_user
       where movie.entity = 'movie'
         and not exists (
-          select 1 from {{ schema }}.stg_movielens__ratings as rated
+          select 1 from {{ relations['stg_movielens__ratings'] }} as rated
           where rated.user_id = target_user_id and rated.movie_id = movie.id
         )
     )
@@ -47,18 +63,19 @@
       scored.movie_id,
       movies.title,
       scored.score,
-      '{{ served }}' as model
+      scored.model
     from scored
-    inner join {{ schema }}.movies as movies on scored.movie_id = movies.movie_id
+    inner join {{ relations['movies'] }} as movies on scored.movie_id = movies.movie_id
     order by rank
     limit n;
 
   create or replace macro {{ schema }}.similar_to(target_movie_id, n) as table
     with eligible as (
       -- enough ratings, and a direction: all-zero factors have no cosine
-      select id as movie_id, factors from {{ schema }}.{{ tables[taste] }}
-      where entity = 'movie' and n_ratings >= {{ min_ratings }}
-        and array_inner_product(factors, factors) > 0
+      select id as movie_id, model, factors from {{ schema }}.served_factors('similar_movies')
+      where entity = 'movie'
+        and n_ratings >= (select similar_movies_min_ratings from {{ relations['serving_settings'] }})
+        and list_inner_product(factors, factors) > 0
     ),
     target_movie as (
       select factors from eligible where movie_id = target_movie_id
@@ -66,7 +83,8 @@
     scored as (
       select
         candidates.movie_id,
-        array_cosine_similarity(target_movie.factors, candidates.factors) as similarity
+        candidates.model,
+        least(greatest(list_cosine_similarity(target_movie.factors, candidates.factors), -1.0), 1.0) as similarity
       from eligible as candidates, target_movie
       where candidates.movie_id <> target_movie_id
     )
@@ -75,9 +93,9 @@
       scored.movie_id as similar_movie_id,
       movies.title as similar_title,
       scored.similarity,
-      '{{ taste }}' as model
+      scored.model
     from scored
-    inner join {{ schema }}.movies as movies on scored.movie_id = movies.movie_id
+    inner join {{ relations['movies'] }} as movies on scored.movie_id = movies.movie_id
     order by rank
     limit n;
 {% endmacro %}

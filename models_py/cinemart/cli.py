@@ -28,12 +28,12 @@ from cinemart.data.fetch import (
 from cinemart.data.layout import DatasetLayoutError, detect_layout
 from cinemart.data.preflight import PreflightError, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
-from cinemart.explicit_training import ExplicitSettings
-from cinemart.ranking_training import RankingSettings
+from cinemart.warehouse.explicit_tables import ExplicitSettings
+from cinemart.warehouse.ranking_tables import RankingSettings
 from cinemart.settings import SettingsError
-from cinemart.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
+from cinemart.warehouse.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
 from cinemart.report import write_report
-from cinemart.warehouse import WarehouseError, database_path, find_project_dir, headline, run_dbt
+from cinemart.warehouse.dbt import WarehouseError, database_path, find_project_dir, headline, run_dbt
 
 PROG = "cinemart"
 EXIT_USER_ERROR = 2

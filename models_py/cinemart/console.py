@@ -48,3 +48,11 @@ class ThrottledConsole:
     def warn(self, message: str) -> None:
         self._stream.write(f"cinemart: warning: {message}\n")
         self._stream.flush()
+
+
+Progress = Callable[[str], None]
+
+
+def print_progress(message: str) -> None:
+    """The default `Progress` of the training functions: dbt shows a Python model's stdout in its log."""
+    print(message, flush=True)

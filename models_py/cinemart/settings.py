@@ -1,46 +1,64 @@
-"""Model-plugin settings as users give them (dbt vars), checked before any work starts.
+"""Model-plugin settings as users give them (dbt vars): their defaults, in one place.
 
-The vars arrive in a dbt Python model as one JSON object (`model_settings`,
-see dbt_project.yml); each training module reads its part through
-`from_settings_json` and validates it with the helpers here, so a bad value
-fails with one line naming the var and what is allowed.
+The vars reach a dbt Python model as one JSON object (`model_settings`, see
+dbt_project.yml), which holds only the vars the user actually set; every
+default lives in `DEFAULTS` below, so dbt_project.yml, the settings classes
+and the serving macros cannot disagree about them. Each training module reads
+its part and validates it (`cinemart.validation`), so a bad value fails with
+one line naming the var and what is allowed.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-
-def load_settings(model_settings: str) -> dict[str, Any]:
-    values = json.loads(model_settings)
-    if not isinstance(values, dict):
-        raise ValueError(f"model_settings must be a JSON object, got {model_settings!r}")
-    return values
-
-
-def resolve_grid(var: str, value: Any, presets: Mapping[str, dict[str, list]]) -> tuple[str, dict[str, list]]:
-    """A preset name -> (name, its grid); a mapping of lists -> ("custom", the mapping)."""
-    if isinstance(value, str):
-        if value not in presets:
-            raise ValueError(f"{var} {value!r} is not a preset; allowed: {', '.join(sorted(presets))} or a mapping")
-        return value, presets[value]
-    if isinstance(value, Mapping):
-        return "custom", dict(value)
-    raise ValueError(f"{var} must be a preset name or a mapping of lists, got {value!r}")
-
-
-def require_int(var: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{var} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def require_bool(var: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{var} must be true or false, got {value!r}")
-    return value
+#: Every model-plugin var and its default (README "Explicit ALS", "Recommendations", "Large datasets").
+DEFAULTS: dict[str, Any] = {
+    "als_grid": "default",  # preset (default, spark_seed) or a mapping of lists over rank, reg, iterations
+    "als_biased": True,  # false = Spark's plain model, for parity with the seed notebook
+    "als_solver": "cholesky",  # or cg
+    "als_dtype": "float32",  # or float64
+    "als_seed": 2020,
+    "implicit_grid": "default",  # preset (default, quick) or a mapping over ImplicitParams' fields
+    "implicit_seed": 2020,
+    "similar_movies_min_ratings": 10,  # fewer ratings: no similar list, never listed as similar
+    "tuning_strategy": "auto",  # auto | kfold | sampled_holdout
+    "tuning_max_ratings": 2_000_000,  # auto: k-fold CV up to this many train ratings
+}
 
 
 class SettingsError(ValueError):
     """A user-given setting is invalid; the message names it and what is allowed."""
+
+
+def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The model-plugin vars among `values` (other dbt vars pass through the CLI too), over `DEFAULTS`."""
+    return {**DEFAULTS, **{key: value for key, value in values.items() if key in DEFAULTS}}
+
+
+def load_settings(model_settings: str | None) -> dict[str, Any]:
+    """The `model_settings` JSON a dbt Python model gets, over `DEFAULTS`."""
+    values = json.loads(model_settings or "{}")
+    if not isinstance(values, dict):
+        raise ValueError(f"model_settings must be a JSON object, got {model_settings!r}")
+    return with_defaults(values)
+
+
+@dataclass(frozen=True)
+class FamilySettings:
+    """What every model family's settings hold: its grid (by preset name), seed and tuning policy.
+
+    Subclasses add their own vars and build themselves in `from_config(values)`.
+    """
+
+    grid_name: str
+    grid: dict[str, list]
+    seed: int
+    tuning: Any  # cinemart.tuning.plan.TuningPolicy (kept untyped here: settings sit below tuning)
+
+    @classmethod
+    def from_dbt(cls, model_settings: str | None):  # -> the subclass
+        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
+        return cls.from_config(load_settings(model_settings))  # type: ignore[attr-defined]

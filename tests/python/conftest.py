@@ -172,7 +172,7 @@ class BuiltWarehouse:
 def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     """One full `dbt build` (every model and test) on the real ml-latest-small, shared by the session."""
     from cinemart.data.layout import detect_layout
-    from cinemart.warehouse import find_project_dir, run_dbt
+    from cinemart.warehouse.dbt import find_project_dir, run_dbt
 
     data_dir = _shared(LATEST_SMALL_DIR)
     work = tmp_path_factory.mktemp("real_warehouse")

@@ -1,4 +1,4 @@
-"""Unit tests for cinemart.als: solver maths, cold start, validation, determinism."""
+"""Unit tests for cinemart.models.explicit_als: solver maths, cold start, validation, determinism."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numba
 import numpy as np
 import pytest
 
-from cinemart import als
-from cinemart.als import ALSConfig, ALSDivergedError, ExplicitALS
-from cinemart.metrics import rmse
+from cinemart.models import explicit_als as als
+from cinemart.models.explicit_als import ALSConfig, ALSDivergedError, ExplicitALS
+from cinemart.evaluation.rating import rmse
 
 WIDE = {"rating_min": -100.0, "rating_max": 100.0}  # no clipping in maths checks
 
@@ -181,10 +181,10 @@ def test_predictions_are_clipped_to_the_configured_scale():
     [
         ([0, 1], [0, 1], [4.0, np.nan], "NaN/inf"),
         ([0, 1], [0, 1], [np.inf, 3.0], "NaN/inf"),
-        ([0, -1], [0, 1], [4.0, 3.0], r"user_idx must lie in \[0, n_users=3\)"),
-        ([0, 1], [0, 5], [4.0, 3.0], r"item_idx must lie in \[0, n_items=3\)"),
+        ([0, -1], [0, 1], [4.0, 3.0], r"user_idx must lie in 0..2, got -1..0"),
+        ([0, 1], [0, 5], [4.0, 3.0], r"item_idx must lie in 0..2, got 0..5"),
         ([0, 1], [0, 1, 2], [4.0, 3.0], "equal lengths"),
-        ([0.0, 1.0], [0, 1], [4.0, 3.0], "user_idx must hold integers"),
+        ([0.0, 1.0], [0, 1], [4.0, 3.0], "user_idx must be a 1-D integer array"),
         ([0, 0], [1, 1], [4.0, 3.0], "duplicate"),
         ([], [], [], "zero ratings"),
     ],
@@ -233,26 +233,27 @@ def test_both_dtypes_fit_in_their_own_precision(dtype):
     assert rmse(t_ratings, model.predict(t_users, t_items)) < 0.08
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="one numba thread here: a 1-vs-2-thread comparison would compare a run with itself")
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 def test_same_seed_is_bit_identical_across_thread_counts(solver, monkeypatch):
-    monkeypatch.setattr(als, "PARALLEL_MIN_WORK", 0)  # this small fit would otherwise run on one thread
     users, items, ratings, n_users, n_items = small_mixed()
     cfg = ALSConfig(rank=6, iterations=4, solver=solver)
     names = ("user_factors", "item_factors", "user_bias", "item_bias")
+    used = []
 
     def fit(config, threads):
-        previous = numba.get_num_threads()
-        numba.set_num_threads(threads)
-        try:
-            model = ExplicitALS(config).fit(users, items, ratings, n_users, n_items)
-        finally:
-            numba.set_num_threads(previous)
+        # this small fit would get one thread from the budget: ask for `threads` instead
+        monkeypatch.setattr(als, "threads_for", lambda work: threads)
+        model = ExplicitALS(config).fit(users, items, ratings, n_users, n_items)
+        used.append(model._fit_threads)
         return [getattr(model, name) for name in names]
 
-    reference = fit(cfg, numba.config.NUMBA_NUM_THREADS)
-    for got in (fit(cfg, 1), fit(cfg, numba.config.NUMBA_NUM_THREADS)):
+    reference = fit(cfg, 2)
+    for got in (fit(cfg, 1), fit(cfg, 2)):
         for a, b in zip(reference, got):
             np.testing.assert_array_equal(a, b)
+    assert used == [2, 1, 2]  # the comparison really ran on both thread counts
     other_seed = fit(dataclasses.replace(cfg, seed=1), 1)
     assert not np.array_equal(reference[0], other_seed[0])
 

@@ -2,11 +2,12 @@
 
 Procedure, as the warehouse runs it: grid by 5-fold CV on train -> refit the
 CV winner on all of train -> RMSE on test rows whose user and movie occur in
-train.  Bands come from measured runs (2 cores, float32, seed 0):
+train.  Narrow bands are regression pins from measured runs (2 cores, float32,
+seed 0); the targets are labelled as such:
 
     plain (Spark's model), spark_seed preset: CV winner rank=5 reg=0.1 it=10,
         CV RMSE 0.9140, test RMSE 0.8914 (the Spark notebook got 0.8825-0.889)
-    biased (default), default preset:         CV winner rank=100 reg=0.1 it=5,
+    biased (default), default preset:         CV winner rank=100 reg=0.1 it=5 (pins.DEFAULT_GRID_WINNER),
         CV RMSE 0.8510, test RMSE 0.8334
 """
 
@@ -15,11 +16,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from ml_small import RATINGS_CSV, load_split
+from pins import DEFAULT_GRID_WINNER
 
-from cinemart.als import ALSConfig, ExplicitALS
-from cinemart.metrics import rmse
-from cinemart.tuning import PRESETS, cross_validate_grid, select_best
+from cinemart.evaluation.protocol import RATINGS_CSV, load_split
+from cinemart.evaluation.rating import rmse
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.tuning.explicit import PRESETS, GridPoint, cross_validate_grid, select_best
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def split():
     return load_split()
 
 
-def cv_then_test(split, preset: str, base: ALSConfig) -> tuple[float, float]:
+def cv_then_test(split, preset: str, base: ALSConfig) -> tuple[float, float, GridPoint]:
     results = cross_validate_grid(
         split.train_user,
         split.train_item,
@@ -44,7 +46,7 @@ def cv_then_test(split, preset: str, base: ALSConfig) -> tuple[float, float]:
     best = select_best(results)
     config = replace(base, rank=best.point.rank, reg=best.point.reg, iterations=best.point.iterations)
     model = ExplicitALS(config).fit(split.train_user, split.train_item, split.train_rating, split.n_users, split.n_items)
-    return best.mean_rmse, rmse(split.test_rating, model.predict(split.test_user, split.test_item))
+    return best.mean_rmse, rmse(split.test_rating, model.predict(split.test_user, split.test_item)), best.point
 
 
 def test_split_matches_the_warehouse_protocol(split):
@@ -56,14 +58,15 @@ def test_split_matches_the_warehouse_protocol(split):
 
 
 def test_plain_mode_with_spark_grid_lands_in_spark_territory(split):
-    cv_rmse, test_rmse = cv_then_test(split, "spark_seed", ALSConfig(biased=False))
-    assert 0.909 <= cv_rmse <= 0.919
-    assert 0.886 <= test_rmse <= 0.896
+    cv_rmse, test_rmse, _ = cv_then_test(split, "spark_seed", ALSConfig(biased=False))
+    assert 0.909 <= cv_rmse <= 0.919  # regression pin
+    assert 0.886 <= test_rmse <= 0.896  # regression pin
     assert 0.87 <= test_rmse <= 0.90  # the Spark-parity target
 
 
 def test_default_biased_model_beats_the_target(split):
-    cv_rmse, test_rmse = cv_then_test(split, "default", ALSConfig())
-    assert 0.846 <= cv_rmse <= 0.856
-    assert 0.828 <= test_rmse <= 0.839
+    cv_rmse, test_rmse, winner = cv_then_test(split, "default", ALSConfig())
+    assert winner == DEFAULT_GRID_WINNER  # regression pin (tests/python/pins.py)
+    assert 0.846 <= cv_rmse <= 0.856  # regression pin
+    assert 0.828 <= test_rmse <= 0.839  # regression pin
     assert test_rmse <= 0.845  # the project's accuracy target

@@ -21,8 +21,9 @@ def test_one_million_ratings_build_end_to_end(tmp_path):
     lines = done.stdout.splitlines()
     table = {line[:34].strip(): line[34:].split() for line in lines if line[:34].strip()}
     for stage in ("load + validate", "tuning", "final fit", "recommendations", "similar movies"):
-        seconds, peak_gib = float(table[stage][0].rstrip("s")), float(table[stage][1])
-        assert seconds >= 0 and peak_gib > 0, f"stage {stage} did not run"
+        # a stage none of whose nodes ran is printed with peak RSS 0 (its time, 0.0s, proves nothing:
+        # a fast stage rounds to 0.0s too)
+        assert float(table[stage][1]) > 0, f"stage {stage} did not run"
     assert table["tuning strategy"] == ["kfold"]  # 800k train ratings: below tuning_max_ratings
     achieved, floor = table["test RMSE / planted floor (ratio)"][0].split("/")
     assert float(floor) < float(achieved) < float(floor) + 0.15  # ALS recovers the planted model

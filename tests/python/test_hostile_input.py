@@ -17,7 +17,7 @@ import pytest
 from cinemart import cli
 from cinemart.data.layout import detect_layout
 from cinemart.data.preflight import check_dataset
-from cinemart.warehouse import find_project_dir, run_dbt
+from cinemart.warehouse.dbt import find_project_dir, run_dbt
 from hostile_corpus import (
     BEYOND_32_BITS,
     MULTILINE_TITLE,
@@ -30,7 +30,9 @@ from hostile_corpus import (
     write_hostile_dat,
 )
 
-SQL_LAYERS = ["path:models/staging", "path:models/intermediate", "path:models/marts/eda"]
+# the SQL layers only: models/intermediate/recommender holds the model plugin's Python steps
+SQL_LAYERS = ["path:models/staging", "path:models/intermediate/int_ratings_split.sql",
+              "path:models/intermediate/int_movie_genres.sql", "path:models/marts/eda"]
 # data_dir is pasted into SQL string literals and dbt-duckdb runs str.format()
 # over the source location: a quote, a space and braces must all survive.
 AWKWARD_FOLDER = "it's a {data} folder"

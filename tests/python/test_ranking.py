@@ -1,27 +1,21 @@
-"""Models, retrieval, explanations and tuning on small synthetic data."""
+"""Models, the scorer, explanations and tuning on small synthetic data."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
 import pytest
 import scipy.sparse as sp
 
-from cinemart.ranking import (
-    ExplicitFactorModel,
-    ImplicitParams,
-    confidence,
-    fit_implicit_als,
-    fit_popularity,
-    fixed_factor_model,
-    interaction_matrix,
-    item_embeddings,
-)
-from cinemart.ranking_metrics import ranking_metrics, relevant_matrix, top_k_matrix
-from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
-from cinemart.retrieval import because_you_liked, similar, top_n
+from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.models import implicit_als
+from cinemart.models.base import Factors
+from cinemart.models.implicit_als import ImplicitParams, confidence, fit_implicit_als, interaction_matrix
+from cinemart.models.popularity import fit_popularity
+from cinemart.serving import scoring
+from cinemart.serving.explanations import because_you_liked
+from cinemart.serving.scoring import similar, top_n
+from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
 
 N_USERS, N_ITEMS = 80, 50
 
@@ -37,7 +31,8 @@ def synthetic_ratings(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def random_model(seed: int = 1, n_users: int = N_USERS, n_items: int = N_ITEMS):
     rng = np.random.default_rng(seed)
-    return fixed_factor_model(rng.normal(size=(n_users, 4)), rng.normal(size=(n_items, 4)), num_threads=1)
+    return Factors.unbiased(rng.normal(size=(n_users, 4)).astype(np.float32),
+                            rng.normal(size=(n_items, 4)).astype(np.float32))
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +73,10 @@ def test_interaction_matrix_drops_zeros_and_rejects_duplicates() -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"factors": 0}, "factors must be an int >= 1, got 0"),
-        ({"factors": True}, "factors must be an int >= 1, got True"),
-        ({"factors": 8.0}, "factors must be an int >= 1, got 8.0"),
-        ({"iterations": 0}, "iterations must be an int >= 1"),
+        ({"factors": 0}, "factors must be an integer >= 1, got 0"),
+        ({"factors": True}, "factors must be an integer >= 1, got True"),
+        ({"factors": 8.0}, "factors must be an integer >= 1, got 8.0"),
+        ({"iterations": 0}, "iterations must be an integer >= 1"),
         ({"regularization": -0.1}, "regularization must be a finite number >= 0, got -0.1"),
         ({"regularization": "0.1"}, "regularization must be a finite number >= 0, got '0.1'"),
         ({"alpha": 0.0}, "alpha must be a finite number > 0, got 0.0"),
@@ -98,9 +93,12 @@ def test_implicit_params_validation(kwargs: dict, message: str) -> None:
 # --------------------------------------------------------------------- models
 
 
-def test_implicit_fit_is_deterministic_for_a_seed_and_any_thread_count(ratings) -> None:
+def test_implicit_fit_is_deterministic_for_a_seed_and_any_thread_count(ratings, monkeypatch) -> None:
     params = ImplicitParams(factors=8, regularization=1.0, alpha=2.0, iterations=5)
-    fits = [fit_implicit_als(*ratings, N_USERS, N_ITEMS, params, seed=3, num_threads=t) for t in (1, 2, 2)]
+    fits = []
+    for threads in (1, 2, 2):  # implicit's OpenMP threads are real threads even on one core
+        monkeypatch.setattr(implicit_als, "threads_for", lambda work, threads=threads: threads)
+        fits.append(fit_implicit_als(*ratings, N_USERS, N_ITEMS, params, seed=3))
     for other in fits[1:]:
         np.testing.assert_array_equal(other.user_factors, fits[0].user_factors)
         np.testing.assert_array_equal(other.item_factors, fits[0].item_factors)
@@ -129,72 +127,63 @@ def test_popularity_scores_are_counts() -> None:
     np.testing.assert_array_equal(recs.score, [2, 1])
 
 
-def explicit_namespace(seed: int = 5) -> SimpleNamespace:
+def test_popularity_ties_go_to_the_lowest_item_index() -> None:
+    """Integer counts tie constantly; the scorer settles ties by index (= movie_id order), as the SQL macro does."""
+    items = np.array([3, 3, 1, 1, 4, 4, 0])
+    liked = fit_popularity(items, np.full(items.size, 5.0), 3, 6)
+    seen = sp.csr_matrix(([1.0], ([1], [1])), shape=(3, 6))
+    recs = top_n(liked, seen.tocsr(), np.arange(3), n=4)
+    np.testing.assert_array_equal(recs.item.reshape(3, 4), [[1, 3, 4, 0], [3, 4, 0, 2], [1, 3, 4, 0]])
+
+
+def explicit_factors(seed: int = 5) -> Factors:
     rng = np.random.default_rng(seed)
-    return SimpleNamespace(
-        user_factors=rng.normal(size=(N_USERS, 3)),
-        item_factors=rng.normal(size=(N_ITEMS, 3)),
-        user_bias=rng.normal(size=N_USERS),
-        item_bias=rng.normal(size=N_ITEMS),
-        global_mean=3.5,
-    )
+    return Factors(rng.normal(size=(N_USERS, 3)).astype(np.float32), rng.normal(size=(N_ITEMS, 3)).astype(np.float32),
+                   rng.normal(size=N_USERS).astype(np.float32), rng.normal(size=N_ITEMS).astype(np.float32), 3.5)
 
 
-def test_explicit_wrapper_scores_are_predicted_ratings(seen) -> None:
-    fitted = explicit_namespace()
-    model = ExplicitFactorModel(fitted, num_threads=1)
-    recs = top_n(model, seen, np.arange(N_USERS), n=5)
-    expected = (
-        fitted.global_mean
-        + fitted.user_bias[recs.user]
-        + fitted.item_bias[recs.item]
-        + np.einsum("ij,ij->i", fitted.user_factors[recs.user], fitted.item_factors[recs.item])
-    )
-    np.testing.assert_allclose(recs.score, expected, rtol=1e-5, atol=1e-5)
+def test_explicit_scores_are_predicted_ratings(seen) -> None:
+    fitted = explicit_factors()
+    recs = top_n(fitted, seen, np.arange(N_USERS), n=5)
+    np.testing.assert_allclose(recs.score, fitted.score_pairs(recs.user, recs.item), rtol=1e-6)
     # and they are the best unseen predicted ratings
-    p, q = fitted.user_factors, fitted.item_factors
+    p, q = fitted.user_factors.astype(np.float64), fitted.item_factors.astype(np.float64)
     full = fitted.global_mean + fitted.user_bias[:, None] + fitted.item_bias + p @ q.T
     full[seen.toarray() > 0] = -np.inf
-    np.testing.assert_array_equal(recs.item.reshape(N_USERS, 5), np.argsort(-full, axis=1)[:, :5])
+    np.testing.assert_array_equal(recs.item.reshape(N_USERS, 5), np.argsort(-full, axis=1, kind="stable")[:, :5])
 
 
-def test_explicit_wrapper_similarity_uses_taste_factors_only() -> None:
-    fitted = explicit_namespace()
-    fitted.item_bias[:] = 100.0  # would dominate a cosine that included the bias column
-    model = ExplicitFactorModel(fitted, num_threads=1)
-    result = similar(model, np.array([0]), n=N_ITEMS - 1)
+def test_similarity_uses_taste_factors_only() -> None:
+    fitted = explicit_factors()
+    result = similar(fitted.item_factors, np.array([0]), n=N_ITEMS - 1)
     q = fitted.item_factors / np.linalg.norm(fitted.item_factors, axis=1, keepdims=True)
     np.testing.assert_allclose(result.similarity, (q[result.similar_item] @ q[0]), atol=1e-5)
     assert result.similarity.min() < -0.5
-    assert item_embeddings(model).shape == (N_ITEMS, 3)
-    with pytest.raises(NotImplementedError, match="ExplicitALS"):
-        model.fit(sp.csr_matrix((N_USERS, N_ITEMS)))
 
 
-def test_explicit_wrapper_rejects_mismatched_shapes() -> None:
-    fitted = explicit_namespace()
-    fitted.item_bias = fitted.item_bias[:-1]
+def test_factors_reject_mismatched_shapes() -> None:
+    fitted = explicit_factors()
     with pytest.raises(ValueError, match="bias shapes"):
-        ExplicitFactorModel(fitted)
+        Factors(fitted.user_factors, fitted.item_factors, fitted.user_bias, fitted.item_bias[:-1])
 
 
-def test_explicit_wrapper_with_cinemart_als(ratings, seen) -> None:
-    from cinemart.als import ALSConfig, ExplicitALS
+def test_explicit_als_factors_score_its_predictions(ratings, seen) -> None:
+    from cinemart.models.explicit_als import ALSConfig, ExplicitALS
 
     fitted = ExplicitALS(ALSConfig(rank=4, reg=0.1, iterations=5, seed=1)).fit(*ratings, N_USERS, N_ITEMS)
-    recs = top_n(ExplicitFactorModel(fitted, num_threads=1), seen, np.arange(N_USERS), n=3)
+    recs = top_n(fitted.factors(), seen, np.arange(N_USERS), n=3)
     predicted = fitted.predict(recs.user, recs.item)  # clipped to the rating scale
     inside = (recs.score > 0.5) & (recs.score < 5.0)
     assert inside.any()
     np.testing.assert_allclose(recs.score[inside], predicted[inside], rtol=1e-4)
 
 
-# ------------------------------------------------------------------ retrieval
+# --------------------------------------------------------------------- scorer
 
 
 def test_top_n_matches_brute_force_and_never_returns_seen(seen) -> None:
     model = random_model()
-    recs = top_n(model, seen, np.arange(N_USERS), n=7, block=9)
+    recs = top_n(model, seen, np.arange(N_USERS), n=7)
     scores = model.user_factors @ model.item_factors.T
     scores[seen.toarray() > 0] = -np.inf
     expected = np.argsort(-scores, axis=1)[:, :7]
@@ -205,14 +194,16 @@ def test_top_n_matches_brute_force_and_never_returns_seen(seen) -> None:
     assert (np.diff(recs.score.reshape(N_USERS, 7), axis=1) <= 0).all()
 
 
-def test_top_n_block_size_does_not_change_results(seen) -> None:
+def test_top_n_block_size_does_not_change_results(seen, monkeypatch) -> None:
     model = random_model()
     users = np.array([5, 3, 70, 3])
-    a, b = top_n(model, seen, users, block=1), top_n(model, seen, users, block=1000)
+    b = top_n(model, seen, users)
+    monkeypatch.setattr(scoring, "BLOCK_CELLS", 1)  # one user per block
+    a = top_n(model, seen, users)
     for x, y in zip(a[:3], b[:3]):
         np.testing.assert_array_equal(x, y)
-    # BLAS picks a different kernel per batch shape: scores agree to float32 rounding
-    np.testing.assert_allclose(a.score, b.score, rtol=1e-6)
+    # float64 products of float32 factors: block shapes move nothing at float32 precision
+    np.testing.assert_array_equal(a.score, b.score)
 
 
 def test_top_n_returns_all_candidates_when_fewer_than_n() -> None:
@@ -222,7 +213,7 @@ def test_top_n_returns_all_candidates_when_fewer_than_n() -> None:
     assert sorted(recs.item[recs.user == 0].tolist()) == [3, 4]
     assert sorted(recs.item[recs.user == 1].tolist()) == [0, 1, 2, 3, 4]  # n > catalogue
     np.testing.assert_array_equal(recs.rank, [1, 2, 1, 2, 3, 4, 5])
-    everything = top_n(model, seen, np.array([0]), n=10, filter_seen=False)
+    everything = top_n(model, sp.csr_matrix((2, 5), dtype=np.float32), np.array([0]), n=10)
     assert sorted(everything.item.tolist()) == [0, 1, 2, 3, 4]
 
 
@@ -237,7 +228,7 @@ def test_top_n_output_is_arrow_ready(seen) -> None:
 
 def test_top_n_validation(seen) -> None:
     model = random_model()
-    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
         top_n(model, seen, np.array([0]), n=0)
     with pytest.raises(ValueError, match=r"user_ids must lie in 0..79, got 0..80"):
         top_n(model, seen, np.array([0, 80]))
@@ -247,7 +238,7 @@ def test_top_n_validation(seen) -> None:
 
 def test_similar_matches_brute_force_cosine_and_excludes_self() -> None:
     model = random_model()
-    result = similar(model, np.arange(N_ITEMS), n=5, block=7)
+    result = similar(model.item_factors, np.arange(N_ITEMS), n=5)
     q = model.item_factors / np.linalg.norm(model.item_factors, axis=1, keepdims=True)
     cosine = q @ q.T
     np.fill_diagonal(cosine, -np.inf)
@@ -261,7 +252,7 @@ def test_similar_matches_brute_force_cosine_and_excludes_self() -> None:
 def test_similar_restrict_to_limits_answers_not_queries() -> None:
     model = random_model()
     allowed = np.array([2, 4, 6, 8])
-    result = similar(model, np.array([0, 4]), n=10, restrict_to=allowed)
+    result = similar(model.item_factors, np.array([0, 4]), n=10, restrict_to=allowed)
     assert set(result.similar_item[result.item == 0].tolist()) == {2, 4, 6, 8}
     assert set(result.similar_item[result.item == 4].tolist()) == {2, 6, 8}
     np.testing.assert_array_equal(result.rank[result.item == 4], [1, 2, 3])
@@ -321,10 +312,10 @@ def test_because_you_liked_matches_brute_force_for_any_pair_budget(ratings, seen
     "grid, message",
     [
         ({"rank": [8]}, r"unknown grid key\(s\) \['rank'\]; allowed: factors, regularization"),
-        ({"factors": [0]}, "factors must be an int >= 1, got 0"),
+        ({"factors": [0]}, "factors must be an integer >= 1, got 0"),
         ({"regularization": [0.1, -1.0]}, "regularization must be a finite number >= 0, got -1.0"),
         ({"alpha": [0]}, "alpha must be a finite number > 0"),
-        ({"confidence": ["binary", "log"]}, r"grid\['confidence'\] has \['log'\]"),
+        ({"confidence": ["binary", "log"]}, r"unknown confidence kind 'log'"),
         ({"factors": []}, r"grid\['factors'\] must be a non-empty list"),
         ({"confidence": "binary"}, r"grid\['confidence'\] must be a non-empty list"),
         ({"alpha": [1.0, 1.0]}, "duplicate values"),

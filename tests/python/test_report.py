@@ -16,7 +16,7 @@ from cinemart.cli import main
 from cinemart.report import write_report
 from cinemart.report.build import iteration_curve_chart
 from cinemart.report.page import Column, table
-from cinemart.warehouse import database_path, find_project_dir
+from cinemart.warehouse.dbt import database_path, find_project_dir
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 CHROMIUM_FLAGS = (

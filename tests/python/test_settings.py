@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cinemart.cli import main
-from cinemart.explicit_training import ExplicitSettings
-from cinemart.ranking_training import RankingSettings
+from cinemart.warehouse.explicit_tables import ExplicitSettings
+from cinemart.warehouse.ranking_tables import RankingSettings
 
 
 @pytest.mark.parametrize("vars_json, message", [

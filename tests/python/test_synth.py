@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from cinemart.als import ALSConfig, ExplicitALS
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
 from cinemart.cli import build_parser, main
 from cinemart.data.layout import detect_layout
 from cinemart.data.synth import (

@@ -1,4 +1,4 @@
-"""Unit tests for cinemart.tuning (grid expansion, CV along trajectories) and metrics."""
+"""Unit tests for cinemart.tuning.explicit (grid expansion, CV along trajectories) and metrics."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from cinemart.als import ALSConfig, ExplicitALS
-from cinemart.metrics import rmse
-from cinemart.tuning import PRESETS, GridPoint, GridResult, cross_validate_grid, expand_grid, select_best
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.evaluation.rating import rmse
+from cinemart.tuning.explicit import PRESETS, GridPoint, GridResult, cross_validate_grid, expand_grid, select_best
 
 BASE = ALSConfig(seed=7)
 
@@ -34,20 +34,25 @@ def test_expand_grid_is_the_ordered_cartesian_product():
 @pytest.mark.parametrize(
     ("grid", "message"),
     [
-        ({"rank": [5], "reg": [0.1], "iterations": [3], "alpha": [1]}, r"unknown grid key\(s\) \['alpha'\]"),
-        ({"rank": [5], "reg": [0.1]}, r"missing key\(s\) \['iterations'\]"),
-        ({"rank": [], "reg": [0.1], "iterations": [3]}, r"grid\['rank'\] is empty"),
-        ({"rank": [0], "reg": [0.1], "iterations": [3]}, r"grid\['rank'\] contains 0; allowed values are integers >= 1"),
-        ({"rank": [5], "reg": [-0.1], "iterations": [3]}, r"grid\['reg'\] contains -0.1; allowed .* >= 0"),
-        ({"rank": [5], "reg": [0.1], "iterations": [2.5]}, r"grid\['iterations'\] contains 2.5"),
-        ({"rank": [True], "reg": [0.1], "iterations": [3]}, r"grid\['rank'\] contains True"),
-        ({"rank": 5, "reg": [0.1], "iterations": [3]}, r"grid\['rank'\] must be a list"),
+        ({"rank": [5], "reg": [0.1], "iterations": [3], "alpha": [1]},
+         r"unknown grid key\(s\) \['alpha'\]; allowed: rank, reg, iterations"),
+        ({"rank": [], "reg": [0.1], "iterations": [3]}, r"grid\['rank'\] must be a non-empty list"),
+        ({"rank": [0], "reg": [0.1], "iterations": [3]}, r"rank must be an integer >= 1, got 0"),
+        ({"rank": [5], "reg": [-0.1], "iterations": [3]}, r"reg must be a finite number >= 0, got -0.1"),
+        ({"rank": [5], "reg": [0.1], "iterations": [2.5]}, r"iterations must be an integer >= 1, got 2.5"),
+        ({"rank": [True], "reg": [0.1], "iterations": [3]}, r"rank must be an integer >= 1, got True"),
+        ({"rank": 5, "reg": [0.1], "iterations": [3]}, r"grid\['rank'\] must be a non-empty list"),
         ({"rank": [5, 5], "reg": [0.1], "iterations": [3]}, r"grid\['rank'\] has duplicate values"),
     ],
 )
 def test_expand_grid_rejects_bad_grids(grid, message):
     with pytest.raises(ValueError, match=message):
         expand_grid(grid)
+
+
+def test_a_key_left_out_takes_the_model_default():
+    """The one grid rule (cinemart.tuning.grid), shared with implicit ALS's grids."""
+    assert expand_grid({"rank": [5], "reg": [0.1]}) == [GridPoint(5, 0.1, ALSConfig().iterations)]
 
 
 def test_presets_expand_and_stay_modest():
@@ -125,7 +130,7 @@ def test_cv_can_hold_out_a_subset_of_folds():
 def test_cv_validates_ratings_before_fitting():
     users, items, ratings, fold, n_users, n_items = rated_with_folds()
     grid = {"rank": [2], "reg": [0.1], "iterations": [1]}
-    with pytest.raises(ValueError, match=r"user_idx must lie in \[0, n_users=49\)"):
+    with pytest.raises(ValueError, match=r"user_idx must lie in 0..48, got 0..49"):
         cross_validate_grid(users, items, ratings, fold, n_users - 1, n_items, grid, BASE, progress=None)
 
 
@@ -137,7 +142,7 @@ def test_select_best_prefers_lowest_rmse_then_cheaper_and_more_regularized():
     assert select_best([_result(5, 0.1, 10, 0.90), _result(10, 0.1, 10, 0.85)]).point.rank == 10
     tied = [_result(10, 0.1, 10, 0.85), _result(10, 0.1, 5, 0.85), _result(5, 0.1, 5, 0.85), _result(5, 0.2, 5, 0.85)]
     assert select_best(tied).point == GridPoint(5, 0.2, 5)
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match="no tuning results"):
         select_best([])
 
 

@@ -1,9 +1,6 @@
-from cinemart.ranking_training import RankingSettings, chosen_params, implicit_factors_table
-from cinemart.ratings_data import SPLIT_COLUMNS, SplitRatings
+from cinemart.warehouse import tables
 
 
 def model(dbt, session):
-    settings = RankingSettings.from_dbt(dbt.config.get("model_settings"))
-    params = chosen_params(dbt.ref("implicit_grid_search").fetchnumpy())
-    data = SplitRatings.from_columns(dbt.ref("int_ratings_split").project(SPLIT_COLUMNS).fetchnumpy())
-    return implicit_factors_table(data, settings, params)
+    return tables.implicit_factors(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
+                                   dbt.config.get("model_settings"))

@@ -1,2 +1,2 @@
-"""Getting MovieLens onto disk: which releases exist, how to fetch them safely,
-and how to recognise a dataset folder so dbt can be pointed at it."""
+"""The data: getting MovieLens onto disk (releases, safe fetch, layouts, preflight,
+synthetic sets), and the split ratings as arrays the models train on."""

@@ -27,7 +27,7 @@ from cinemart.report.svg import (
     heatmap,
     line_chart,
 )
-from cinemart.warehouse import WarehouseError
+from cinemart.warehouse.dbt import WarehouseError
 
 Record = dict[str, Any]
 

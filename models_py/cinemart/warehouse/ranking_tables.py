@@ -1,14 +1,18 @@
-"""The ranking side of a build, as the warehouse tables it produces.
+"""The ranking family and serving, as the warehouse tables they produce.
 
-  implicit_grid_search_table -> implicit_grid_search (NDCG@10 on a validation fold of train)
-  ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS on test)
+  implicit_grid_search_table -> implicit_grid_search (NDCG@10 on a validation fold of train; computes the run id)
   implicit_factors_table     -> implicit_factors     (chosen implicit config refit on all clean ratings)
+  popularity_factors_table   -> popularity_factors   (the baseline on all clean ratings, its own run id)
+  ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS on test)
+  serving_settings_table     -> serving_settings     (which model serves what; read by the SQL macros)
   recommendations_table      -> int_user_recommendations (served model, from its factor *table*)
   similar_movies_table       -> int_similar_movies
 
-Serving reads the factors back from the warehouse tables rather than from a
-fitted object, so the materialized lists and the SQL macros recommend_for /
-similar_to score from exactly the same numbers.
+Every configuration is fitted once: implicit and popularity on train here, the
+explicit model's train fit comes from int_als_factors. Serving reads the
+factors back from the warehouse tables rather than from a fitted object, so
+the materialized lists and the SQL macros recommend_for / similar_to score from
+exactly the same numbers, with the same scorer formula (`cinemart.serving.scoring`).
 """
 
 from __future__ import annotations
@@ -16,56 +20,49 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from cinemart.explicit_training import ExplicitSettings, factor_column, fit as fit_explicit
-from cinemart.indexing import IdIndex
-from cinemart.ranking import ExplicitFactorModel, ImplicitParams, fit_implicit_als, fit_popularity, interaction_matrix
-from cinemart.ranking_metrics import ranking_metrics, relevant_matrix, top_k_matrix
-from cinemart.ranking_tuning import PRESETS, select_best, tune_implicit, validate_grid
-from cinemart.ratings_data import (IndexedRatings, SplitRatings, TuningPolicy, library_versions, plan_tuning,
-                                   run_id)
-from cinemart.settings import load_settings, require_int, resolve_grid
-from cinemart.retrieval import because_you_liked, similar, top_n
-from cinemart.tuning import GridPoint
+from cinemart.console import Progress, print_progress
+from cinemart.data.ratings import IndexedRatings, SplitRatings
+from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.models.base import Factors
+from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
+from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
+from cinemart.serving.explanations import because_you_liked
+from cinemart.serving.scoring import similar, top_n
+from cinemart.settings import FamilySettings, with_defaults
+from cinemart.tuning.grid import resolve_grid
+from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
+from cinemart.tuning.plan import TuningPolicy, plan_tuning
+from cinemart.validation import require_int
+from cinemart.warehouse.audit import library_versions, run_id
+from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
-Progress = Callable[[str], None]
 TASTE_MODELS = ("implicit_als", "explicit_als")  # factor models whose movie vectors mean "taste"
 VALIDATION_FOLD = 0
 
 
-def _print(message: str) -> None:
-    print(message, flush=True)
-
-
 @dataclass(frozen=True)
-class RankingSettings:
-    grid_name: str
-    grid: dict[str, list]
-    seed: int = 2020
-    top_n: int = 10
-    similar_min_ratings: int = 10
-    tuning: TuningPolicy = TuningPolicy()
+class RankingSettings(FamilySettings):
+    """The implicit family's and serving's vars, validated before any work starts."""
 
+    similar_min_ratings: int
+    top_n: int = 10  # the product's list length, not a var
 
     @classmethod
-    def from_dbt(cls, model_settings: str) -> RankingSettings:
-        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
-        return cls.from_config(load_settings(model_settings))
-
-    @classmethod
-    def from_config(cls, values: Mapping[str, Any]) -> RankingSettings:
-        grid_name, grid = resolve_grid("implicit_grid", values.get("implicit_grid", "default"), PRESETS)
+    def from_config(cls, given: Mapping[str, Any]) -> RankingSettings:
+        """From dbt vars; what `given` leaves out comes from `cinemart.settings.DEFAULTS`."""
+        values = with_defaults(given)
+        grid_name, grid = resolve_grid("implicit_grid", values["implicit_grid"], PRESETS)
         validate_grid(grid)
         return cls(grid_name=grid_name, grid=grid,
-                   seed=require_int("implicit_seed", values.get("implicit_seed", 2020), 0),
+                   seed=require_int("implicit_seed", values["implicit_seed"], 0),
                    similar_min_ratings=require_int("similar_movies_min_ratings",
-                                                   values.get("similar_movies_min_ratings", 10), 1),
+                                                   values["similar_movies_min_ratings"], 1),
                    tuning=TuningPolicy.from_config(values))
 
 
@@ -77,10 +74,10 @@ def ranking_run_id(data: SplitRatings, settings: RankingSettings) -> str:
     return run_id("implicit_als", data.fingerprint, asdict(settings))
 
 
-def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, progress: Progress = _print) -> pa.Table:
+def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, progress: Progress = print_progress) -> pa.Table:
     """Tune implicit ALS on train: fit on folds != 0, NDCG@10 on fold 0 (never the test part).
 
-    Past tuning_max_ratings the same is done on a user sample (ratings_data.plan_tuning).
+    Past tuning_max_ratings the same is done on a user sample (`cinemart.tuning.plan`).
     """
     plan = plan_tuning(data, settings.tuning, settings.seed)
     train = IndexedRatings.build(data, plan.rows)
@@ -122,13 +119,15 @@ def chosen_params(grid: Mapping[str, np.ndarray]) -> ImplicitParams:
                           confidence=str(grid["confidence"][i]), threshold=float(grid["confidence_threshold"][i]))
 
 
-def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams,
-                             explicit_settings: ExplicitSettings, explicit: GridPoint,
-                             progress: Progress = _print) -> pa.Table:
-    """Every model fitted on train and judged on test by the same protocol.
+def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
+                             explicit_train_fit: ServedFactors, explicit_parameters: str,
+                             progress: Progress = print_progress) -> pa.Table:
+    """Every model fitted on train (once) and judged on test by the same protocol and the same scorer.
 
-    Test ratings of users or movies absent from train cannot be recommended by
-    any model and are left out of the relevant sets (counted in n_cold_start_test_rows).
+    The explicit model is not refit: `explicit_train_fit` is its train fit from
+    int_als_factors (`explicit_parameters`: its configuration, for the table). Test ratings of users or movies absent from train cannot be
+    recommended by any model and are left out of the relevant sets (counted in
+    n_cold_start_test_rows).
     """
     train = IndexedRatings.build(data, data.train)
     n_users, n_movies = len(train.users), len(train.movies)
@@ -139,19 +138,17 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     eval_users = np.flatnonzero(np.diff(relevant.indptr))
     seen = interaction_matrix(train.user_idx, train.movie_idx, np.ones(train.rating.size), n_users, n_movies)
 
-    models = {
+    models: dict[str, tuple[Callable[[], Factors], str]] = {
         "implicit_als": (lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users, n_movies,
                                                   implicit, settings.seed), _params_json(implicit)),
         "popularity": (lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
-                       json.dumps({"score": "train ratings >= 4.0 per movie"})),
-        "explicit_als": (lambda: ExplicitFactorModel(fit_explicit(train, explicit_settings, explicit)),
-                         json.dumps({**asdict(explicit), "biased": explicit_settings.biased})),
+                       json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"})),
+        "explicit_als": (lambda: explicit_train_fit.aligned(train.users, train.movies), explicit_parameters),
     }
     rows = []
     for name, (make, params) in models.items():
         started = time.perf_counter()
-        model = make()
-        recs = top_n(model, seen, eval_users, n=settings.top_n)
+        recs = top_n(make(), seen, eval_users, n=settings.top_n)
         metrics = ranking_metrics(top_k_matrix(recs.user, recs.rank, recs.item, n_users, settings.top_n), relevant)
         seconds = time.perf_counter() - started
         progress(f"ranking evaluation {name}: precision@10={metrics.precision:.4f} ndcg@10={metrics.ndcg:.4f} "
@@ -161,7 +158,6 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     # cosine on popularity's rank-1 factors is 1 for every pair: similarity and
     # explanations come from the best taste model when popularity is served
     taste = max((r for r in rows if r["model"] in TASTE_MODELS), key=lambda r: r["ndcg"])["model"]
-    rid = ranking_run_id(data, settings)
     return pa.table({
         "run_id": [rid] * len(rows),
         "model": [r["model"] for r in rows],
@@ -180,58 +176,22 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     })
 
 
-def implicit_factors_table(data: SplitRatings, settings: RankingSettings, params: ImplicitParams,
-                           progress: Progress = _print) -> pa.Table:
+def implicit_factors_table(data: SplitRatings, settings: RankingSettings, params: ImplicitParams, rid: str,
+                           progress: Progress = print_progress) -> pa.Table:
     """The chosen implicit configuration refit on all clean ratings: the factors that are served."""
     started = time.perf_counter()
     everything = IndexedRatings.build(data)
-    n_users, n_movies = len(everything.users), len(everything.movies)
-    model = fit_implicit_als(everything.user_idx, everything.movie_idx, everything.rating, n_users, n_movies,
-                             params, settings.seed)
+    factors = fit_implicit_als(everything.user_idx, everything.movie_idx, everything.rating, len(everything.users),
+                               len(everything.movies), params, settings.seed)
     progress(f"implicit ALS final refit on all {everything.rating.size:,} ratings in {time.perf_counter() - started:.1f}s")
-    n = n_users + n_movies
-    return pa.table({
-        "run_id": [ranking_run_id(data, settings)] * n,
-        "entity": ["user"] * n_users + ["movie"] * n_movies,
-        "id": np.concatenate([everything.users.ids, everything.movies.ids]),
-        "bias": np.zeros(n, dtype=np.float32),
-        "factors": factor_column(np.vstack([model.user_factors, model.item_factors])),
-        "n_ratings": np.concatenate([np.bincount(everything.user_idx, minlength=n_users),
-                                     np.bincount(everything.movie_idx, minlength=n_movies)]),
-        "global_mean": np.zeros(n),
-    })
+    return factor_table(rid, everything, factors)
 
 
-@dataclass(frozen=True)
-class ServedFactors:
-    """A factor table (als_factors or implicit_factors) loaded for retrieval."""
-
-    model_name: str
-    run_id: str
-    users: IdIndex
-    movies: IdIndex
-    model: ExplicitFactorModel
-    movie_ratings: np.ndarray  # ratings per movie the factors were fitted on
-
-    @classmethod
-    def from_table(cls, model_name: str, table: pa.Table) -> ServedFactors:
-        entity = np.asarray(table.column("entity").to_numpy(zero_copy_only=False))
-        ids = table.column("id").to_numpy()
-        k = table.schema.field("factors").type.list_size
-        factors = table.column("factors").combine_chunks().flatten().to_numpy().reshape(-1, k)
-        bias = table.column("bias").to_numpy()
-        mean = table.column("global_mean").to_numpy()
-        is_user, is_movie = entity == "user", entity == "movie"
-        u_order = np.argsort(ids[is_user], kind="stable")
-        m_order = np.argsort(ids[is_movie], kind="stable")
-        fitted = SimpleNamespace(
-            user_factors=factors[is_user][u_order], item_factors=factors[is_movie][m_order],
-            user_bias=bias[is_user][u_order], item_bias=bias[is_movie][m_order],
-            global_mean=float(mean[0]) if mean.size else 0.0,
-        )
-        return cls(model_name, str(table.column("run_id")[0]), IdIndex(ids[is_user][u_order]),
-                   IdIndex(ids[is_movie][m_order]), ExplicitFactorModel(fitted),
-                   table.column("n_ratings").to_numpy()[is_movie][m_order])
+def popularity_factors_table(data: SplitRatings) -> pa.Table:
+    """Popularity on all clean ratings, as a factor table with its own run id (data + code, no settings)."""
+    everything = IndexedRatings.build(data)
+    factors = fit_popularity(everything.movie_idx, everything.rating, len(everything.users), len(everything.movies))
+    return factor_table(run_id("popularity", data.fingerprint, {"min_rating": POPULAR_MIN_RATING}), everything, factors)
 
 
 def flagged_model(evaluation: Mapping[str, np.ndarray], flag: str) -> str:
@@ -242,8 +202,24 @@ def flagged_model(evaluation: Mapping[str, np.ndarray], flag: str) -> str:
     return flagged[0]
 
 
+def serving_settings_table(served: ServedFactors, taste: ServedFactors, settings: RankingSettings) -> pa.Table:
+    """One row the SQL macros read at query time: which model serves which list, and its settings.
+
+    The macros used to bake these in when they were created; reading them from
+    this table keeps them in step with the build that made the factor tables.
+    """
+    return pa.table({
+        "recommendations_model": [served.model_name],
+        "recommendations_run_id": [served.run_id],
+        "similar_movies_model": [taste.model_name],
+        "similar_movies_run_id": [taste.run_id],
+        "similar_movies_min_ratings": pa.array([settings.similar_min_ratings], pa.int64()),
+        "top_n": pa.array([settings.top_n], pa.int64()),
+    })
+
+
 def recommendations_table(data: SplitRatings, served: ServedFactors, taste: ServedFactors, settings: RankingSettings,
-                          progress: Progress = _print) -> pa.Table:
+                          progress: Progress = print_progress) -> pa.Table:
     """Top-N unseen movies for every user from `served`, each with the liked movie most similar in `taste`."""
     started = time.perf_counter()
     users = served.users.encode(data.user_id)
@@ -253,8 +229,8 @@ def recommendations_table(data: SplitRatings, served: ServedFactors, taste: Serv
     shape = (len(served.users), len(served.movies))
     ratings = sp.csr_matrix((data.rating.astype(np.float32), (users, movies)), shape=shape)
     ratings.sort_indices()
-    recs = top_n(served.model, ratings, np.arange(shape[0]), n=settings.top_n)
-    why = because_you_liked(_aligned_taste_factors(served, taste), ratings, recs.user, recs.item)
+    recs = top_n(served.factors, ratings, np.arange(shape[0]), n=settings.top_n)
+    why = because_you_liked(taste.aligned(served.users, served.movies).item_factors, ratings, recs.user, recs.item)
     progress(f"recommendations: top-{settings.top_n} for {shape[0]:,} users from {served.model_name} "
              f"in {time.perf_counter() - started:.1f}s")
     return pa.table({
@@ -269,15 +245,7 @@ def recommendations_table(data: SplitRatings, served: ServedFactors, taste: Serv
     })
 
 
-def _aligned_taste_factors(served: ServedFactors, taste: ServedFactors) -> np.ndarray:
-    """`taste`'s movie vectors in `served`'s movie order (both are fitted on every clean rating)."""
-    rows = taste.movies.encode(served.movies.ids)
-    if (rows < 0).any():
-        raise ValueError("the taste model's factors do not cover the served model's movies")
-    return taste.model.taste_model.item_factors[rows]
-
-
-def similar_movies_table(served: ServedFactors, settings: RankingSettings, progress: Progress = _print) -> pa.Table:
+def similar_movies_table(served: ServedFactors, settings: RankingSettings, progress: Progress = print_progress) -> pa.Table:
     """Top-N cosine neighbours for every movie with enough ratings, among such movies.
 
     Factors of a movie rated a handful of times are mostly prior; listing it,
@@ -286,13 +254,13 @@ def similar_movies_table(served: ServedFactors, settings: RankingSettings, progr
     and no rating >= the threshold) has no direction, so no cosine: left out too.
     """
     started = time.perf_counter()
-    has_direction = np.abs(served.model.taste_model.item_factors).sum(axis=1) > 0
+    has_direction = np.abs(served.factors.item_factors).sum(axis=1) > 0
     eligible = np.flatnonzero((served.movie_ratings >= settings.similar_min_ratings) & has_direction)
     if eligible.size < 2:
         return pa.table({"movie_id": pa.array([], pa.int64()), "rank": pa.array([], pa.int32()),
                          "similar_movie_id": pa.array([], pa.int64()), "similarity": pa.array([], pa.float32()),
                          "model": pa.array([], pa.string()), "run_id": pa.array([], pa.string())})
-    found = similar(served.model, eligible, n=settings.top_n, restrict_to=eligible)
+    found = similar(served.factors.item_factors, eligible, n=settings.top_n, restrict_to=eligible)
     progress(f"similar movies: top-{settings.top_n} for {eligible.size:,} movies with >= "
              f"{settings.similar_min_ratings} ratings in {time.perf_counter() - started:.1f}s")
     return pa.table({

@@ -29,38 +29,18 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from cinemart.als_kernels import balanced_groups, solve_rows
+from cinemart.models.als_kernels import balanced_groups, solve_rows
+from cinemart.models.base import Factors
+from cinemart.models.threads import threads_for, training_slot
+from cinemart.validation import index_array, require_int, require_number
 
 SOLVERS = ("cholesky", "cg")
 DTYPES = ("float32", "float64")
 
-# Fits with less work than this per half-step (ratings x unknowns^2, about
-# 10 ms on one core) run their kernels on one thread.  Two threads save at
-# most a few ms there, while on a busy machine each parallel region can wait
-# milliseconds for a descheduled worker: the ml-latest-small spark_seed CV
-# grid took 1.5 s on 2 idle cores, 2.2 s on one thread, and 7-15 s on
-# 2 threads with other jobs running.
-PARALLEL_MIN_WORK = 100_000_000
 
 
 class ALSDivergedError(RuntimeError):
     """A fit produced NaN/inf factors (typically reg=0 on too few ratings)."""
-
-
-def _require_int(name: str, value: object, minimum: int) -> None:
-    # bool is an int subclass; rank=True is a bug, not a rank of 1.
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _require_nonnegative(name: str, value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -81,23 +61,21 @@ class ALSConfig:
     rating_max: float = 5.0
 
     def __post_init__(self) -> None:
-        _require_int("rank", self.rank, 1)
-        _require_nonnegative("reg", self.reg)
-        _require_int("iterations", self.iterations, 1)
+        require_int("rank", self.rank, 1)
+        require_number("reg", self.reg, lambda v: v >= 0, ">= 0")
+        require_int("iterations", self.iterations, 1)
         if not isinstance(self.biased, bool):
             raise ValueError(f"biased must be True or False, got {self.biased!r}")
         if self.bias_reg is not None:
-            _require_nonnegative("bias_reg", self.bias_reg)
+            require_number("bias_reg", self.bias_reg, lambda v: v >= 0, ">= 0")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        _require_int("cg_steps", self.cg_steps, 1)
+        require_int("cg_steps", self.cg_steps, 1)
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        _require_int("seed", self.seed, 0)
+        require_int("seed", self.seed, 0)
         for name in ("rating_min", "rating_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
+            require_number(name, getattr(self, name))
         if not self.rating_min < self.rating_max:
             raise ValueError(
                 f"rating_min must be < rating_max, got rating_min={self.rating_min!r}, rating_max={self.rating_max!r}"
@@ -126,20 +104,6 @@ class _RatingRows:
         return cls(indptr, matrix.indices.astype(np.int64), matrix.data, *balanced_groups(indptr, n_groups))
 
 
-def _as_index_array(name: str, values: np.ndarray, upper: int, upper_name: str) -> np.ndarray:
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{name} must hold integers, got dtype {array.dtype}")
-    array = array.astype(np.int64, copy=False)
-    if array.size:
-        low, high = int(array.min()), int(array.max())
-        if low < 0 or high >= upper:
-            raise ValueError(f"{name} must lie in [0, {upper_name}={upper}), found values in [{low}, {high}]")
-    return array
-
-
 def validate_ratings(
     user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray, n_users: int, n_items: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,10 +112,10 @@ def validate_ratings(
     Shared by `ExplicitALS.fit` and the tuning code so a bad input fails
     with the same message before any work is done.
     """
-    _require_int("n_users", n_users, 1)
-    _require_int("n_items", n_items, 1)
-    users = _as_index_array("user_idx", user_idx, n_users, "n_users")
-    items = _as_index_array("item_idx", item_idx, n_items, "n_items")
+    require_int("n_users", n_users, 1)
+    require_int("n_items", n_items, 1)
+    users = index_array("user_idx", user_idx, n_users)
+    items = index_array("item_idx", item_idx, n_items)
     values = np.asarray(ratings, dtype=np.float64)
     if values.ndim != 1:
         raise ValueError(f"ratings must be 1-D, got shape {values.shape}")
@@ -184,6 +148,7 @@ class ExplicitALS:
         # Augmented state: columns [factors..., bias] in biased mode.
         self._users: np.ndarray | None = None
         self._items: np.ndarray | None = None
+        self._fit_threads = 0  # threads the last fit's kernels ran on (its training slot's grant)
 
     # ----------------------------------------------------------------- fit
     def fit(
@@ -203,20 +168,26 @@ class ExplicitALS:
         users, items, values = validate_ratings(user_idx, item_idx, ratings, n_users, n_items)
         wanted = sorted(set(checkpoints))
         for it in wanted:
-            _require_int("checkpoint", it, 1)
+            require_int("checkpoint", it, 1)
             if it > cfg.iterations:
                 raise ValueError(f"checkpoint {it} exceeds iterations={cfg.iterations}")
         if wanted and on_checkpoint is None:
             raise ValueError("checkpoints were given without an on_checkpoint callback")
+        work = values.size * (cfg.rank + cfg.biased) ** 2
+        with training_slot(threads_for(work)):
+            return self._fit(users, items, values, n_users, n_items, numba.get_num_threads(), wanted, on_checkpoint)
 
+    def _fit(self, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_users: int, n_items: int,
+             n_threads: int, wanted: list[int], on_checkpoint: Callable[[int, ExplicitALS], None] | None) -> ExplicitALS:
+        cfg = self.config
         dtype = np.dtype(cfg.dtype)
         mean = float(values.mean()) if cfg.biased else 0.0
         by_user = sp.csr_matrix(((values - mean).astype(dtype), (users, items)), shape=(n_users, n_items))
         if by_user.nnz != values.size:
             raise ValueError(f"{values.size - by_user.nnz} duplicate (user, item) pairs; each pair must be rated once")
         n_cols = cfg.rank + cfg.biased
-        # One equal-work group per thread that will run the kernel.
-        n_threads = numba.get_num_threads() if values.size * n_cols**2 >= PARALLEL_MIN_WORK else 1
+        # One equal-work group per thread the training slot granted.
+        self._fit_threads = n_threads
         user_rows = _RatingRows.from_csr(by_user, n_threads)
         item_rows = _RatingRows.from_csr(by_user.T.tocsr(), n_threads)
 
@@ -232,6 +203,16 @@ class ExplicitALS:
             if it in wanted:
                 on_checkpoint(it, self)
         return self
+
+    def fit_factors(self, user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray,
+                    n_users: int, n_items: int) -> Factors:
+        """The `cinemart.models.base.FactorModel` contract."""
+        return self.fit(user_idx, item_idx, ratings, n_users, n_items).factors()
+
+    def factors(self) -> Factors:
+        """The fitted model as `Factors` (float32, as served; biases zero in plain mode)."""
+        sides = (self.user_factors, self.item_factors, self.user_bias, self.item_bias)
+        return Factors(*(np.ascontiguousarray(side, dtype=np.float32) for side in sides), float(self.global_mean))
 
     def _initial_state(self, n_users: int, n_items: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """Seeded N(0, 1/rank) factors (Spark-like unit-norm scale), zero biases.
@@ -298,8 +279,8 @@ class ExplicitALS:
         n_users/n_items are an error, not a cold start.
         """
         users_state, items_state = self._fitted_state()
-        users = _as_index_array("user_idx", user_idx, users_state.shape[0], "n_users")
-        items = _as_index_array("item_idx", item_idx, items_state.shape[0], "n_items")
+        users = index_array("user_idx", user_idx, users_state.shape[0])
+        items = index_array("item_idx", item_idx, items_state.shape[0])
         if users.size != items.size:
             raise ValueError(f"user_idx and item_idx must have equal lengths, got {users.size} and {items.size}")
         k = self.config.rank

@@ -4,24 +4,22 @@ The test part never enters tuning: callers pass only train rows plus a
 per-row validation flag (upstream SQL assigns fold ids; ``validation_mask``
 turns them into the flag). Each grid point is fitted on train-minus-validation
 and ranked against the validation rows with the protocol of
-``cinemart.ranking_metrics``; the winner is then refitted on all of train by
+``cinemart.evaluation.ranking``; the winner is then refitted on all of train by
 the caller.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from cinemart.ranking import CONFIDENCE_KINDS, ImplicitParams, fit_implicit_als, interaction_matrix
-from cinemart.ranking_metrics import RankingMetrics, ranking_metrics, relevant_matrix, top_k_matrix
-from cinemart.retrieval import top_n
-
-GRID_KEYS = ("factors", "regularization", "alpha", "iterations", "confidence")
+from cinemart.evaluation.ranking import RankingMetrics, ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
+from cinemart.serving.scoring import top_n
+from cinemart.tuning.grid import GridSpec, select_lowest
 
 #: Grids for ``tune_implicit``. "default" (18 points, 6-15 s on ml-latest-small
 #: with 2 shared cores) spans the optimum of each confidence kind found by a wider
@@ -52,6 +50,9 @@ PRESETS: dict[str, dict[str, list]] = {
 }
 
 
+GRID = GridSpec(ImplicitParams)
+
+
 @dataclass(frozen=True)
 class TuningResult:
     params: ImplicitParams
@@ -72,30 +73,8 @@ def validation_mask(fold: np.ndarray, validation_fold: int = 0) -> np.ndarray:
 
 
 def validate_grid(grid: Mapping[str, Sequence]) -> list[ImplicitParams]:
-    """Expand ``grid`` to its parameter points, rejecting bad keys and values.
-
-    Missing keys take the ``ImplicitParams`` default; every value is checked
-    by constructing the points, so the error names the offending value before
-    any minute of fitting is spent.
-    """
-    unknown = sorted(set(grid) - set(GRID_KEYS))
-    if unknown:
-        raise ValueError(f"unknown grid key(s) {unknown}; allowed: {', '.join(GRID_KEYS)}")
-    for key, values in grid.items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise ValueError(f"grid[{key!r}] must be a non-empty list, got {values!r}")
-        try:
-            distinct = len(set(values))
-        except TypeError:
-            raise ValueError(f"grid[{key!r}] must hold scalars, got {list(values)!r}") from None
-        if distinct != len(values):
-            raise ValueError(f"grid[{key!r}] has duplicate values: {list(values)}")
-    if "confidence" in grid:
-        bad = [v for v in grid["confidence"] if v not in CONFIDENCE_KINDS]
-        if bad:
-            raise ValueError(f"grid['confidence'] has {bad}; allowed: {', '.join(CONFIDENCE_KINDS)}")
-    keys = [k for k in GRID_KEYS if k in grid]
-    return [ImplicitParams(**dict(zip(keys, point))) for point in itertools.product(*(grid[k] for k in keys))]
+    """The grid's points (`cinemart.tuning.grid`; missing keys take ImplicitParams' defaults)."""
+    return GRID.expand(grid)
 
 
 def _format_seconds(seconds: float) -> str:
@@ -151,7 +130,7 @@ def tune_implicit(
         if progress is not None:
             elapsed = time.perf_counter() - started
             remaining = elapsed / i * (len(points) - i)
-            shown = ", ".join(f"{f.name}={getattr(params, f.name)}" for f in fields(params) if f.name in GRID_KEYS)
+            shown = ", ".join(f"{f.name}={getattr(params, f.name)}" for f in fields(params))
             progress(
                 f"[{i}/{len(points)}] {shown}: ndcg@{k}={metrics.ndcg:.4f} "
                 f"(elapsed {_format_seconds(elapsed)}, ~{_format_seconds(remaining)} left)"
@@ -161,6 +140,4 @@ def tune_implicit(
 
 def select_best(results: Sequence[TuningResult]) -> TuningResult:
     """Highest validation NDCG; exact ties go to the point earlier in grid order."""
-    if not results:
-        raise ValueError("no tuning results to select from")
-    return max(results, key=lambda r: r.ndcg)
+    return select_lowest(results, key=lambda r: -r.ndcg)

@@ -6,7 +6,7 @@ Evaluation protocol
   ratings are not relevant, they are simply not hits: a 2-star test rating
   says the user *watched* the film, but recommending it was not a success.
 * **Candidates**: every catalogue movie except those the user rated in the
-  training part (the retrieval layer filters them; see ``cinemart.retrieval``).
+  training part (the retrieval layer filters them; see ``cinemart.serving.scoring``).
   Re-recommending a seen film would be an easy, useless hit.
 * **Users averaged over**: users with at least one relevant held-out movie.
   Users without one have no defined recall/NDCG/AP; including them as zeros

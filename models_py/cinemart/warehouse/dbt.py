@@ -20,7 +20,7 @@ from typing import Sequence
 import duckdb
 
 from cinemart.data.layout import Layout
-from cinemart.publish import WarehousePaths
+from cinemart.warehouse.publish import WarehousePaths
 
 
 class WarehouseError(RuntimeError):

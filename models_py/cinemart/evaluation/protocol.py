@@ -1,7 +1,8 @@
-"""Load ml-latest-small with the project's deterministic split (test helper).
+"""The evaluation protocol outside dbt: a ratings file split exactly as int_ratings_split splits it.
 
-Replicates the warehouse's SQL split in Python so accuracy tests and
-benchmarks see exactly the rows the dbt build would:
+Accuracy tests and benchmarks need the rows a dbt build would train and test
+on without running a build; this is the protocol of
+models/intermediate/int_ratings_split.sql (README "Evaluation protocol"):
   bucket = int(md5(f"{userId}-{movieId}-{seed}")[:8], 16) % 100, test if < 20;
   fold   = int(md5(f"{userId}-{movieId}-{seed}-fold")[:8], 16) % 5 for train.
 Test rows whose user or movie never occurs in train are dropped (counted).
@@ -19,7 +20,7 @@ import pyarrow.csv as pacsv
 
 # CINEMART_DATA_DIR (set by CI and `make test`), else ../shared/data beside the checkout.
 ML_SMALL_DIR = Path(os.environ.get("CINEMART_DATA_DIR")
-                    or Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-latest-small")
+                    or Path(__file__).resolve().parents[4] / "shared" / "data" / "ml-latest-small")
 RATINGS_CSV = ML_SMALL_DIR / "ratings.csv"
 SPLIT_SEED = 2020
 TEST_PERCENT = 20

@@ -10,18 +10,16 @@ so the Python and SQL sides agree on which rows each fold holds.
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cinemart.als import ALSConfig, ExplicitALS, validate_ratings
-from cinemart.metrics import rmse
-
-GRID_KEYS = ("rank", "reg", "iterations")
+from cinemart.evaluation.rating import rmse
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS, validate_ratings
+from cinemart.tuning.grid import GridSpec, select_lowest
+from cinemart.validation import require_int, require_number
 
 PRESETS: dict[str, dict[str, list]] = {
     # The grid of the original Spark notebook, for parity runs in plain mode.
@@ -39,9 +37,22 @@ PRESETS: dict[str, dict[str, list]] = {
 
 @dataclass(frozen=True)
 class GridPoint:
-    rank: int
-    reg: float
-    iterations: int
+    """One explicit-ALS grid point; a key a grid leaves out takes ALSConfig's default."""
+
+    rank: int = ALSConfig.rank
+    reg: float = ALSConfig.reg
+    iterations: int = ALSConfig.iterations
+
+    def __post_init__(self) -> None:
+        require_int("rank", self.rank, 1)
+        require_number("reg", self.reg, lambda v: v >= 0, ">= 0")
+        require_int("iterations", self.iterations, 1)
+        object.__setattr__(self, "rank", int(self.rank))
+        object.__setattr__(self, "reg", float(self.reg))
+        object.__setattr__(self, "iterations", int(self.iterations))
+
+
+GRID = GridSpec(GridPoint)
 
 
 @dataclass
@@ -62,44 +73,9 @@ class GridResult:
     fit_seconds: float
 
 
-def _check_grid_value(key: str, value: object) -> None:
-    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if key == "reg":
-        ok = is_number and math.isfinite(value) and value >= 0
-        allowed = "finite numbers >= 0"
-    else:
-        ok = is_number and isinstance(value, (int, np.integer)) and value >= 1
-        allowed = "integers >= 1"
-    if not ok:
-        raise ValueError(f"grid[{key!r}] contains {value!r}; allowed values are {allowed}")
-
-
 def expand_grid(grid: dict[str, list]) -> list[GridPoint]:
-    """Cartesian product of the grid lists, in rank, reg, iterations order.
-
-    All three keys are required so a preset states every choice explicitly.
-    """
-    unknown = sorted(set(grid) - set(GRID_KEYS))
-    if unknown:
-        raise ValueError(f"unknown grid key(s) {unknown}; allowed keys are {list(GRID_KEYS)}")
-    missing = [key for key in GRID_KEYS if key not in grid]
-    if missing:
-        raise ValueError(f"grid is missing key(s) {missing}; required keys are {list(GRID_KEYS)}")
-    for key in GRID_KEYS:
-        values = grid[key]
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-            raise ValueError(f"grid[{key!r}] must be a list of values, got {values!r}")
-        values = list(values)
-        if not values:
-            raise ValueError(f"grid[{key!r}] is empty; give at least one value")
-        for value in values:
-            _check_grid_value(key, value)
-        if len(set(values)) != len(values):
-            raise ValueError(f"grid[{key!r}] has duplicate values: {values}")
-    return [
-        GridPoint(rank=int(rank), reg=float(reg), iterations=int(iterations))
-        for rank, reg, iterations in itertools.product(grid["rank"], grid["reg"], grid["iterations"])
-    ]
+    """The grid's points in rank, reg, iterations order (`cinemart.tuning.grid`)."""
+    return GRID.expand(grid)
 
 
 def _validate_folds(fold: np.ndarray, n_rows: int) -> tuple[np.ndarray, int]:
@@ -216,8 +192,5 @@ def cross_validate_grid(
 
 def select_best(results: list[GridResult]) -> GridResult:
     """Lowest mean RMSE; exact ties go to the cheaper, more regularized model
-    (fewer iterations, then smaller rank, then larger reg) so the choice is
-    deterministic."""
-    if not results:
-        raise ValueError("select_best needs at least one GridResult")
-    return min(results, key=lambda r: (r.mean_rmse, r.point.iterations, r.point.rank, -r.point.reg))
+    (fewer iterations, then smaller rank, then larger reg)."""
+    return select_lowest(results, key=lambda r: (r.mean_rmse, r.point.iterations, r.point.rank, -r.point.reg))

@@ -1,0 +1,7 @@
+from cinemart.warehouse import tables
+
+
+def model(dbt, session):
+    return tables.int_user_recommendations(dbt.ref("int_ratings_split"), dbt.ref("ranking_evaluation"),
+                                           dbt.ref("implicit_factors"), dbt.ref("als_factors"),
+                                           dbt.ref("popularity_factors"), dbt.config.get("model_settings"))

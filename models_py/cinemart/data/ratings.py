@@ -1,0 +1,86 @@
+"""The split ratings as NumPy columns, and what every model run records of them.
+
+dbt hands the Python models `int_ratings_split` (one row per clean rating with
+its test flag and CV fold, assigned in SQL). This is that table as arrays plus
+the id <-> index mappings, built once per model so no Python objects per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Mapping
+
+import numpy as np
+
+from cinemart.data.ids import IdIndex
+
+SPLIT_COLUMNS = "user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold"
+
+
+@dataclass(frozen=True)
+class SplitRatings:
+    user_id: np.ndarray  # int64
+    movie_id: np.ndarray  # int64
+    rating: np.ndarray  # float64
+    is_test: np.ndarray  # bool
+    cv_fold: np.ndarray  # int32, -1 on test rows
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, np.ndarray]) -> SplitRatings:
+        """From `relation.fetchnumpy()` of SPLIT_COLUMNS; rejects nulls and non-finite ratings.
+
+        Rows are put in (user, movie) order: DuckDB's parallel scan order varies
+        between runs, and float sums in a different order differ in the last
+        bit, so sorting here is what makes the tables identical build to build.
+        """
+        arrays = {}
+        for name, dtype in (("user_id", np.int64), ("movie_id", np.int64), ("rating", np.float64),
+                            ("is_test", np.bool_), ("cv_fold", np.int32)):
+            if name not in columns:
+                raise ValueError(f"split ratings lack column {name!r}; expected {SPLIT_COLUMNS}")
+            column = columns[name]
+            if np.ma.isMaskedArray(column) and np.ma.getmaskarray(column).any():
+                raise ValueError(f"split ratings column {name!r} has nulls")
+            arrays[name] = np.asarray(np.ma.getdata(column), dtype=dtype)
+        if not np.isfinite(arrays["rating"]).all():
+            raise ValueError("split ratings hold NaN or infinite ratings")
+        if arrays["rating"].size == 0:
+            raise ValueError("no clean ratings to train on: every rating was quarantined or the file is empty")
+        order = np.lexsort((arrays["movie_id"], arrays["user_id"]))
+        return cls(**{name: column[order] for name, column in arrays.items()})
+
+    @property
+    def train(self) -> np.ndarray:
+        return ~self.is_test
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Row count + sha256 of the ratings with their split and CV fold (in (user, movie) order).
+
+        The folds are in: a different fold assignment tunes a different model.
+        Cached: at 25M ratings the hash takes seconds and every run id needs it.
+        """
+        digest = hashlib.sha256()
+        for column in (self.user_id, self.movie_id, self.rating, self.is_test, self.cv_fold):
+            digest.update(np.ascontiguousarray(column).tobytes())
+        return f"{self.rating.size}:{digest.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class IndexedRatings:
+    """A subset of ratings on dense indices, with the id indexes that decode them."""
+
+    users: IdIndex
+    movies: IdIndex
+    user_idx: np.ndarray
+    movie_idx: np.ndarray
+    rating: np.ndarray
+
+    @classmethod
+    def build(cls, data: SplitRatings, rows: np.ndarray | slice = slice(None)) -> IndexedRatings:
+        users = IdIndex.from_ids(data.user_id[rows])
+        movies = IdIndex.from_ids(data.movie_id[rows])
+        return cls(users, movies, users.encode(data.user_id[rows]), movies.encode(data.movie_id[rows]),
+                   data.rating[rows])

@@ -1,0 +1,1 @@
+"""How models are judged: rating and ranking metrics, and the evaluation protocol outside dbt."""

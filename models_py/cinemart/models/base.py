@@ -1,0 +1,68 @@
+"""The one contract every model in `cinemart.models` meets: fit ratings, hand back factors.
+
+Explicit ALS, implicit ALS and popularity differ in how they learn, not in
+what they produce: a user side and an item side whose dot product (plus biases
+where the model has them) is the score. Evaluation and serving only ever see
+`Factors`, so one scorer (`cinemart.serving.scoring`) ranks every model and the
+SQL macros can repeat the same formula from the factor tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Factors:
+    """score(u, i) = global_mean + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i].
+
+    Models without biases carry zeros, so the formula is the same for all.
+    `item_factors` alone (no bias) is what "similar" means: cosine on taste,
+    not on popularity or rating level.
+    """
+
+    user_factors: np.ndarray  # (n_users, k)
+    item_factors: np.ndarray  # (n_items, k)
+    user_bias: np.ndarray  # (n_users,)
+    item_bias: np.ndarray  # (n_items,)
+    global_mean: float = 0.0
+
+    def __post_init__(self) -> None:
+        p, q = self.user_factors, self.item_factors
+        if p.ndim != 2 or q.ndim != 2 or p.shape[1] != q.shape[1]:
+            raise ValueError(f"factor shapes do not match: users {p.shape}, items {q.shape}")
+        if self.user_bias.shape != (p.shape[0],) or self.item_bias.shape != (q.shape[0],):
+            raise ValueError(f"bias shapes {self.user_bias.shape}, {self.item_bias.shape} do not match "
+                             f"{p.shape[0]} users and {q.shape[0]} items")
+
+    @classmethod
+    def unbiased(cls, user_factors: np.ndarray, item_factors: np.ndarray) -> Factors:
+        """A pure dot-product model (implicit ALS, popularity)."""
+        return cls(np.asarray(user_factors), np.asarray(item_factors), np.zeros(len(user_factors), np.float32),
+                   np.zeros(len(item_factors), np.float32))
+
+    def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """float64 scores of (user, item) index pairs, summed in the serving macros' order."""
+        scores = np.einsum("ij,ij->i", self.user_factors[users], self.item_factors[items], dtype=np.float64)
+        scores += self.item_bias[items]
+        scores += self.user_bias[users]
+        scores += self.global_mean
+        return scores
+
+    @property
+    def n_users(self) -> int:
+        return int(self.user_factors.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_factors.shape[0])
+
+
+class FactorModel(Protocol):
+    """A trainer: dense-index rating triples in, `Factors` out."""
+
+    def fit_factors(self, user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray,
+                    n_users: int, n_items: int) -> Factors: ...

@@ -1,0 +1,154 @@
+"""The one scorer behind every served list: user_recommendations, similar_movies and the SQL macros.
+
+    recommendations: score(u, i) = p_u . q_i + b_i + b_u + mu   (`Factors`; zeros where a model has no bias)
+    similar movies:  cosine(q_i, q_j)
+
+Both run as blocked float64 matrix products, then `argpartition` for the top
+n, then a deterministic order: score descending, ties by item index. Item
+indices follow sorted MovieLens ids (`cinemart.data.ids.IdIndex`), so ties go
+to the lowest `movie_id`, exactly as the SQL macros' `order by score desc,
+movie_id` (macros/serving/create_serving_macros.sql) — popularity scores are
+integer counts, where exact ties are the rule. float64 sums of float32 factors
+differ from DuckDB's by rounding far below any real gap between two scores,
+and the additions run in the macros' order; a test compares table and macro
+for every served model type.
+
+Everything returns flat, equally long NumPy arrays (a `NamedTuple`), so
+`pyarrow.table(result._asdict())` is the whole hand-off to the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from cinemart.models.base import Factors
+from cinemart.models.threads import thread_budget
+from cinemart.validation import index_array, require_int
+
+#: Score-matrix cells per block (float64): 128 MiB, whatever the catalogue size.
+BLOCK_CELLS = 1 << 24
+
+
+class TopN(NamedTuple):
+    user: np.ndarray  # int32
+    rank: np.ndarray  # int16, 1..n
+    item: np.ndarray  # int32
+    score: np.ndarray  # float32
+
+
+class SimilarItems(NamedTuple):
+    item: np.ndarray  # int32, the query item
+    rank: np.ndarray  # int16, 1..n
+    similar_item: np.ndarray  # int32
+    similarity: np.ndarray  # float32 cosine in [-1, 1]
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 in float64; all-zero rows stay zero (they have no direction)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def _block_rows(n_items: int) -> int:
+    return max(1, BLOCK_CELLS // max(n_items, 1))
+
+
+def _best(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, the `n` best finite scores: (row, rank 1..n, column), ordered by score desc, then column.
+
+    `argpartition` finds each row's n-th best score t; every column scoring
+    >= t is a candidate, so a tie at the cut is settled by column index, not
+    by where the partition happened to put it.
+    """
+    k = min(n, scores.shape[1])
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
+    rows, cols = np.nonzero((scores >= kth[:, None]) & np.isfinite(scores))
+    values = scores[rows, cols]
+    order = np.lexsort((cols, -values, rows))
+    rows, cols = rows[order], cols[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size])) + 1
+    keep = rank <= n
+    return rows[keep], rank[keep], cols[keep]
+
+
+def _ranked(query: np.ndarray, score_block: Callable[[np.ndarray], np.ndarray], n: int,
+            n_items: int) -> list[np.ndarray]:
+    """Score `query` in blocks and keep each row's best `n`: (query, rank, item, score).
+
+    `score_block(batch)` returns the batch's (len(batch), n_items) float64
+    scores with excluded cells at -inf.
+    """
+    parts = []
+    step = _block_rows(n_items)
+    with threadpool_limits(thread_budget(), "blas"):
+        for start in range(0, query.size, step):
+            batch = query[start:start + step]
+            scores = score_block(batch)
+            rows, rank, cols = _best(scores, n)
+            parts.append((batch[rows], rank, cols, scores[rows, cols]))
+    if not parts:
+        return [np.empty(0, np.int32), np.empty(0, np.int16), np.empty(0, np.int32), np.empty(0, np.float32)]
+    query, rank, item, score = (np.concatenate(column) for column in zip(*parts))
+    return [query.astype(np.int32), rank.astype(np.int16), item.astype(np.int32), score.astype(np.float32)]
+
+
+def top_n(factors: Factors, seen: sp.csr_matrix, user_ids: np.ndarray, n: int = 10) -> TopN:
+    """Top-`n` unseen items for each of `user_ids` by the model's score.
+
+    `seen` is the users x items matrix of what each user rated (any stored
+    entry counts as seen, as in the macro's `not exists`); a user with fewer
+    than `n` unseen items gets all of them and never a seen one.
+    """
+    require_int("n", n, 1)
+    shape = (factors.n_users, factors.n_items)
+    if not sp.issparse(seen) or seen.format != "csr" or seen.shape != shape:
+        raise ValueError(f"seen must be a CSR matrix of shape {shape}, "
+                         f"got {type(seen).__name__} {getattr(seen, 'shape', None)}")
+    user_ids = index_array("user_ids", user_ids, factors.n_users)
+    p = factors.user_factors.astype(np.float64)
+    q_t = factors.item_factors.astype(np.float64).T
+    b_i = factors.item_bias.astype(np.float64)
+    b_u = factors.user_bias.astype(np.float64)
+
+    def score_block(batch: np.ndarray) -> np.ndarray:
+        scores = p[batch] @ q_t  # the macro's order: dot, + b_i, + b_u, + mu
+        scores += b_i[None, :]
+        scores += b_u[batch, None]
+        scores += factors.global_mean
+        rated = seen[batch]
+        scores[np.repeat(np.arange(batch.size), np.diff(rated.indptr)), rated.indices] = -np.inf
+        return scores
+
+    return TopN(*_ranked(user_ids, score_block, n, factors.n_items))
+
+
+def similar(item_factors: np.ndarray, item_ids: np.ndarray, n: int = 10,
+            restrict_to: np.ndarray | None = None) -> SimilarItems:
+    """The `n` most cosine-similar items to each of `item_ids`, itself excluded.
+
+    `restrict_to` limits the *answers* (e.g. to films with enough ratings to
+    have trustworthy factors); query items outside it are still answered.
+    """
+    require_int("n", n, 1)
+    n_items = item_factors.shape[0]
+    item_ids = index_array("item_ids", item_ids, n_items)
+    unit = unit_rows(item_factors)
+    allowed = np.ones(n_items, dtype=bool)
+    if restrict_to is not None:
+        allowed[:] = False
+        allowed[index_array("restrict_to", restrict_to, n_items)] = True
+
+    def score_block(batch: np.ndarray) -> np.ndarray:
+        scores = np.clip(unit[batch] @ unit.T, -1.0, 1.0)
+        scores[:, ~allowed] = -np.inf
+        scores[np.arange(batch.size), batch] = -np.inf  # never an item's own neighbour
+        return scores
+
+    return SimilarItems(*_ranked(item_ids, score_block, n, n_items))

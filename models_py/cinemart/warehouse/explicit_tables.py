@@ -1,0 +1,177 @@
+"""The explicit-ALS family, as the warehouse tables it produces.
+
+Each configuration is fitted once per build:
+  grid_search_table -> als_grid_search  (k-fold CV over the grid on train; computes the run id once)
+  fits_table        -> int_als_factors  (the chosen point refit on train and on all clean ratings)
+  predictions_table -> als_predictions  (train and test ratings scored by the train fit: no fitting)
+The train fit also serves ranking_evaluation, and the all-ratings fit becomes
+als_factors / user_factors / movie_factors, so no refit is repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from cinemart.console import Progress, print_progress
+from cinemart.data.ratings import IndexedRatings, SplitRatings
+from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.settings import FamilySettings, with_defaults
+from cinemart.tuning.explicit import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
+from cinemart.tuning.grid import resolve_grid
+from cinemart.tuning.plan import TuningPolicy, plan_tuning
+from cinemart.validation import require_bool, require_int
+from cinemart.warehouse.audit import library_versions, run_id
+from cinemart.warehouse.factor_tables import ServedFactors, factor_table
+
+MODEL_NAME = "explicit_als"
+
+
+@dataclass(frozen=True)
+class ExplicitSettings(FamilySettings):
+    """What a user can set through dbt vars, validated before any work starts."""
+
+    biased: bool
+    solver: str
+    dtype: str
+
+    @classmethod
+    def from_config(cls, given: Mapping[str, Any]) -> ExplicitSettings:
+        """From dbt vars; what `given` leaves out comes from `cinemart.settings.DEFAULTS`."""
+        values = with_defaults(given)
+        grid_name, grid = resolve_grid("als_grid", values["als_grid"], PRESETS)
+        expand_grid(grid)  # raises on unknown keys or bad values
+        settings = cls(
+            grid_name=grid_name,
+            grid=grid,
+            biased=require_bool("als_biased", values["als_biased"]),
+            solver=str(values["als_solver"]),
+            dtype=str(values["als_dtype"]),
+            seed=require_int("als_seed", values["als_seed"], 0),
+            tuning=TuningPolicy.from_config(values),
+        )
+        settings.config(GridPoint(rank=1, reg=0.0, iterations=1))  # raises on a bad solver or dtype
+        return settings
+
+    def config(self, point: GridPoint) -> ALSConfig:
+        return ALSConfig(rank=point.rank, reg=point.reg, iterations=point.iterations, biased=self.biased,
+                         solver=self.solver, dtype=self.dtype, seed=self.seed)
+
+
+def training_run_id(data: SplitRatings, settings: ExplicitSettings) -> str:
+    return run_id(MODEL_NAME, data.fingerprint, asdict(settings))
+
+
+def grid_run_id(grid: Mapping[str, np.ndarray]) -> str:
+    """The run id als_grid_search computed (hashing the data once per family, not once per table)."""
+    return str(grid["run_id"][0])
+
+
+def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: Progress = print_progress) -> pa.Table:
+    """Score every grid point on the train part; one row per point, the best flagged.
+
+    Small data: k-fold CV on all train rows. Past tuning_max_ratings: one
+    validation fold (fold 0) on a user sample (`cinemart.tuning.plan`).
+    """
+    plan = plan_tuning(data, settings.tuning, settings.seed)
+    tuning = IndexedRatings.build(data, plan.rows)
+    folds = data.cv_fold[plan.rows]
+    n_folds = int(folds.max()) + 1
+    score_folds = None if plan.strategy == "kfold" else [0]
+    progress(f"explicit ALS grid search ({plan.strategy}): {len(expand_grid(settings.grid))} configurations x "
+             f"{n_folds if score_folds is None else 1} fold(s) on {tuning.rating.size:,} train ratings "
+             f"({len(tuning.users):,} users, {len(tuning.movies):,} movies)")
+    started = time.perf_counter()
+    results = cross_validate_grid(tuning.user_idx, tuning.movie_idx, tuning.rating, folds, len(tuning.users),
+                                  len(tuning.movies), settings.grid, settings.config(GridPoint(1, 0.0, 1)),
+                                  progress=progress, score_folds=score_folds)
+    best = select_best(results)
+    progress(f"explicit ALS grid search done in {time.perf_counter() - started:.1f}s: best rank={best.point.rank} "
+             f"reg={best.point.reg} iterations={best.point.iterations} CV RMSE={best.mean_rmse:.4f}")
+    rid = training_run_id(data, settings)
+    n = len(results)
+    return pa.table({
+        "run_id": [rid] * n,
+        "config_id": list(range(1, n + 1)),
+        "rank": [r.point.rank for r in results],
+        "reg": [float(r.point.reg) for r in results],
+        "iterations": [r.point.iterations for r in results],
+        "biased": [settings.biased] * n,
+        "fold_rmse": pa.array([r.fold_rmse for r in results], type=pa.list_(pa.float64())),
+        "mean_rmse": [r.mean_rmse for r in results],
+        "std_rmse": [r.std_rmse for r in results],
+        "fit_seconds": [r.fit_seconds for r in results],
+        "is_chosen": [r is best for r in results],
+        "grid_name": [settings.grid_name] * n,
+        "solver": [settings.solver] * n,
+        "seed": [settings.seed] * n,
+        "tuning_strategy": [plan.strategy] * n,
+        "n_tuning_ratings": [plan.n_ratings] * n,
+        "n_tuning_users": [plan.n_users] * n,
+        "dataset_fingerprint": [data.fingerprint] * n,
+        "library_versions": [library_versions()] * n,
+    })
+
+
+def chosen_point(grid: Mapping[str, np.ndarray]) -> GridPoint:
+    """The flagged row of als_grid_search (as fetched columns)."""
+    chosen = np.flatnonzero(np.asarray(grid["is_chosen"], dtype=bool))
+    if chosen.size != 1:
+        raise ValueError(f"als_grid_search must flag exactly one chosen configuration, found {chosen.size}")
+    i = int(chosen[0])
+    return GridPoint(rank=int(grid["rank"][i]), reg=float(grid["reg"][i]), iterations=int(grid["iterations"][i]))
+
+
+def chosen_parameters(grid: Mapping[str, np.ndarray]) -> str:
+    """The chosen configuration as ranking_evaluation.parameters records it (JSON)."""
+    point = chosen_point(grid)
+    return json.dumps({**asdict(point), "biased": bool(grid["biased"][0])})
+
+
+def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint, rid: str,
+               progress: Progress = print_progress) -> pa.Table:
+    """The chosen point refit on train (for scoring test) and on all clean ratings (served), with a `fit` column."""
+    parts = []
+    for fit, rows in (("train", data.train), ("all", slice(None))):
+        started = time.perf_counter()
+        ratings = IndexedRatings.build(data, rows)
+        factors = ExplicitALS(settings.config(point)).fit_factors(ratings.user_idx, ratings.movie_idx,
+                                                                  ratings.rating, len(ratings.users),
+                                                                  len(ratings.movies))
+        progress(f"explicit ALS refit on {fit} ({ratings.rating.size:,} ratings) in "
+                 f"{time.perf_counter() - started:.1f}s")
+        table = factor_table(rid, ratings, factors)
+        parts.append(table.append_column("fit", pa.array([fit] * table.num_rows)))
+    return pa.concat_tables(parts)
+
+
+def predictions_table(data: SplitRatings, train_fit: ServedFactors, settings: ExplicitSettings,
+                      progress: Progress = print_progress) -> pa.Table:
+    """Every train and test rating scored by the train fit (int_als_factors, fit = 'train').
+
+    Test rows whose user or movie never occurs in train get a null prediction
+    and is_cold_start = true: they are left out of the test RMSE (Spark's
+    coldStartStrategy = "drop") but kept so the drop is counted, not hidden.
+    """
+    users = train_fit.users.encode(data.user_id)
+    movies = train_fit.movies.encode(data.movie_id)
+    cold = (users < 0) | (movies < 0)
+    bounds = settings.config(GridPoint())
+    prediction = np.full(data.rating.size, np.nan)
+    prediction[~cold] = np.clip(train_fit.factors.score_pairs(users[~cold], movies[~cold]),
+                                bounds.rating_min, bounds.rating_max)
+    progress(f"explicit ALS predictions: {int((~cold).sum()):,} scored, {int(cold.sum()):,} cold-start test rows dropped")
+    return pa.table({
+        "run_id": pa.array([train_fit.run_id] * data.rating.size),
+        "split": pa.array(np.where(data.is_test, "test", "train")),
+        "user_id": data.user_id,
+        "movie_id": data.movie_id,
+        "rating": data.rating,
+        "prediction": pa.array(prediction, mask=cold),
+        "is_cold_start": cold,
+    })

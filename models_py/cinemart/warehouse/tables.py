@@ -1,0 +1,116 @@
+"""The DuckDB engine's front door: one function per dbt Python model.
+
+Each dbt Python model (models/marts/recommender/, models/intermediate/recommender/) is one line: it passes the
+relations it refs (`dbt.ref(...)` stays literally in the model file, where dbt
+parses it) and the `model_settings` JSON to the function of the same name here,
+and returns the Arrow table it gets back. The relations are DuckDB relations;
+a Spark engine provides the same functions over Spark DataFrames in its own
+sub-package, and the model files will pick one by the session they receive.
+
+Internal DAG (-> = refs; every configuration is fitted once per build):
+
+    int_ratings_split -> als_grid_search -> int_als_factors -> als_predictions
+                                                \\-> als_factors (SQL) -> user_factors, movie_factors
+    int_ratings_split -> implicit_grid_search -> implicit_factors
+    int_ratings_split -> popularity_factors
+    int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors -> ranking_evaluation
+    ranking_evaluation + factor tables -> serving_settings, int_user_recommendations, int_similar_movies
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from cinemart.data.ratings import SPLIT_COLUMNS, SplitRatings
+from cinemart.warehouse import explicit_tables as explicit
+from cinemart.warehouse import ranking_tables as ranking
+from cinemart.warehouse.factor_tables import ServedFactors
+
+Relation = Any  # a duckdb.DuckDBPyRelation, as dbt.ref() returns it
+
+#: Which table holds each model's served factors (the relations the serving models ref).
+FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
+
+
+def _split(relation: Relation) -> SplitRatings:
+    """int_ratings_split as columns, sorted by DuckDB (parallel) so Python does not sort again."""
+    return SplitRatings.from_columns(relation.project(SPLIT_COLUMNS).order("user_id, movie_id").fetchnumpy())
+
+
+def _columns(relation: Relation, columns: str = "*") -> dict:
+    return relation.project(columns).fetchnumpy()
+
+
+def als_grid_search(split: Relation, model_settings: str) -> pa.Table:
+    return explicit.grid_search_table(_split(split), explicit.ExplicitSettings.from_dbt(model_settings))
+
+
+def int_als_factors(split: Relation, als_grid_search: Relation, model_settings: str) -> pa.Table:
+    grid = _columns(als_grid_search, "run_id, rank, reg, iterations, is_chosen")
+    return explicit.fits_table(_split(split), explicit.ExplicitSettings.from_dbt(model_settings),
+                               explicit.chosen_point(grid), explicit.grid_run_id(grid))
+
+
+def _fit(relation: Relation, fit: str, model_name: str) -> ServedFactors:
+    """One fit ('train' | 'all') of int_als_factors, loaded for scoring."""
+    return ServedFactors.from_table(model_name, relation.filter(f"fit = '{fit}'").arrow().read_all())
+
+
+def als_predictions(split: Relation, int_als_factors: Relation, model_settings: str) -> pa.Table:
+    return explicit.predictions_table(_split(split), _fit(int_als_factors, "train", explicit.MODEL_NAME),
+                                      explicit.ExplicitSettings.from_dbt(model_settings))
+
+
+def implicit_grid_search(split: Relation, model_settings: str) -> pa.Table:
+    return ranking.implicit_grid_search_table(_split(split), ranking.RankingSettings.from_dbt(model_settings))
+
+
+def implicit_factors(split: Relation, implicit_grid_search: Relation, model_settings: str) -> pa.Table:
+    grid = _columns(implicit_grid_search)
+    return ranking.implicit_factors_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
+                                          ranking.chosen_params(grid), str(grid["run_id"][0]))
+
+
+def popularity_factors(split: Relation, model_settings: str) -> pa.Table:
+    return ranking.popularity_factors_table(_split(split))
+
+
+def ranking_evaluation(split: Relation, implicit_grid_search: Relation, als_grid_search: Relation,
+                       int_als_factors: Relation, model_settings: str) -> pa.Table:
+    grid = _columns(implicit_grid_search)
+    explicit_grid = _columns(als_grid_search, "rank, reg, iterations, is_chosen, biased")
+    return ranking.ranking_evaluation_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
+                                            ranking.chosen_params(grid), str(grid["run_id"][0]),
+                                            _fit(int_als_factors, "train", explicit.MODEL_NAME),
+                                            explicit.chosen_parameters(explicit_grid))
+
+
+def _served(evaluation: Relation, flag: str, factor_tables: dict[str, Relation]) -> ServedFactors:
+    """The factors of the model ranking_evaluation flags with `flag`."""
+    name = ranking.flagged_model(_columns(evaluation, f"model, {flag}"), flag)
+    return ServedFactors.from_table(name, factor_tables[name].arrow().read_all())
+
+
+def serving_settings(evaluation: Relation, implicit_factors: Relation, als_factors: Relation,
+                     popularity_factors: Relation, model_settings: str) -> pa.Table:
+    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
+    return ranking.serving_settings_table(_served(evaluation, "is_served", tables),
+                                          _served(evaluation, "serves_similarity", tables),
+                                          ranking.RankingSettings.from_dbt(model_settings))
+
+
+def int_user_recommendations(split: Relation, evaluation: Relation, implicit_factors: Relation,
+                             als_factors: Relation, popularity_factors: Relation, model_settings: str) -> pa.Table:
+    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
+    return ranking.recommendations_table(_split(split), _served(evaluation, "is_served", tables),
+                                         _served(evaluation, "serves_similarity", tables),
+                                         ranking.RankingSettings.from_dbt(model_settings))
+
+
+def int_similar_movies(evaluation: Relation, implicit_factors: Relation, als_factors: Relation,
+                       model_settings: str) -> pa.Table:
+    tables = {"implicit_als": implicit_factors, "explicit_als": als_factors}
+    return ranking.similar_movies_table(_served(evaluation, "serves_similarity", tables),
+                                        ranking.RankingSettings.from_dbt(model_settings))

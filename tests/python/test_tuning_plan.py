@@ -1,0 +1,56 @@
+"""The tuning plan: k-fold CV on all train ratings, or one fold on a user sample past tuning_max_ratings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cinemart.data.ratings import SplitRatings
+from cinemart.tuning.plan import TuningPolicy, plan_tuning
+from cinemart.warehouse.explicit_tables import ExplicitSettings, grid_search_table
+from cinemart.warehouse.ranking_tables import RankingSettings, implicit_grid_search_table
+
+
+def split_ratings(n_users: int = 200, n_movies: int = 120, seed: int = 0) -> SplitRatings:
+    rng = np.random.default_rng(seed)
+    users, movies = np.nonzero(rng.random((n_users, n_movies)) < 0.25)
+    is_test = rng.random(users.size) < 0.2
+    return SplitRatings.from_columns({
+        "user_id": users + 1, "movie_id": movies + 1, "rating": rng.integers(1, 11, users.size) / 2.0,
+        "is_test": is_test, "cv_fold": np.where(is_test, -1, rng.integers(0, 5, users.size)),
+    })
+
+
+def test_sampled_holdout_takes_whole_users_up_to_the_budget():
+    data = split_ratings()
+    n_train = int(data.train.sum())
+    plan = plan_tuning(data, TuningPolicy("sampled_holdout", 1000), seed=1)
+    assert plan.strategy == "sampled_holdout"
+    assert 0 < plan.n_ratings <= 1000 < n_train
+    sampled = np.unique(data.user_id[plan.rows])
+    assert plan.n_users == sampled.size
+    # every train rating of a sampled user is in, nothing else is
+    np.testing.assert_array_equal(plan.rows, data.train & np.isin(data.user_id, sampled))
+    assert plan_tuning(data, TuningPolicy("sampled_holdout", 1000), seed=1).rows.tolist() == plan.rows.tolist()
+
+
+def test_auto_switches_to_the_sample_only_past_the_budget():
+    data = split_ratings()
+    n_train = int(data.train.sum())
+    assert plan_tuning(data, TuningPolicy("auto", n_train), seed=1).strategy == "kfold"
+    assert plan_tuning(data, TuningPolicy("auto", 1000), seed=1).strategy == "sampled_holdout"
+
+
+@pytest.mark.parametrize("strategy, folds", [("kfold", 5), ("sampled_holdout", 1)])
+def test_both_grid_searches_record_the_strategy_they_used(strategy, folds):
+    data = split_ratings()
+    given = {"tuning_strategy": strategy, "tuning_max_ratings": 1000, "als_grid": {"rank": [2], "iterations": [2]},
+             "implicit_grid": "quick"}
+    explicit = grid_search_table(data, ExplicitSettings.from_config(given), progress=lambda _: None).to_pylist()
+    assert {row["tuning_strategy"] for row in explicit} == {strategy}
+    assert all(len(row["fold_rmse"]) == folds for row in explicit)
+    implicit = implicit_grid_search_table(data, RankingSettings.from_config(given), progress=lambda _: None).to_pylist()
+    assert {row["tuning_strategy"] for row in implicit} == {"holdout" if strategy == "kfold" else strategy}
+    # both families sample with their seed (2020 by default for each), so they tune on the same rows
+    expected = plan_tuning(data, TuningPolicy(strategy, 1000), seed=2020).n_ratings
+    assert {row["n_tuning_ratings"] for row in explicit + implicit} == {expected}
