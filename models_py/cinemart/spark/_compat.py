@@ -11,5 +11,5 @@ from cinemart.ranking import CONFIDENCE_KINDS, ImplicitParams  # noqa: F401
 from cinemart.ranking_metrics import RELEVANT_MIN_RATING  # noqa: F401
 from cinemart.ranking_training import RankingSettings  # noqa: F401  implicit_* settings
 from cinemart.ranking_tuning import validate_grid as expand_implicit_grid  # noqa: F401
-from cinemart.ratings_data import run_id  # noqa: F401
+from cinemart.ratings_data import library_versions as package_library_versions, run_id  # noqa: F401
 from cinemart.tuning import GridPoint, expand_grid  # noqa: F401

@@ -103,7 +103,14 @@ class CinemartSparkSession(dbtPlugin):
         # before dbt-spark opens its session: Python workers get dbt's interpreter (numpy, pyarrow)
         from cinemart.spark.environment import use_this_python
 
-        if install():
+        try:
+            installed = install()
+        except Exception as error:  # never break a dbt command (DuckDB builds load this plugin too)
+            import sys
+
+            print(f"cinemart: in-session Spark Python models unavailable: {error}", file=sys.stderr)
+            return
+        if installed:
             use_this_python()
 
 

@@ -16,7 +16,7 @@ from importlib import metadata
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark._compat import run_id
+from cinemart.spark._compat import package_library_versions, run_id
 
 SPLIT_TYPES = {"user_id": "bigint", "movie_id": "bigint", "rating": "double", "is_test": "boolean", "cv_fold": "int"}
 INT_MAX = 2**31 - 1  # MLlib ALS takes ids as Java ints
@@ -62,9 +62,10 @@ def spark_run_id(model: str, data_fingerprint: str, settings: dict) -> str:
 
 
 def library_versions() -> str:
-    names = ["cinemart", "pyspark", "numpy", "pyarrow", "dbt-core", "dbt-spark"]
-    versions: dict[str, str | None] = {"engine": ENGINE}
-    for name in names:
+    """The DuckDB path's audit JSON plus the engine and the Spark-side versions."""
+    versions = json.loads(package_library_versions())
+    versions["engine"] = ENGINE
+    for name in ("pyspark", "dbt-spark"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
