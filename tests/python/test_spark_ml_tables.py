@@ -8,8 +8,8 @@ maxIter=10, seed=2020), MLlib's default 10x10 blocks, local[2]):
   with train-rated movies removed, relevant = test >= 4: precision@10 0.2031
 Our table functions run the same configuration (plain mode, 4x4 blocks: a
 different block layout means a different random initialisation, hence a
-band rather than equality) and measured test RMSE 0.884 and precision@10
-0.202. Bands: RMSE within 0.015, precision@10 within 0.02 of the reference.
+band rather than equality) and measured test RMSE 0.8808 and precision@10
+0.2024. Bands: RMSE within 0.015, precision@10 within 0.02 of the reference.
 The biased mode (SQL biases + ALS on residuals) measured 0.856 test RMSE at the
 same configuration, and must beat plain MLlib by at least 0.015.
 
@@ -114,7 +114,11 @@ def test_grid_search_uses_the_given_folds_and_flags_one_choice(tables):
     rows = tables["als_grid_search"].collect()
     assert len(rows) == 1 and rows[0]["is_chosen"] and len(rows[0]["fold_rmse"]) == 2
     assert rows[0]["n_tuning_ratings"] == 80644  # train rows of the md5 split (20% test)
-    assert 0.85 < rows[0]["mean_rmse"] < 0.95
+    # 2-fold CV fits on half the train part: worse than the full-train refit's test RMSE
+    # (measured 0.974 vs 0.881 in plain mode), and far from a broken fit (> 1.05)
+    test = tables["als_predictions"].where("split = 'test' and not is_cold_start").agg(
+        F.sqrt(F.avg((F.col("prediction") - F.col("rating")) ** 2))).first()[0]
+    assert test < rows[0]["mean_rmse"] < 1.05
 
 
 def test_explicit_test_rmse_within_band_of_plain_mllib(tables):
