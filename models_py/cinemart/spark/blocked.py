@@ -82,7 +82,8 @@ def top_n_against(queries: DataFrame, key: str, item_ids: np.ndarray, items: np.
                 names=[key, "rank", item_name, score_name])
 
     prepared = queries.select(F.col(key).cast("bigint"), F.col("vector").cast("array<double>"),
-                              F.coalesce(F.col("exclude").cast("array<bigint>"), F.array().cast("array<bigint>")).alias("exclude"),
+                              F.coalesce(F.col("exclude").cast("array<bigint>"),
+                                         F.array().cast("array<bigint>")).alias("exclude"),
                               F.col("offset").cast("double"))
     return prepared.mapInArrow(score, f"{key} bigint, rank int, {item_name} bigint, {score_name} double")
 

@@ -29,13 +29,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cinemart.spark._compat import ExplicitSettings, GridPoint, expand_grid
-from cinemart.spark.frames import (als_input, factor_table, fingerprint, library_versions, score_pairs, single_row,
-                                   spark_run_id, split_frame)
+from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, score_pairs,
+                                   single_row, spark_run_id, split_frame)
 
 MODEL_NAME = "explicit_als"
 ITEM_DAMPING = 10.0  # ratings' worth of prior pull of a movie bias towards 0
 USER_DAMPING = 10.0
-ALS_BLOCKS = 4  # fixed user/item block counts: fixed partitioning, part of what makes fits repeatable
 MIN_RATING, MAX_RATING = 0.5, 5.0
 
 
@@ -73,9 +72,9 @@ def fit(ratings: DataFrame, settings: ExplicitSettings, point: GridPoint, run: s
     residual = (ratings.join(movie_bias, "movie_id").join(user_bias, "user_id")
                 .withColumn("residual", F.col("rating") - mu - F.col("b_u") - F.col("b_i")))
     als = ALS(rank=point.rank, regParam=point.reg, maxIter=point.iterations, seed=settings.seed,
-              numUserBlocks=ALS_BLOCKS, numItemBlocks=ALS_BLOCKS, userCol="user", itemCol="item",
+              userCol="user", itemCol="item",
               ratingCol="rating", nonnegative=False, implicitPrefs=False)
-    model = als.fit(als_input(residual, "residual").repartition(ALS_BLOCKS, "user"))
+    model = fit_als(als, als_input(residual, "residual"))
     counts_u = ratings.groupBy("user_id").count()
     counts_m = ratings.groupBy("movie_id").count()
     users = (user_bias.join(counts_u, "user_id")

@@ -49,7 +49,8 @@ def fingerprint(split: DataFrame) -> str:
     if not stats["n"]:
         raise ValueError("no clean ratings to train on: every rating was quarantined or the file is empty")
     if stats["bad"]:
-        raise ValueError(f"split ratings hold {stats['bad']} row(s) with a null id, rating or test flag, or a NaN rating")
+        raise ValueError(f"split ratings hold {stats['bad']} row(s) with a null id, rating or test flag, "
+                         "or a NaN rating")
     if stats["max_id"] > INT_MAX or stats["min_id"] < 0:
         raise ValueError(f"MLlib ALS needs ids in 0..{INT_MAX}; ids here span {stats['min_id']}..{stats['max_id']}")
     digest = hashlib.sha256(f"{stats['h1']}:{stats['h2']}".encode()).hexdigest()[:16]
@@ -77,6 +78,20 @@ def als_input(ratings: DataFrame, value: str = "rating") -> DataFrame:
     """(user, item, rating) with int ids, as MLlib ALS wants them."""
     return ratings.select(F.col("user_id").cast("int").alias("user"), F.col("movie_id").cast("int").alias("item"),
                           F.col(value).cast("float").alias("rating"))
+
+
+def als_blocks(n_ratings: int) -> int:
+    """MLlib ALS user/item block count, from the data size alone (4 up to 8M ratings, then one
+    per 2M, at most 64): a function of the data, not of the cluster, so the same data, settings
+    and seed give the same partitioning and therefore the same factors on any cluster."""
+    return int(min(64, max(4, -(-n_ratings // 2_000_000))))
+
+
+def fit_als(als, ratings: DataFrame):
+    """Fit `als` (an unfitted pyspark ALS) on (user, item, rating) with data-sized, fixed blocks."""
+    blocks = als_blocks(ratings.count())
+    als.setNumUserBlocks(blocks).setNumItemBlocks(blocks)
+    return als.fit(ratings.repartition(blocks, "user"))
 
 
 def dot(left: str, right: str):

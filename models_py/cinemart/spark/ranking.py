@@ -28,8 +28,8 @@ from pyspark.sql import functions as F
 
 from cinemart.spark import explicit
 from cinemart.spark._compat import ImplicitParams, RankingSettings, expand_implicit_grid
-from cinemart.spark.frames import (als_input, factor_table, fingerprint, library_versions, single_row, spark_run_id,
-                                   split_frame)
+from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, single_row,
+                                   spark_run_id, split_frame)
 from cinemart.spark.retrieval import ranking_metrics, relevant_warm, top_n_unseen
 
 VALIDATION_FOLD = 0
@@ -67,9 +67,8 @@ def fit_implicit(ratings: DataFrame, params: ImplicitParams, seed: int, run: str
     """MLlib implicit ALS on `ratings`, as a factor table covering every user and movie of
     `ratings` (all-zero factors for one without a counted interaction, as the DuckDB path)."""
     als = ALS(rank=params.factors, regParam=params.regularization, alpha=params.alpha, maxIter=params.iterations,
-              implicitPrefs=True, seed=seed, numUserBlocks=explicit.ALS_BLOCKS, numItemBlocks=explicit.ALS_BLOCKS,
-              userCol="user", itemCol="item", ratingCol="rating")
-    model = als.fit(als_input(interactions(ratings, params), "value").repartition(explicit.ALS_BLOCKS, "user"))
+              implicitPrefs=True, seed=seed, userCol="user", itemCol="item", ratingCol="rating")
+    model = fit_als(als, als_input(interactions(ratings, params), "value"))
     zeros = F.array_repeat(F.lit(0.0).cast("float"), params.factors)
 
     def side(key: str, factors: DataFrame) -> DataFrame:
@@ -152,7 +151,8 @@ EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recal
                      "parameters string, evaluation_seconds double, library_versions string")
 
 
-def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame, settings_json: str) -> DataFrame:
+def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame,
+                       settings_json: str) -> DataFrame:
     """implicit ALS, popularity and explicit ALS fitted on train, judged on test by one protocol."""
     settings = settings_of(settings_json)
     explicit_settings = explicit.settings_of(settings_json)
@@ -164,12 +164,14 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
     relevant = relevant_warm(test, train).cache()
     users = relevant.select("user_id").distinct()
     n_catalogue = train.select("movie_id").distinct().count()
-    n_cold = (test.join(train.select("user_id").distinct(), "user_id", "left_semi")
+    n_warm = (test.join(train.select("user_id").distinct(), "user_id", "left_semi")
               .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
-    n_cold = test.count() - n_cold
+    n_cold = test.count() - n_warm
     models = {
-        "implicit_als": (lambda: fit_implicit(train, params, settings.seed), json.dumps(asdict(params), sort_keys=True)),
-        "popularity": (lambda: popularity_table(train), json.dumps({"score": "train ratings >= 4.0 per movie"})),
+        "implicit_als": (lambda: fit_implicit(train, params, settings.seed),
+                         json.dumps(asdict(params), sort_keys=True)),
+        "popularity": (lambda: popularity_table(train),
+                       json.dumps({"score": "train ratings >= 4.0 per movie"})),
         "explicit_als": (lambda: explicit.fit(train, explicit_settings, point).table,
                          json.dumps({**asdict(point), "biased": explicit_settings.biased})),
     }
