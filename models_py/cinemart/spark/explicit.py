@@ -1,0 +1,169 @@
+"""The explicit model on Spark: MLlib ALS, as the tables the DuckDB path writes.
+
+  als_grid_search(split, settings_json)                 -> als_grid_search
+  als_predictions(split, grid_search, settings_json)    -> als_predictions
+  als_factors(split, grid_search, settings_json)        -> als_factors
+
+Same grid (the als_grid var and its presets), same folds (the cv_fold column
+of int_ratings_split), same selection (lowest mean CV RMSE; ties to fewer
+iterations, smaller rank, larger reg), same cold-start drop.
+
+Biases. MLlib ALS has none. With `als_biased: true` (the default) the biases
+are modelled around it, in Spark SQL: global mean mu, damped movie biases
+b_i = sum(r - mu) / (n_i + ITEM_DAMPING), then damped user biases
+b_u = sum(r - mu - b_i) / (n_u + USER_DAMPING); ALS is fitted on the
+residuals r - mu - b_u - b_i and the prediction is mu + b_u + b_i + p_u.q_i,
+the formula every factor table and SQL macro already uses. This is a
+two-stage fit (biases first, then factors), not the joint biased ALS of the
+DuckDB path, so the figures differ a little (README "Run on Apache Spark").
+`als_biased: false` is plain MLlib ALS (bias and global_mean are 0).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+from pyspark.ml.recommendation import ALS
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cinemart.spark._compat import ExplicitSettings, GridPoint, expand_grid
+from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, score_pairs,
+                                   single_row, spark_run_id, split_frame)
+
+MODEL_NAME = "explicit_als"
+ITEM_DAMPING = 10.0  # ratings' worth of prior pull of a movie bias towards 0
+USER_DAMPING = 10.0
+MIN_RATING, MAX_RATING = 0.5, 5.0
+
+
+def settings_of(settings_json: str) -> ExplicitSettings:
+    settings = ExplicitSettings.from_dbt(settings_json)
+    if settings.tuning.strategy == "sampled_holdout":
+        raise ValueError("tuning_strategy 'sampled_holdout' is not implemented on Spark; use auto or kfold "
+                         "(Spark cross-validates every fold on all train ratings)")
+    return settings
+
+
+@dataclass(frozen=True)
+class FittedExplicit:
+    """A fitted model as a warehouse factor table (users and movies), plus its global mean."""
+
+    table: DataFrame
+    global_mean: float
+    fit_seconds: float
+
+
+def fit(ratings: DataFrame, settings: ExplicitSettings, point: GridPoint, run: str = "") -> FittedExplicit:
+    """Fit on `ratings` (user_id, movie_id, rating): biases in SQL (if biased), MLlib ALS on what is left."""
+    started = time.perf_counter()
+    ratings = ratings.select("user_id", "movie_id", "rating")
+    mu = float(ratings.agg(F.avg("rating")).first()[0]) if settings.biased else 0.0
+    if settings.biased:
+        movie_bias = ratings.groupBy("movie_id").agg(
+            (F.sum(F.col("rating") - mu) / (F.count(F.lit(1)) + ITEM_DAMPING)).alias("b_i"))
+        user_bias = ratings.join(movie_bias, "movie_id").groupBy("user_id").agg(
+            (F.sum(F.col("rating") - mu - F.col("b_i")) / (F.count(F.lit(1)) + USER_DAMPING)).alias("b_u"))
+    else:
+        movie_bias = ratings.select("movie_id").distinct().withColumn("b_i", F.lit(0.0))
+        user_bias = ratings.select("user_id").distinct().withColumn("b_u", F.lit(0.0))
+    movie_bias, user_bias = movie_bias.cache(), user_bias.cache()
+    residual = (ratings.join(movie_bias, "movie_id").join(user_bias, "user_id")
+                .withColumn("residual", F.col("rating") - mu - F.col("b_u") - F.col("b_i")))
+    als = ALS(rank=point.rank, regParam=point.reg, maxIter=point.iterations, seed=settings.seed,
+              userCol="user", itemCol="item",
+              ratingCol="rating", nonnegative=False, implicitPrefs=False)
+    model = fit_als(als, als_input(residual, "residual"))
+    counts_u = ratings.groupBy("user_id").count()
+    counts_m = ratings.groupBy("movie_id").count()
+    users = (user_bias.join(counts_u, "user_id")
+             .join(model.userFactors.withColumnRenamed("id", "user_id"), "user_id")
+             .select(F.col("user_id").alias("id"), F.col("b_u").alias("bias"), F.col("features").alias("factors"),
+                     F.col("count").alias("n_ratings")))
+    movies = (movie_bias.join(counts_m, "movie_id")
+              .join(model.itemFactors.withColumnRenamed("id", "movie_id"), "movie_id")
+              .select(F.col("movie_id").alias("id"), F.col("b_i").alias("bias"), F.col("features").alias("factors"),
+                      F.col("count").alias("n_ratings")))
+    table = factor_table(run, users, movies, mu).cache()
+    table.count()
+    return FittedExplicit(table, mu, time.perf_counter() - started)
+
+
+def clipped(score):
+    return F.least(F.greatest(score, F.lit(MIN_RATING)), F.lit(MAX_RATING))
+
+
+def rmse(held_out: DataFrame, fitted: FittedExplicit) -> float:
+    """RMSE over held-out rows whose user and movie have factors (coldStartStrategy='drop')."""
+    scored = score_pairs(held_out, fitted.table).where(F.col("score").isNotNull())
+    return float(scored.agg(F.sqrt(F.avg((clipped(F.col("score")) - F.col("rating")) ** 2))).first()[0])
+
+
+def training_run_id(data_fingerprint: str, settings: ExplicitSettings) -> str:
+    return spark_run_id(MODEL_NAME, data_fingerprint, asdict(settings))
+
+
+GRID_SCHEMA = ("run_id string, config_id bigint, rank bigint, reg double, iterations bigint, biased boolean, "
+               "fold_rmse array<double>, mean_rmse double, std_rmse double, fit_seconds double, is_chosen boolean, "
+               "grid_name string, solver string, seed bigint, tuning_strategy string, n_tuning_ratings bigint, "
+               "n_tuning_users bigint, dataset_fingerprint string, library_versions string")
+
+
+def als_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
+    """k-fold CV of every grid point on the train part (folds = int_ratings_split.cv_fold)."""
+    settings = settings_of(settings_json)
+    points = expand_grid(settings.grid)
+    split = split_frame(split).cache()
+    data_fingerprint = fingerprint(split)
+    train = split.where(~F.col("is_test")).cache()
+    folds = sorted(r[0] for r in train.select("cv_fold").distinct().collect())
+    if len(folds) < 2 or None in folds:
+        raise ValueError(f"train rows need cv_fold ids covering >= 2 folds, found {folds}")
+    results = []
+    for point in points:
+        fold_rmse, seconds = [], 0.0
+        for fold in folds:
+            fitted = fit(train.where(F.col("cv_fold") != fold), settings, point)
+            fold_rmse.append(rmse(train.where(F.col("cv_fold") == fold), fitted))
+            seconds += fitted.fit_seconds
+            fitted.table.unpersist()
+        mean = sum(fold_rmse) / len(fold_rmse)
+        std = (sum((x - mean) ** 2 for x in fold_rmse) / len(fold_rmse)) ** 0.5
+        results.append((point, fold_rmse, mean, std, seconds))
+    best = min(results, key=lambda r: (r[2], r[0].iterations, r[0].rank, -r[0].reg))
+    n_ratings, n_users = train.agg(F.count(F.lit(1)), F.countDistinct("user_id")).first()
+    run = training_run_id(data_fingerprint, settings)
+    versions = library_versions()
+    rows = [(run, i, p.rank, float(p.reg), p.iterations, settings.biased, rmses, mean, std, seconds, r is best,
+             settings.grid_name, "cholesky", settings.seed, "kfold", n_ratings, n_users, data_fingerprint, versions)
+            for i, r in enumerate(results, start=1) for p, rmses, mean, std, seconds in [r]]
+    return split.sparkSession.createDataFrame(rows, GRID_SCHEMA)
+
+
+def chosen_point(grid_search: DataFrame) -> tuple[GridPoint, str]:
+    """The flagged configuration of als_grid_search and its run id."""
+    row = single_row(grid_search, "is_chosen", "als_grid_search")
+    return GridPoint(int(row["rank"]), float(row["reg"]), int(row["iterations"])), str(row["run_id"])
+
+
+def als_predictions(split: DataFrame, grid_search: DataFrame, settings_json: str) -> DataFrame:
+    """The chosen point refit on train, predicting every train and test rating (null + is_cold_start for cold rows)."""
+    settings = settings_of(settings_json)
+    point, run = chosen_point(grid_search)
+    split = split_frame(split)
+    fitted = fit(split.where(~F.col("is_test")), settings, point, run)
+    scored = score_pairs(split, fitted.table)
+    cold = F.col("score").isNull()
+    return scored.select(
+        F.lit(run).alias("run_id"), F.when(F.col("is_test"), "test").otherwise("train").alias("split"),
+        "user_id", "movie_id", "rating",
+        F.when(cold, F.lit(None).cast("double")).otherwise(clipped(F.col("score"))).alias("prediction"),
+        cold.alias("is_cold_start"))
+
+
+def als_factors(split: DataFrame, grid_search: DataFrame, settings_json: str) -> DataFrame:
+    """The chosen point refit on all clean ratings: the served factors."""
+    settings = settings_of(settings_json)
+    point, run = chosen_point(grid_search)
+    return fit(split_frame(split), settings, point, run).table

@@ -1,0 +1,190 @@
+"""The ranking side on Spark: MLlib ALS with implicitPrefs, as the DuckDB path's tables.
+
+  implicit_grid_search(split, settings_json)                             -> implicit_grid_search
+  implicit_factors(split, implicit_grid_search, settings_json)           -> implicit_factors
+  ranking_evaluation(split, implicit_grid_search, als_grid_search, settings_json) -> ranking_evaluation
+
+Ratings become implicit feedback as in cinemart.ranking.confidence: binary
+(every rating 1), linear (the rating), threshold (ratings >= threshold, as 1;
+the others dropped). MLlib then uses confidence 1 + alpha x value, as the
+`implicit` library does.
+
+Regularization is NOT on the `implicit` library's scale: MLlib multiplies
+regParam by each user's (movie's) number of interactions (ALS-WR), the
+library does not. So the implicit_grid presets have Spark counterparts of the
+same names (SPARK_PRESETS, measured on ml-latest-small); a custom grid's
+regularization values are taken as MLlib regParam.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, replace
+
+from pyspark.ml.recommendation import ALS
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cinemart.spark import explicit
+from cinemart.spark._compat import ImplicitParams, RankingSettings, expand_implicit_grid
+from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, single_row,
+                                   spark_run_id, split_frame)
+from cinemart.spark.retrieval import ranking_metrics, relevant_warm, top_n_unseen
+
+VALIDATION_FOLD = 0
+TASTE_MODELS = ("implicit_als", "explicit_als")
+
+#: MLlib-scale counterparts of cinemart.ranking_tuning.PRESETS (regParam is per interaction).
+SPARK_PRESETS: dict[str, dict[str, list]] = {
+    "default": {"factors": [64], "regularization": [0.05, 0.2], "alpha": [2.0, 8.0],
+                "iterations": [10], "confidence": ["binary", "linear", "threshold"]},
+    "quick": {"factors": [32], "regularization": [0.1], "alpha": [2.0, 8.0], "iterations": [10],
+              "confidence": ["threshold"]},
+}
+
+
+def settings_of(settings_json: str) -> RankingSettings:
+    settings = RankingSettings.from_dbt(settings_json)
+    if settings.tuning.strategy == "sampled_holdout":
+        raise ValueError("tuning_strategy 'sampled_holdout' is not implemented on Spark; use auto or kfold")
+    if settings.grid_name != "custom":
+        settings = replace(settings, grid=SPARK_PRESETS[settings.grid_name])
+    return settings
+
+
+def interactions(ratings: DataFrame, params: ImplicitParams) -> DataFrame:
+    """(user_id, movie_id, value) of the ratings that count as interactions, as ranking.confidence."""
+    if params.confidence == "binary":
+        return ratings.select("user_id", "movie_id", F.lit(1.0).alias("value"))
+    if params.confidence == "linear":
+        return ratings.select("user_id", "movie_id", F.col("rating").alias("value"))
+    return (ratings.where(F.col("rating") >= params.threshold)
+            .select("user_id", "movie_id", F.lit(1.0).alias("value")))
+
+
+def fit_implicit(ratings: DataFrame, params: ImplicitParams, seed: int, run: str = "") -> DataFrame:
+    """MLlib implicit ALS on `ratings`, as a factor table covering every user and movie of
+    `ratings` (all-zero factors for one without a counted interaction, as the DuckDB path)."""
+    als = ALS(rank=params.factors, regParam=params.regularization, alpha=params.alpha, maxIter=params.iterations,
+              implicitPrefs=True, seed=seed, userCol="user", itemCol="item", ratingCol="rating")
+    model = fit_als(als, als_input(interactions(ratings, params), "value"))
+    zeros = F.array_repeat(F.lit(0.0).cast("float"), params.factors)
+
+    def side(key: str, factors: DataFrame) -> DataFrame:
+        return (ratings.groupBy(key).agg(F.count(F.lit(1)).alias("n_ratings"))
+                .join(factors.withColumnRenamed("id", key), key, "left")
+                .select(F.col(key).alias("id"), F.lit(0.0).alias("bias"),
+                        F.coalesce("features", zeros).alias("factors"), "n_ratings"))
+    table = factor_table(run, side("user_id", model.userFactors), side("movie_id", model.itemFactors), 0.0).cache()
+    table.count()
+    return table
+
+
+def popularity_table(ratings: DataFrame, run: str = "") -> DataFrame:
+    """Popularity as a rank-1 factor table: user [1], movie [count of ratings >= 4.0] (popularity_factors)."""
+    users = ratings.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_ratings")).select(
+        F.col("user_id").alias("id"), F.lit(0.0).alias("bias"), F.array(F.lit(1.0)).alias("factors"), "n_ratings")
+    movies = ratings.groupBy("movie_id").agg(
+        F.count(F.lit(1)).alias("n_ratings"),
+        F.sum(F.when(F.col("rating") >= 4.0, 1.0).otherwise(0.0)).alias("liked")).select(
+        F.col("movie_id").alias("id"), F.lit(0.0).alias("bias"), F.array("liked").alias("factors"), "n_ratings")
+    return factor_table(run, users, movies, 0.0)
+
+
+def ranking_run_id(data_fingerprint: str, settings: RankingSettings) -> str:
+    return spark_run_id("implicit_als", data_fingerprint, asdict(settings))
+
+
+GRID_SCHEMA = ("run_id string, config_id bigint, factors bigint, regularization double, alpha double, "
+               "iterations bigint, confidence string, confidence_threshold double, validation_ndcg_at_10 double, "
+               "validation_precision_at_10 double, fit_seconds double, is_chosen boolean, grid_name string, "
+               "seed bigint, tuning_strategy string, n_tuning_ratings bigint")
+
+
+def implicit_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
+    """Fit every grid point on train minus CV fold 0; NDCG@10 on fold 0 (never the test part)."""
+    settings = settings_of(settings_json)
+    split = split_frame(split).cache()
+    data_fingerprint = fingerprint(split)
+    train = split.where(~F.col("is_test"))
+    fit_part = train.where(F.col("cv_fold") != VALIDATION_FOLD).cache()
+    relevant = relevant_warm(train.where(F.col("cv_fold") == VALIDATION_FOLD), fit_part).cache()
+    users = relevant.select("user_id").distinct()
+    n_catalogue = fit_part.select("movie_id").distinct().count()
+    results = []
+    for params in expand_implicit_grid(settings.grid):
+        started = time.perf_counter()
+        table = fit_implicit(fit_part, params, settings.seed)
+        seconds = time.perf_counter() - started
+        recs = top_n_unseen(table, fit_part, users, settings.top_n)
+        results.append((params, ranking_metrics(recs, relevant, settings.top_n, n_catalogue), seconds))
+        table.unpersist()
+    best = max(results, key=lambda r: r[1]["ndcg"])  # ties: earlier grid point (max keeps the first)
+    run = ranking_run_id(data_fingerprint, settings)
+    n_tuning = train.count()
+    rows = [(run, i, p.factors, float(p.regularization), float(p.alpha), p.iterations, p.confidence,
+             float(p.threshold), m["ndcg"], m["precision"], s, r is best, settings.grid_name,
+             settings.seed, "holdout", n_tuning)
+            for i, r in enumerate(results, start=1) for p, m, s in [r]]
+    return split.sparkSession.createDataFrame(rows, GRID_SCHEMA)
+
+
+def chosen_params(grid_search: DataFrame) -> tuple[ImplicitParams, str]:
+    row = single_row(grid_search, "is_chosen", "implicit_grid_search")
+    params = ImplicitParams(factors=int(row["factors"]), regularization=float(row["regularization"]),
+                            alpha=float(row["alpha"]), iterations=int(row["iterations"]),
+                            confidence=str(row["confidence"]), threshold=float(row["confidence_threshold"]))
+    return params, str(row["run_id"])
+
+
+def implicit_factors(split: DataFrame, grid_search: DataFrame, settings_json: str) -> DataFrame:
+    """The chosen implicit configuration refit on all clean ratings: the served factors."""
+    settings = settings_of(settings_json)
+    params, run = chosen_params(grid_search)
+    return fit_implicit(split_frame(split), params, settings.seed, run)
+
+
+EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
+                     "map_at_10 double, catalogue_coverage double, n_users_evaluated bigint, "
+                     "n_cold_start_test_rows bigint, is_served boolean, serves_similarity boolean, "
+                     "parameters string, evaluation_seconds double, library_versions string")
+
+
+def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame,
+                       settings_json: str) -> DataFrame:
+    """implicit ALS, popularity and explicit ALS fitted on train, judged on test by one protocol."""
+    settings = settings_of(settings_json)
+    explicit_settings = explicit.settings_of(settings_json)
+    params, run = chosen_params(implicit_grid)
+    point, _ = explicit.chosen_point(als_grid)
+    split = split_frame(split).cache()
+    train = split.where(~F.col("is_test")).cache()
+    test = split.where(F.col("is_test"))
+    relevant = relevant_warm(test, train).cache()
+    users = relevant.select("user_id").distinct()
+    n_catalogue = train.select("movie_id").distinct().count()
+    n_warm = (test.join(train.select("user_id").distinct(), "user_id", "left_semi")
+              .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
+    n_cold = test.count() - n_warm
+    models = {
+        "implicit_als": (lambda: fit_implicit(train, params, settings.seed),
+                         json.dumps(asdict(params), sort_keys=True)),
+        "popularity": (lambda: popularity_table(train),
+                       json.dumps({"score": "train ratings >= 4.0 per movie"})),
+        "explicit_als": (lambda: explicit.fit(train, explicit_settings, point).table,
+                         json.dumps({**asdict(point), "biased": explicit_settings.biased})),
+    }
+    rows = []
+    for name, (make, parameters) in models.items():
+        started = time.perf_counter()
+        recs = top_n_unseen(make(), train, users, settings.top_n)
+        metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
+        rows.append((name, metrics, parameters, time.perf_counter() - started))
+    served = max(rows, key=lambda r: r[1]["ndcg"])[0]
+    taste = max((r for r in rows if r[0] in TASTE_MODELS), key=lambda r: r[1]["ndcg"])[0]
+    versions = library_versions()
+    return split.sparkSession.createDataFrame(
+        [(run, name, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"], m["n_users"], n_cold,
+          name == served, name == taste, parameters, seconds, versions) for name, m, parameters, seconds in rows],
+        EVALUATION_SCHEMA)

@@ -1,0 +1,49 @@
+"""Small, data-free checks of cinemart.spark: environment errors, exact top-n ties, engine detection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyspark")
+
+from spark_ml_data import module_session  # noqa: E402
+
+from cinemart.spark import is_spark_session  # noqa: E402
+from cinemart.spark.blocked import _top_rows, top_n_against  # noqa: E402
+from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment  # noqa: E402
+
+spark = pytest.fixture(scope="module")(lambda: (yield from module_session("test_spark_ml_units")))
+
+
+def test_missing_java_is_one_clear_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SparkEnvironmentError) as error:
+        check_spark_environment()
+    assert "Java is missing" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_unreachable_master_is_one_clear_line():
+    with pytest.raises(SparkEnvironmentError, match="spark://127.0.0.1:9 is unreachable"):
+        check_spark_environment("spark://127.0.0.1:9")
+
+
+def test_top_rows_breaks_ties_by_index_and_skips_masked():
+    scores = np.array([[1.0, 3.0, 3.0, -np.inf, 3.0, 0.5],
+                       [-np.inf, -np.inf, 2.0, -np.inf, -np.inf, -np.inf]])
+    first, second = _top_rows(scores, 3)
+    assert first.tolist() == [1, 2, 4]       # three-way tie at 3.0: lowest index first
+    assert second.tolist() == [2]            # fewer unmasked candidates than n: all of them, nothing masked
+
+
+def test_top_n_against_masks_excluded_ids_and_orders_by_score_then_id(spark):
+    item_ids = np.array([30, 10, 20, 40])      # unsorted on purpose: ids are the tie-break order
+    items = np.array([[1.0], [2.0], [2.0], [0.5]])
+    queries = spark.createDataFrame([(1, [1.0], [10], 0.0), (2, [1.0], None, 5.0)],
+                                    "user_id bigint, vector array<double>, exclude array<bigint>, offset double")
+    got = top_n_against(queries, "user_id", item_ids, items, 3, "movie_id", "score").orderBy("user_id", "rank")
+    rows = [(r["user_id"], r["rank"], r["movie_id"], r["score"]) for r in got.collect()]
+    assert rows == [(1, 1, 20, 2.0), (1, 2, 30, 1.0), (1, 3, 40, 0.5),
+                    (2, 1, 10, 7.0), (2, 2, 20, 7.0), (2, 3, 30, 6.0)]
+    assert is_spark_session(spark)
