@@ -8,9 +8,14 @@
     (is_served for recommendations, serves_similarity for similar movies) with
     DuckDB array functions, and agree with the materialized user_recommendations
     / similar_movies (a test compares them). Created after every build that
-    produced the tables. -#}
+    produced the tables. On Spark the same two names are SQL table functions
+    (macros/spark/serving_functions.sql). -#}
 
 {% macro create_serving_macros() %}
+  {{ return(adapter.dispatch('create_serving_macros', 'cinemart')()) }}
+{% endmacro %}
+
+{% macro default__create_serving_macros() %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {%- set evaluation = adapter.get_relation(database=target.database, schema=target.schema, identifier='ranking_evaluation') -%}
   {%- if evaluation is none -%}{{ return('') }}{%- endif -%}
