@@ -10,11 +10,9 @@ one JVM per module, not one per dbt command. The session keeps its metastore
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -101,41 +99,46 @@ def dbt_duckdb(command: Sequence[str], work: Path, *, database: Path, dbt_vars: 
     assert completed.returncode == 0, f"dbt {' '.join(command)} on DuckDB failed:\n{completed.stdout[-3000:]}"
 
 
-def _normalized(value):
-    """A value both engines can be compared on: floats to 12 significant digits
-    (sums and averages are added up in a different order), lists as tuples."""
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else float(f"{value:.12g}")
-    if isinstance(value, (list, tuple)):
-        return tuple(_normalized(v) for v in value)
-    return value
+def _normalized_select(con, relation: str) -> tuple[list[str], str]:
+    """Column names of `relation`, and a select over it both engines can be
+    compared on: doubles rounded to 9 decimals (sums and averages are added up
+    in a different order, so the last bits may differ)."""
+    described = con.execute(f"describe select * from {relation}").fetchall()
+    names = [name.lower() for name, *_ in described]
+    expressions = [f'round("{name}", 9)' if kind in ("DOUBLE", "FLOAT") else f'"{name}"'
+                   for name, kind, *_ in described]
+    return names, f"select {', '.join(expressions)} from {relation}"
 
 
-def duckdb_rows(database: Path, table: str) -> tuple[list[str], Counter]:
-    with duckdb.connect(str(database), read_only=True) as con:
-        result = con.execute(f"select * from {table}")
-        columns = [d[0] for d in result.description]
-        rows = result.fetchall()
-    return columns, Counter(tuple(_normalized(v) for v in row) for row in rows)
+def spark_table_files(spark, table: str) -> str:
+    """The parquet files of a Spark table, as a DuckDB read_parquet() relation.
 
-
-def spark_rows(spark, table: str) -> tuple[list[str], Counter]:
-    frame = spark.table(table)
-    return frame.columns, Counter(tuple(_normalized(v) for v in row) for row in frame.collect())
+    Read with DuckDB rather than collected through the Spark driver: the same
+    reader for both sides, and a hundred times faster than Row objects."""
+    location = next(row.data_type for row in spark.sql(f"describe table extended {table}").collect()
+                    if row.col_name == "Location")
+    path = location.removeprefix("file:")
+    return f"read_parquet('{path}/*.parquet')"
 
 
 def differences(database: Path, spark, schema: str, tables: Sequence[str]) -> dict[str, str]:
-    """Per table that differs between the DuckDB file and the Spark schema: what differs."""
+    """Per table that differs between the DuckDB file and the Spark schema: what differs.
+
+    Column names must match in order; rows are compared as multisets (EXCEPT ALL both ways)."""
     found = {}
-    for table in tables:
-        duck_columns, duck = duckdb_rows(database, table)
-        spark_columns, sparked = spark_rows(spark, f"{schema}.{table}")
-        if [c.lower() for c in duck_columns] != [c.lower() for c in spark_columns]:
-            found[table] = f"columns {duck_columns} (DuckDB) vs {spark_columns} (Spark)"
-        elif duck != sparked:
-            only_duck, only_spark = duck - sparked, sparked - duck
-            found[table] = (f"{sum(only_duck.values())} rows only on DuckDB, e.g. {list(only_duck)[:3]}; "
-                            f"{sum(only_spark.values())} only on Spark, e.g. {list(only_spark)[:3]}")
+    with duckdb.connect() as con:
+        con.execute(f"attach '{database}' as duck (read_only)")
+        for table in tables:
+            duck_columns, duck = _normalized_select(con, f"duck.{table}")
+            spark_columns, sparked = _normalized_select(con, spark_table_files(spark, f"{schema}.{table}"))
+            if duck_columns != spark_columns:
+                found[table] = f"columns {duck_columns} (DuckDB) vs {spark_columns} (Spark)"
+                continue
+            only_duck = con.execute(f"{duck} except all {sparked}").fetchall()
+            only_spark = con.execute(f"{sparked} except all {duck}").fetchall()
+            if only_duck or only_spark:
+                found[table] = (f"{len(only_duck)} rows only on DuckDB, e.g. {only_duck[:3]}; "
+                                f"{len(only_spark)} only on Spark, e.g. {only_spark[:3]}")
     return found
 
 
