@@ -117,3 +117,10 @@ def test_spark_parses_every_compiled_statement(compiled_spark_sql):
     finally:
         gateway.shutdown()
     assert rejected == {}
+
+
+def test_a_spark_only_var_on_duckdb_is_one_clear_error(tmp_path):
+    result = dbt("compile", "--select", "stg_movielens__links", "--vars", "{spark_serving_schema: serving}",
+                 work=tmp_path)
+    assert result.returncode != 0
+    assert "var spark_serving_schema applies to --target spark only; target 'dev' is duckdb" in result.stdout
