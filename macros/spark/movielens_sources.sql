@@ -65,8 +65,10 @@
     list always ends with one empty match at the end of input, which is
     dropped, and empty records are skipped as DuckDB's reader skips blank
     lines. In CSV, a field is "quoted" ("" is a quote inside) or runs to the
-    next comma; possessive quantifiers keep Java's regex engine from
-    recursing once per character on long fields. -#}
+    next comma; each field is matched with the comma before it (one is put in
+    front of the record), so no match is empty and an empty first field is not
+    skipped by the regex engine's empty-match rule. Possessive quantifiers
+    keep Java's regex engine from recursing once per character on long fields. -#}
 {% macro spark_movielens_records(filename, separator, encoding='utf-8', has_header=false) -%}
   {#- Written as template text, not Jinja strings, so that the SQL gets the
       doubled backslashes Spark's string literals unescape to one. -#}
@@ -78,7 +80,7 @@
   select
       {%- if separator == ',' %}
       transform(
-          regexp_extract_all(record, '(?:^|,)("(?:[^"]++|"")*+"|[^,]*+)', 1),
+          regexp_extract_all(concat(',', record), ',("(?:[^"]++|"")*+"|[^,]*+)', 1),
           field -> case
               when length(field) >= 2 and field like '"%"' then replace(substr(field, 2, length(field) - 2), '""', '"')
               else field
