@@ -78,7 +78,11 @@
   {%- do run_query("create or replace view " ~ serving ~ ".serving_version as select '" ~ version ~ "' as version, "
                    ~ ("'" ~ previous ~ "'" if previous else "cast(null as string)") ~ " as previous_version, "
                    ~ "current_timestamp() as served_since") -%}
-  {%- do spark_create_serving_functions(serving, serving) -%}
+  {%- if not spark_create_serving_functions(serving, serving) -%}
+    {#- a version without the recommender tables: no functions over missing views -#}
+    {%- do run_query('drop function if exists ' ~ serving ~ '.recommend_for') -%}
+    {%- do run_query('drop function if exists ' ~ serving ~ '.similar_to') -%}
+  {%- endif -%}
 {% endmacro %}
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
+import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SQL_LAYERS = ["path:models/staging", "path:models/intermediate", "path:models/marts/eda"]
@@ -41,6 +42,14 @@ def start_spark(work: Path):
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={work}")
         .getOrCreate()
     )
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    """The module's SparkSession (import this fixture into a test module)."""
+    session = start_spark(tmp_path_factory.mktemp("spark"))
+    yield session
+    session.stop()
 
 
 @contextlib.contextmanager
@@ -76,6 +85,16 @@ def dbt_args(command: Sequence[str], work: Path, dbt_vars: dict | None, select: 
     return args
 
 
+def dbt_cli(*args: str, work: Path) -> subprocess.CompletedProcess:
+    """`dbt <args>` in a subprocess against a scratch DuckDB file; output captured."""
+    executable = Path(sys.executable).with_name("dbt")
+    return subprocess.run(
+        [str(executable), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+        cwd=PROJECT_DIR, env={**os.environ, "CINEMART_DUCKDB_PATH": str(work / "scratch.duckdb")},
+        capture_output=True, text=True, check=False)
+
+
 def dbt_spark(command: Sequence[str], work: Path, *, schema: str, dbt_vars: dict | None = None,
               select: Sequence[str] = (), warehouse: Path | None = None) -> bool:
     """Run dbt with --target spark in this process (the module's SparkSession); True when it succeeded."""
@@ -89,14 +108,23 @@ def dbt_spark(command: Sequence[str], work: Path, *, schema: str, dbt_vars: dict
     return result.success
 
 
+@contextlib.contextmanager
 def dbt_duckdb(command: Sequence[str], work: Path, *, database: Path, dbt_vars: dict | None = None,
-               select: Sequence[str] = ()) -> None:
-    """Run dbt on DuckDB in a subprocess, as `cinemart build` does; fails the test when dbt does."""
+               select: Sequence[str] = ()) -> Iterator[None]:
+    """Run dbt on DuckDB in a subprocess (as `cinemart build` does) while the
+    `with` body runs, typically the Spark build: the two engines share the
+    wait. Leaving the block waits for dbt and fails the test if dbt failed."""
     dbt = Path(sys.executable).with_name("dbt")
     env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database)}
-    completed = subprocess.run([str(dbt), *dbt_args(command, work, dbt_vars, select)], cwd=PROJECT_DIR,
-                               env=env, check=False, capture_output=True, text=True)
-    assert completed.returncode == 0, f"dbt {' '.join(command)} on DuckDB failed:\n{completed.stdout[-3000:]}"
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / "dbt.out", "w") as out:
+        process = subprocess.Popen([str(dbt), *dbt_args(command, work, dbt_vars, select)], cwd=PROJECT_DIR,
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield
+        finally:
+            returncode = process.wait()
+    assert returncode == 0, f"dbt {' '.join(command)} on DuckDB failed:\n{(work / 'dbt.out').read_text()[-3000:]}"
 
 
 def _normalized_select(con, relation: str) -> tuple[list[str], str]:

@@ -1,26 +1,23 @@
 """The whole project parses on both targets and compiles to Spark SQL.
 
 A DuckDB-only construct in a model, a macro without a spark__ twin or a YAML
-test written in DuckDB's dialect fails here, without running Spark: `dbt
+test written in DuckDB's dialect fails here, without building anything: `dbt
 compile --target spark` renders every model and data test (the Python models
-included), and Spark's own SQL parser (CatalystSqlParser, in a bare JVM: no
-SparkContext) must accept every compiled statement. Functions Spark parses but
-does not have are caught by the parity builds (test_spark_parity.py).
+included), and Spark's own SQL parser must accept every compiled statement.
+dbt runs in this process on a small session without a metastore (compiling
+the Python models makes dbt-spark look up relations). Functions Spark parses
+but does not have are caught by the parity builds (test_spark_parity.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("dbt.adapters.spark")
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from spark_sql_support import dbt_cli as dbt  # noqa: E402
 
 # DuckDB spellings with no meaning (or another one) in Spark SQL, looked for
 # outside string literals.
@@ -41,25 +38,29 @@ DUCKDB_ONLY = {
 }
 
 
-def dbt(*args: str, work: Path) -> subprocess.CompletedProcess:
-    executable = Path(sys.executable).with_name("dbt")
-    return subprocess.run(
-        [str(executable), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        cwd=PROJECT_DIR, env={**os.environ, "CINEMART_DUCKDB_PATH": str(work / "parse.duckdb")},
-        capture_output=True, text=True, check=False)
-
-
 def without_string_literals(sql: str) -> str:
     """SQL with every '...' literal (Spark escapes: \\' and '') emptied."""
     return re.sub(r"'(?:[^'\\]|\\.|'')*'", "''", sql)
 
 
 @pytest.fixture(scope="module")
-def compiled_spark_sql(tmp_path_factory) -> dict[str, str]:
+def spark():
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    session = (pyspark_sql.SparkSession.builder.master("local[1]")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.catalogImplementation", "in-memory")
+               .getOrCreate())
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def compiled_spark_sql(spark, tmp_path_factory) -> dict[str, str]:
+    from spark_sql_support import dbt_spark
+
     work = tmp_path_factory.mktemp("spark_compile")
-    result = dbt("compile", "--target", "spark", "--no-populate-cache", work=work)
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert dbt_spark(["compile", "--no-populate-cache"], work, schema="compile_check"), \
+        f"dbt compile --target spark failed; logs in {work / 'logs'}"
     root = work / "target" / "compiled"
     return {str(path.relative_to(root)): path.read_text() for path in root.rglob("*.sql")}
 
@@ -98,26 +99,18 @@ def test_the_duckdb_only_scan_catches_duckdb_sql():
     assert not re.search(DUCKDB_ONLY["'::' cast"], without_string_literals("split(x, '::')"))
 
 
-def test_spark_parses_every_compiled_statement(compiled_spark_sql):
-    pytest.importorskip("pyspark")
-    from pyspark.java_gateway import launch_gateway
-
-    gateway = launch_gateway()
-    try:
-        # the Scala object's instance: py4j sees no static forwarders for its inherited methods
-        parser = getattr(gateway.jvm.org.apache.spark.sql.catalyst.parser, "CatalystSqlParser$").__getattr__("MODULE$")
-        rejected = {}
-        for name, sql in compiled_spark_sql.items():
-            try:
-                parser.parsePlan(sql)
-            except Exception as error:  # py4j wraps Spark's ParseException
-                rejected[name] = error.java_exception.getMessage().splitlines()[0][:300]
-        # and the parser does reject DuckDB's dialect
-        with pytest.raises(Exception):
-            parser.parsePlan("select cast([1, 2] as float[2])")
-    finally:
-        gateway.shutdown()
+def test_spark_parses_every_compiled_statement(spark, compiled_spark_sql):
+    parser = spark._jsparkSession.sessionState().sqlParser()
+    rejected = {}
+    for name, sql in compiled_spark_sql.items():
+        try:
+            parser.parsePlan(sql)
+        except Exception as error:  # py4j wraps Spark's ParseException
+            rejected[name] = error.java_exception.getMessage().splitlines()[0][:300]
     assert rejected == {}
+    # and the parser does reject DuckDB's dialect
+    with pytest.raises(Exception, match="PARSE_SYNTAX_ERROR|ParseException|mismatched|error"):
+        parser.parsePlan("select cast([1, 2] as float[2])")
 
 
 def test_a_spark_only_var_on_duckdb_is_one_clear_error(tmp_path):

@@ -29,19 +29,12 @@ from spark_sql_support import (  # noqa: E402
     differences,
     layout_vars,
     sql_layer_tables,
-    start_spark,
+    spark,  # noqa: F401 (the module's session fixture)
 )
 
-# Each layout's small build: the tables the quarantine and split rules make
-# (the EDA marts are compared on ml-latest-small, where they are not trivial).
-STAGING_AND_SPLIT = ["path:models/staging", "path:models/intermediate"]
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    session = start_spark(tmp_path_factory.mktemp("spark"))
-    yield session
-    session.stop()
+# Each layout's small build: the tables the reading and quarantine rules make
+# (the split and the EDA marts are compared on ml-latest-small).
+STAGING = ["path:models/staging"]
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +47,10 @@ def ml_small(spark, tmp_path_factory):
     work = tmp_path_factory.mktemp("ml_small")
     dbt_vars = layout_vars(data_dir)
     database = work / "duckdb" / "warehouse.duckdb"
-    dbt_duckdb(["build"], work / "duckdb", database=database, dbt_vars=dbt_vars, select=SQL_LAYERS)
-    started = time.monotonic()
-    built = dbt_spark(["build"], work / "spark", schema="parity_ml_small", dbt_vars=dbt_vars, select=SQL_LAYERS)
-    seconds = time.monotonic() - started
+    with dbt_duckdb(["build"], work / "duckdb", database=database, dbt_vars=dbt_vars, select=SQL_LAYERS):
+        started = time.monotonic()
+        built = dbt_spark(["build"], work / "spark", schema="parity_ml_small", dbt_vars=dbt_vars, select=SQL_LAYERS)
+        seconds = time.monotonic() - started
     assert built, f"dbt build --target spark failed; logs in {work / 'spark' / 'logs'}"
     print(f"\nSpark SQL build (models and data tests) on ml-latest-small: {seconds:.0f} s")
     return database
@@ -93,12 +86,12 @@ def test_small_layouts_are_identical(spark, tmp_path_factory, layout):
     written = writers[layout](work / "data")
     dbt_vars = layout_vars(work / "data")
     database = work / "duckdb" / "warehouse.duckdb"
-    dbt_duckdb(["run"], work / "duckdb", database=database, dbt_vars=dbt_vars, select=STAGING_AND_SPLIT)
-    assert dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=dbt_vars,
-                     select=STAGING_AND_SPLIT), f"dbt run --target spark failed; logs in {work / 'spark' / 'logs'}"
+    with dbt_duckdb(["run"], work / "duckdb", database=database, dbt_vars=dbt_vars, select=STAGING):
+        built = dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=dbt_vars, select=STAGING)
+    assert built, f"dbt run --target spark failed; logs in {work / 'spark' / 'logs'}"
 
     tables = sql_layer_tables(database)
-    assert len(tables) == 14
+    assert len(tables) == 12
     assert differences(database, spark, f"parity_{layout}", tables) == {}
 
     if isinstance(written, dict):  # the hostile corpus: each row's verdict, on Spark too

@@ -18,19 +18,12 @@ pytest.importorskip("pyspark")
 pytest.importorskip("dbt.adapters.spark")
 
 from movielens_fixtures import write_csv_dataset  # noqa: E402
-from spark_sql_support import dbt_spark, layout_vars, start_spark  # noqa: E402
+from spark_sql_support import dbt_cli, dbt_spark, layout_vars, spark  # noqa: E402, F401 (spark: the module's session)
 
 BUILD, SERVING = "publish_build", "cinemart"
 # the ratings chain only: enough tables to rebuild, cheap to build twice
 MODELS = ["+stg_movielens__ratings", "+quarantine_ratings"]
 READ = f"select (select count(*) from {SERVING}.stg_movielens__ratings), (select count(*) from {SERVING}.quarantine_ratings)"
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    session = start_spark(tmp_path_factory.mktemp("spark"))
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +37,13 @@ def datasets(tmp_path_factory):
     return [(layout_vars(f.path), c) for f, c in zip((old, new), counts)]
 
 
-def publish(work, **args) -> bool:
+def publish(work, dbt_vars, **args) -> bool:
+    """The publish step (or a rollback), with the vars of the last build: one
+    target folder and unchanged vars let dbt reuse its parse (partial parsing)."""
     import json
 
     command = ["run-operation", "publish_spark_build"] + (["--args", json.dumps(args)] if args else [])
-    return dbt_spark(command, work, schema=BUILD)
+    return dbt_spark(command, work, schema=BUILD, dbt_vars=dbt_vars)
 
 
 def build(work, dbt_vars) -> bool:
@@ -76,16 +71,17 @@ class Reader(threading.Thread):
 
 def test_readers_see_a_whole_version_during_a_rebuild_and_rollback(spark, datasets, tmp_path):
     (old_vars, old_counts), (new_vars, new_counts) = datasets
-    assert build(tmp_path / "old", old_vars)
-    assert publish(tmp_path / "publish_old")
+    assert build(tmp_path, old_vars)
+    assert publish(tmp_path, old_vars)
     assert tuple(spark.sql(READ).collect()[0]) == old_counts
 
     reader = Reader(spark)
     reader.start()
     try:
-        assert build(tmp_path / "new", new_vars)  # drops and rewrites every build table
+        assert build(tmp_path, new_vars)  # drops and rewrites every build table
         during_build = len(reader.seen)
-        assert publish(tmp_path / "publish_new")
+        add_factor_tables(spark)
+        assert publish(tmp_path, new_vars)
         time.sleep(1)
     finally:
         reader.stop.set()
@@ -96,26 +92,69 @@ def test_readers_see_a_whole_version_during_a_rebuild_and_rollback(spark, datase
     assert set(reader.seen) <= {old_counts, new_counts}
     assert reader.seen[-1] == new_counts
 
+    check_serving_functions(spark)
+
     versions = spark.sql(f"select version, previous_version from {SERVING}.serving_version").collect()[0]
-    assert publish(tmp_path / "rollback", rollback=True)
+    assert publish(tmp_path, new_vars, rollback=True)
     assert tuple(spark.sql(READ).collect()[0]) == old_counts
-    assert publish(tmp_path / "undo", rollback=True)
+    assert not spark.sql(f"show user functions in {SERVING}").collect()  # the old version has no factors
+    assert publish(tmp_path, new_vars, rollback=True)
     assert tuple(spark.sql(READ).collect()[0]) == new_counts
     assert tuple(spark.sql(f"select version, previous_version from {SERVING}.serving_version").collect()[0]) == tuple(versions)
 
 
+def add_factor_tables(spark):
+    """Stand-ins for the recommender's tables (built by the Python models, not by
+    this test) so that the publish creates recommend_for / similar_to: two
+    factors per user and movie, from their ids."""
+    spark.sql(f"create table {BUILD}.ranking_evaluation using parquet as "
+              "select 'implicit_als' as model, true as is_served, true as serves_similarity")
+    spark.sql(f"create table {BUILD}.movies using parquet as "
+              f"select movie_id, title from {BUILD}.stg_movielens__movies")
+    spark.sql(f"""create table {BUILD}.implicit_factors using parquet as
+        select 'user' as entity, user_id as id, array(cast(1 as float), cast(user_id % 3 as float)) as factors,
+               cast(0 as float) as bias, cast(0 as double) as global_mean, count(*) as n_ratings
+        from {BUILD}.stg_movielens__ratings group by user_id
+        union all
+        select 'movie', movie_id, array(cast(movie_id % 7 as float), cast(movie_id % 2 as float)),
+               cast(0 as float), cast(0 as double), 100
+        from {BUILD}.stg_movielens__movies""")
+
+
+def check_serving_functions(spark):
+    """The functions give what the same scoring computed here gives."""
+    import math
+
+    ratings = spark.sql(f"select user_id, movie_id from {SERVING}.stg_movielens__ratings").collect()
+    movies = [row.movie_id for row in spark.sql(f"select movie_id from {SERVING}.movies").collect()]
+    user = 1
+    rated = {r.movie_id for r in ratings if r.user_id == user}
+    score = {m: 1.0 * (m % 7) + (user % 3) * (m % 2) for m in movies if m not in rated}
+    expected = sorted(score, key=lambda m: (-score[m], m))[:5]
+    got = spark.sql(f"select rank, movie_id, score, model from {SERVING}.recommend_for({user}, 5)").collect()
+    assert [(r.rank, r.movie_id, r.model) for r in got] == [(i + 1, m, "implicit_als") for i, m in enumerate(expected)]
+    assert [r.score for r in got] == pytest.approx([score[m] for m in expected])
+
+    def vector(m):
+        return (m % 7, m % 2)
+
+    def cosine(a, b):
+        return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+    target = next(m for m in movies if m % 7 and m % 2)
+    eligible = [m for m in movies if m != target and any(vector(m))]
+    similarity = {m: cosine(vector(target), vector(m)) for m in eligible}
+    best = sorted(similarity.values(), reverse=True)[:5]
+    got = spark.sql(f"select rank, similar_movie_id, similarity from {SERVING}.similar_to({target}, 5)").collect()
+    # parallel factor vectors tie up to the last bit, so the ids are checked through their similarity
+    assert [r.rank for r in got] == [1, 2, 3, 4, 5]
+    assert len({r.similar_movie_id for r in got}) == 5 and target not in {r.similar_movie_id for r in got}
+    assert [similarity[r.similar_movie_id] for r in got] == pytest.approx(best)
+    assert [r.similarity for r in got] == pytest.approx(best)
+
+
 def test_publish_refuses_the_duckdb_target(tmp_path):
     """One clear line, not a Spark error, when the operation meets the wrong engine."""
-    import subprocess
-    import sys
-
-    from spark_sql_support import PROJECT_DIR
-
-    completed = subprocess.run(
-        [str(__import__("pathlib").Path(sys.executable).with_name("dbt")), "run-operation", "publish_spark_build",
-         "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-        cwd=PROJECT_DIR, capture_output=True, text=True, check=False,
-        env={**__import__("os").environ, "CINEMART_DUCKDB_PATH": str(tmp_path / "x.duckdb")})
+    completed = dbt_cli("run-operation", "publish_spark_build", work=tmp_path)
     assert completed.returncode != 0
     assert "publish_spark_build is for --target spark" in completed.stdout
