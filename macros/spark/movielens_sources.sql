@@ -41,9 +41,11 @@
 
 {#- ratings: one row per line, like DuckDB's NUL-delimited read_csv. Spark's
     line reader is distributed, which matters for the 25M-line releases. The
-    CSV header is the first line of the file: with a single file, partition 0
-    starts at byte 0 (splits are ordered by offset), so it is the row whose
-    monotonically_increasing_id() is 0. An empty line is NULL, as on DuckDB. -#}
+    CSV header is the first line of the file: the row whose
+    monotonically_increasing_id() is 0, i.e. the first row of partition 0.
+    Partition 0 is the file's split at byte 0: a file is cut into equal
+    splits in order, Spark sorts splits by size with a stable sort, and only
+    the last (shorter) split moves. An empty line is NULL, as on DuckDB. -#}
 {% macro spark_movielens_ratings() -%}
   {%- set f = movielens_format() -%}
   {%- set file = {'csv': 'ratings.csv', 'dat': 'ratings.dat', '100k': 'u.data'}[f] -%}
