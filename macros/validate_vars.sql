@@ -11,3 +11,16 @@
   {%- endif -%}
   {{ return(text | int) }}
 {%- endmacro %}
+
+
+{#- Vars that only mean something on one engine fail on the other with one
+    line, instead of being ignored (a user who sets spark_serving_schema on a
+    DuckDB build thinks they published somewhere). Run by on-run-start. -#}
+{% macro validate_target_vars() %}
+  {%- set engine_vars = {'spark_serving_schema': 'spark'} -%}
+  {%- for name, engine in engine_vars.items() -%}
+    {%- if var(name, none) is not none and target.type != engine -%}
+      {{ exceptions.raise_compiler_error("var " ~ name ~ " applies to --target " ~ engine ~ " only; target '" ~ target.name ~ "' is " ~ target.type) }}
+    {%- endif -%}
+  {%- endfor -%}
+{% endmacro %}

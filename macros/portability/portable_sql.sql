@@ -136,3 +136,34 @@
 {% macro spark__float_array(expressions) -%}
   array({% for e in expressions %}cast({{ e }} as float){{ ', ' if not loop.last }}{% endfor %})
 {%- endmacro %}
+
+
+{#- `text_expr` without any leading or trailing `characters` (DuckDB's
+    two-argument trim). -#}
+{% macro trim_characters(text_expr, characters) -%}
+  {{ return(adapter.dispatch('trim_characters', 'cinemart')(text_expr, characters)) }}
+{%- endmacro %}
+
+{% macro default__trim_characters(text_expr, characters) -%}
+  trim({{ text_expr }}, '{{ characters }}')
+{%- endmacro %}
+
+{% macro spark__trim_characters(text_expr, characters) -%}
+  trim(both '{{ characters }}' from {{ text_expr }})
+{%- endmacro %}
+
+
+{#- A regular expression as a SQL string literal. Spark unescapes backslashes
+    in string literals ('\d' arrives as 'd'), so they are doubled there;
+    DuckDB passes the text through unchanged. -#}
+{% macro regex_literal(pattern) -%}
+  {{ return(adapter.dispatch('regex_literal', 'cinemart')(pattern)) }}
+{%- endmacro %}
+
+{% macro default__regex_literal(pattern) -%}
+  '{{ pattern }}'
+{%- endmacro %}
+
+{% macro spark__regex_literal(pattern) -%}
+  '{{ pattern | replace('\\', '\\\\') }}'
+{%- endmacro %}

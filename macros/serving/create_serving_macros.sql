@@ -10,9 +10,15 @@
     (dot product + movie bias + user bias + mean in DOUBLE; cosine for similar
     movies; ties by movie_id), and agree with the materialized user_recommendations
     / similar_movies (a test compares them for every model type). Created after
-    every build that produced the tables. -#}
+    every build that produced the tables.
+    On Spark the same two names are SQL table functions
+    (macros/spark/serving_functions.sql). -#}
 
 {% macro create_serving_macros() %}
+  {{ return(adapter.dispatch('create_serving_macros', 'cinemart')()) }}
+{% endmacro %}
+
+{% macro default__create_serving_macros() %}
   {#- refs first, outside any condition, so dbt records them when it parses the hook -#}
   {%- set relations = {
         'serving_settings': ref('serving_settings'), 'stg_movielens__ratings': ref('stg_movielens__ratings'),

@@ -6,6 +6,7 @@
 {%- set seed = integer_var('split_seed', 0) -%}
 {%- set test_percent = integer_var('test_percent', 1, 99) -%}
 {%- set folds = integer_var('cv_folds', 2, 20) -%}
+{%- set key = "cast(user_id as " ~ dbt.type_string() ~ ") || '-' || cast(movie_id as " ~ dbt.type_string() ~ ")" -%}
 
 with ratings as (
 
@@ -20,8 +21,8 @@ hashed as (
         movie_id,
         rating,
         rated_at,
-        {{ md5_bucket("cast(user_id as varchar) || '-' || cast(movie_id as varchar) || '-" ~ seed ~ "'", 100) }} as split_bucket,
-        {{ md5_bucket("cast(user_id as varchar) || '-' || cast(movie_id as varchar) || '-" ~ seed ~ "-fold'", folds) }} as fold_hash
+        {{ md5_bucket(key ~ " || '-" ~ seed ~ "'", 100) }} as split_bucket,
+        {{ md5_bucket(key ~ " || '-" ~ seed ~ "-fold'", folds) }} as fold_hash
     from ratings
 
 )

@@ -12,8 +12,8 @@ renamed as (
         trim(raw_title) as full_title,
         -- "Toy Story (1995)" -> title "Toy Story", release_year 1995; titles
         -- without a trailing 4-digit year (none, or a range) keep their text.
-        regexp_extract(trim(raw_title), '^(.*?)\s*\((\d{4})\)$', 1) as title_without_year,
-        try_cast(regexp_extract(trim(raw_title), '\((\d{4})\)$', 1) as integer) as release_year,
+        regexp_extract(trim(raw_title), {{ regex_literal('^(.*?)\s*\((\d{4})\)$') }}, 1) as title_without_year,
+        try_cast(regexp_extract(trim(raw_title), {{ regex_literal('\((\d{4})\)$') }}, 1) as integer) as release_year,
         {{ genre_list('raw_genres') }} as genres
     from validated
 

@@ -26,7 +26,7 @@ raw as (
         raw_line,
         {{ list_length('parts') }} as n_fields,
         {%- for name in ['user_id', 'movie_id', 'rating', 'timestamp'] %}
-        nullif(trim(trim({{ list_item('parts', loop.index) }}), '"'), '') as raw_{{ name }}{{ ',' if not loop.last }}
+        nullif({{ trim_characters('trim(' ~ list_item('parts', loop.index) ~ ')', '"') }}, '') as raw_{{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
     from fields
 

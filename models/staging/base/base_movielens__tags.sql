@@ -14,11 +14,11 @@ typed as (
         userId as raw_user_id,
         movieId as raw_movie_id,
         tag as raw_tag,
-        "timestamp" as raw_timestamp,
+        {{ adapter.quote('timestamp') }} as raw_timestamp,
         surplus,
         {{ integer_field(raw_field('userId')) }} as user_id,
         {{ integer_field(raw_field('movieId')) }} as movie_id,
-        {{ integer_field(raw_field('"timestamp"')) }} as tagged_at_epoch
+        {{ integer_field(raw_field(adapter.quote('timestamp'))) }} as tagged_at_epoch
     from source
 
 )

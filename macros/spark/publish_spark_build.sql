@@ -1,0 +1,114 @@
+{#- Publishing a Spark build: what readers see while dbt rebuilds.
+
+    dbt-spark rebuilds a parquet table by dropping it and writing it again, so
+    a reader of the build schema can hit a missing or half-written table. Readers
+    therefore never read the build schema. They read the serving schema
+    (`cinemart`), where every table is a view onto an immutable, versioned copy:
+
+        dbt build --target spark                      -> cinemart_build.<table>
+        dbt run-operation publish_spark_build --target spark
+            1. copies every table of the build schema into a new schema
+               cinemart__v<timestamp> (parquet, written once, never changed);
+            2. repoints each view cinemart.<table> at it (create or replace view:
+               one metastore update per view, atomic for a reader);
+            3. records the served and the previous version in
+               cinemart.serving_version, recreates recommend_for / similar_to
+               over the views, and drops versions older than the previous one.
+        dbt run-operation publish_spark_build --args '{rollback: true}' --target spark
+            serves the previous version again (run it twice to undo).
+
+    A query started before a swap finishes on the version it resolved (its
+    files are not deleted: the previous version is kept). Each view swaps on
+    its own: a query joining two serving views during a publish may see the
+    new version of one and the old of the other; a reader that needs one
+    consistent version reads cinemart.serving_version and queries that
+    cinemart__v<version> schema directly. Run it only after a green
+    `dbt build` (`dbt build --target spark && dbt run-operation ...`). -#}
+
+{% macro publish_spark_build(serving_schema=none, rollback=false) %}
+  {%- if target.type not in ['spark', 'databricks'] -%}
+    {{ exceptions.raise_compiler_error("publish_spark_build is for --target spark; a DuckDB build is published by `cinemart build`") }}
+  {%- endif -%}
+  {%- set serving = serving_schema or var('spark_serving_schema', env_var('CINEMART_SPARK_SERVING_SCHEMA', 'cinemart')) -%}
+  {%- if serving == target.schema -%}
+    {{ exceptions.raise_compiler_error("the serving schema must differ from the build schema '" ~ target.schema ~ "'") }}
+  {%- endif -%}
+  {%- do run_query('create schema if not exists ' ~ serving) -%}
+  {%- set current = spark_served_versions(serving) -%}
+
+  {%- if rollback -%}
+    {%- if current.previous is none -%}
+      {{ exceptions.raise_compiler_error("nothing to roll back to: " ~ serving ~ " has no previous version") }}
+    {%- endif -%}
+    {%- do spark_serve_version(serving, current.previous, current.served) -%}
+    {{ log("serving " ~ serving ~ " version " ~ current.previous ~ " again (was " ~ current.served ~ ")", info=true) }}
+    {{ return(current.previous) }}
+  {%- endif -%}
+
+  {%- set tables = spark_tables_in(target.schema) -%}
+  {%- if tables | length == 0 -%}
+    {{ exceptions.raise_compiler_error("nothing to publish: the build schema " ~ target.schema ~ " has no tables") }}
+  {%- endif -%}
+  {%- set version = run_started_at.strftime('%Y%m%d%H%M%S%f') -%}
+  {%- set version_schema = serving ~ '__v' ~ version -%}
+  {%- do run_query('create schema ' ~ version_schema) -%}
+  {%- for table in tables -%}
+    {%- do run_query('create table ' ~ version_schema ~ '.' ~ table ~ ' using parquet as select * from ' ~ target.schema ~ '.' ~ table) -%}
+  {%- endfor -%}
+  {%- do spark_serve_version(serving, version, current.served) -%}
+  {%- for schema in spark_version_schemas(serving) if schema not in [version_schema, serving ~ '__v' ~ current.served] -%}
+    {%- do run_query('drop schema ' ~ schema ~ ' cascade') -%}
+  {%- endfor -%}
+  {{ log("published " ~ tables | length ~ " tables of " ~ target.schema ~ " as " ~ serving ~ " version " ~ version, info=true) }}
+  {{ return(version) }}
+{% endmacro %}
+
+
+{#- Point every serving view at `version`'s tables (dropping views of tables
+    the version lacks), record it, and recreate the serving functions. -#}
+{% macro spark_serve_version(serving, version, previous) %}
+  {%- set version_schema = serving ~ '__v' ~ version -%}
+  {%- set tables = spark_tables_in(version_schema) -%}
+  {%- for table in tables -%}
+    {%- do run_query('create or replace view ' ~ serving ~ '.' ~ table ~ ' as select * from ' ~ version_schema ~ '.' ~ table) -%}
+  {%- endfor -%}
+  {%- for view in spark_views_in(serving) if view not in tables and view != 'serving_version' -%}
+    {%- do run_query('drop view ' ~ serving ~ '.' ~ view) -%}
+  {%- endfor -%}
+  {%- do run_query("create or replace view " ~ serving ~ ".serving_version as select '" ~ version ~ "' as version, "
+                   ~ ("'" ~ previous ~ "'" if previous else "cast(null as string)") ~ " as previous_version, "
+                   ~ "current_timestamp() as served_since") -%}
+  {%- if not spark_create_serving_functions(serving, serving) -%}
+    {#- a version without the recommender tables: no functions over missing views -#}
+    {%- do run_query('drop function if exists ' ~ serving ~ '.recommend_for') -%}
+    {%- do run_query('drop function if exists ' ~ serving ~ '.similar_to') -%}
+  {%- endif -%}
+{% endmacro %}
+
+
+{#- {served, previous} versions of the serving schema (none before the first publish). -#}
+{% macro spark_served_versions(serving) %}
+  {%- if 'serving_version' not in spark_views_in(serving) -%}
+    {{ return({'served': none, 'previous': none}) }}
+  {%- endif -%}
+  {%- set row = run_query('select version, previous_version from ' ~ serving ~ '.serving_version').rows[0] -%}
+  {{ return({'served': row[0], 'previous': row[1]}) }}
+{% endmacro %}
+
+
+{% macro spark_tables_in(schema) %}
+  {%- set views = spark_views_in(schema) -%}
+  {%- set rows = run_query('show tables in ' ~ schema).rows -%}
+  {{ return(rows | rejectattr('isTemporary') | map(attribute='tableName') | reject('in', views) | list) }}
+{% endmacro %}
+
+
+{% macro spark_views_in(schema) %}
+  {{ return(run_query('show views in ' ~ schema).rows | rejectattr('isTemporary') | map(attribute='viewName') | list) }}
+{% endmacro %}
+
+
+{% macro spark_version_schemas(serving) %}
+  {%- set rows = run_query("show schemas like '" ~ serving ~ "__v*'").rows -%}
+  {{ return(rows | map(attribute=0) | list) }}
+{% endmacro %}

@@ -1,0 +1,116 @@
+{#- Spark's counterpart of the DuckDB table macros recommend_for / similar_to
+    (macros/serving/create_serving_macros.sql): SQL table functions stored in
+    the metastore, called the same way from any Spark SQL client:
+
+        select * from cinemart.recommend_for(42, 10);
+        select * from cinemart.similar_to(1, 10);
+
+    Same scoring, exclusions and tie-breaks as the DuckDB macros; the dot
+    product and cosine are computed in double precision over the FLOAT factor
+    arrays (DuckDB's array functions return FLOAT), so scores agree to ~1e-6
+    and ranks agree but for exact float ties. The functions read the tables
+    of `table_schema` by name: created in the serving schema by
+    publish_spark_build, they follow every publish and rollback. -#}
+
+{#- The hook creates the functions by running statements (Spark runs one
+    statement per call), so it acts only when models were built: `dbt compile`
+    or `dbt parse` must not change the metastore. -#}
+{% macro spark__create_serving_macros() %}
+  {%- if execute and flags.WHICH in ['run', 'build'] -%}
+    {%- do spark_create_serving_functions(target.schema, target.schema) -%}
+  {%- endif -%}
+  {{ return('') }}
+{% endmacro %}
+
+
+{#- sum(a[i] * b[i]) for two equally long arrays. -#}
+{% macro spark_dot(left, right) -%}
+  aggregate(zip_with({{ left }}, {{ right }}, (l, r) -> cast(l as double) * cast(r as double)), cast(0 as double), (total, x) -> total + x)
+{%- endmacro %}
+
+
+{#- Creates (or replaces) the two functions in `function_schema` over the
+    factor tables in `table_schema`; does nothing unless the recommender marts
+    (ranking_evaluation and the factor tables it names) were built there. -#}
+{% macro spark_create_serving_functions(function_schema, table_schema) %}
+  {%- set evaluation = adapter.get_relation(database=none, schema=table_schema, identifier='ranking_evaluation') -%}
+  {%- if evaluation is none -%}{{ return(false) }}{%- endif -%}
+  {%- set flags = run_query("select (select max(model) from " ~ evaluation ~ " where is_served), "
+                            ~ "(select max(model) from " ~ evaluation ~ " where serves_similarity)") -%}
+  {%- set served, taste = flags.rows[0][0], flags.rows[0][1] -%}
+  {%- set tables = {'implicit_als': 'implicit_factors', 'explicit_als': 'als_factors', 'popularity': 'popularity_factors'} -%}
+  {%- if served not in tables or taste not in tables -%}{{ return(false) }}{%- endif -%}
+  {%- set min_ratings = var('similar_movies_min_ratings', 10) | int -%}
+
+  {% call statement('create_recommend_for') %}
+  create or replace function {{ function_schema }}.recommend_for(target_user_id bigint, n int)
+  returns table (rank int, movie_id bigint, title string, score double, model string)
+  return
+    with factors as (
+      select * from {{ table_schema }}.{{ tables[served] }}
+    ),
+    target_user as (
+      select factors, bias, global_mean from factors where entity = 'user' and id = target_user_id
+    ),
+    rated as (
+      select movie_id from {{ table_schema }}.stg_movielens__ratings where user_id = target_user_id
+    ),
+    scored as (
+      select
+        movie.id as movie_id,
+        -- mu + b_u + b_i + p_u . q_i (implicit ALS and popularity carry zero biases and mean)
+        {{ spark_dot('target_user.factors', 'movie.factors') }} + movie.bias + target_user.bias + target_user.global_mean as score
+      from factors as movie
+      cross join target_user
+      left anti join rated on rated.movie_id = movie.id
+      where movie.entity = 'movie'
+    ),
+    ranked as (
+      select
+        cast(row_number() over (order by scored.score desc, scored.movie_id) as int) as rank,
+        scored.movie_id,
+        movies.title,
+        scored.score,
+        '{{ served }}' as model
+      from scored
+      inner join {{ table_schema }}.movies as movies on scored.movie_id = movies.movie_id
+    )
+    select * from ranked where rank <= n
+  {% endcall %}
+
+  {% call statement('create_similar_to') %}
+  create or replace function {{ function_schema }}.similar_to(target_movie_id bigint, n int)
+  returns table (rank int, similar_movie_id bigint, similar_title string, similarity double, model string)
+  return
+    with eligible as (
+      -- enough ratings, and a direction: all-zero factors have no cosine
+      select id as movie_id, factors, sqrt({{ spark_dot('factors', 'factors') }}) as norm
+      from {{ table_schema }}.{{ tables[taste] }}
+      where entity = 'movie' and n_ratings >= {{ min_ratings }}
+        and {{ spark_dot('factors', 'factors') }} > 0
+    ),
+    target_movie as (
+      select factors, norm from eligible where movie_id = target_movie_id
+    ),
+    scored as (
+      select
+        candidates.movie_id,
+        {{ spark_dot('target_movie.factors', 'candidates.factors') }} / (target_movie.norm * candidates.norm) as similarity
+      from eligible as candidates
+      cross join target_movie
+      where candidates.movie_id <> target_movie_id
+    ),
+    ranked as (
+      select
+        cast(row_number() over (order by scored.similarity desc, scored.movie_id) as int) as rank,
+        scored.movie_id as similar_movie_id,
+        movies.title as similar_title,
+        scored.similarity,
+        '{{ taste }}' as model
+      from scored
+      inner join {{ table_schema }}.movies as movies on scored.movie_id = movies.movie_id
+    )
+    select * from ranked where rank <= n
+  {% endcall %}
+  {{ return(true) }}
+{% endmacro %}

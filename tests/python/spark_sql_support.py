@@ -1,0 +1,177 @@
+"""Building the dbt project on local Spark from pytest, and comparing it with DuckDB.
+
+dbt-spark's `method: session` runs Spark SQL through
+`SparkSession.builder.enableHiveSupport().getOrCreate()`, so a dbt invocation
+made in this process (dbtRunner) reuses the session a test module created:
+one JVM per module, not one per dbt command. The session keeps its metastore
+(embedded Derby) and warehouse in the module's temp folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import duckdb
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SQL_LAYERS = ["path:models/staging", "path:models/intermediate", "path:models/marts/eda"]
+
+
+def start_spark(work: Path):
+    """A local[2] Spark session with a Hive metastore and warehouse under `work`."""
+    from pyspark.sql import SparkSession
+
+    work.mkdir(parents=True, exist_ok=True)
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("cinemart-tests")
+        .enableHiveSupport()
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.ansi.enabled", "false")  # what dbt-spark sets for its session
+        .config("spark.sql.warehouse.dir", str(work / "warehouse"))
+        .config("spark.hadoop.javax.jdo.option.ConnectionURL",
+                f"jdbc:derby:;databaseName={work / 'metastore_db'};create=true")
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={work}")
+        .getOrCreate()
+    )
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    """The module's SparkSession (import this fixture into a test module)."""
+    session = start_spark(tmp_path_factory.mktemp("spark"))
+    yield session
+    session.stop()
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def layout_vars(data_dir: Path) -> dict:
+    from cinemart.data.layout import detect_layout
+
+    return detect_layout(data_dir).dbt_vars()
+
+
+def dbt_args(command: Sequence[str], work: Path, dbt_vars: dict | None, select: Sequence[str]) -> list[str]:
+    import json
+
+    args = [*command, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+            "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+    if select:
+        # cautious: a test runs only when all its models are selected
+        args += ["--select", *select, "--indirect-selection", "cautious"]
+    return args
+
+
+def dbt_cli(*args: str, work: Path) -> subprocess.CompletedProcess:
+    """`dbt <args>` in a subprocess against a scratch DuckDB file; output captured."""
+    executable = Path(sys.executable).with_name("dbt")
+    return subprocess.run(
+        [str(executable), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+        cwd=PROJECT_DIR, env={**os.environ, "CINEMART_DUCKDB_PATH": str(work / "scratch.duckdb")},
+        capture_output=True, text=True, check=False)
+
+
+def dbt_spark(command: Sequence[str], work: Path, *, schema: str, dbt_vars: dict | None = None,
+              select: Sequence[str] = (), warehouse: Path | None = None) -> bool:
+    """Run dbt with --target spark in this process (the module's SparkSession); True when it succeeded."""
+    from dbt.cli.main import dbtRunner
+
+    env = {"CINEMART_SPARK_BUILD_SCHEMA": schema, "CINEMART_SPARK_MASTER": "local[2]"}
+    if warehouse is not None:
+        env["CINEMART_SPARK_WAREHOUSE_DIR"] = str(warehouse)
+    with environment(**env):
+        result = dbtRunner().invoke(dbt_args([*command, "--target", "spark"], work, dbt_vars, select))
+    return result.success
+
+
+@contextlib.contextmanager
+def dbt_duckdb(command: Sequence[str], work: Path, *, database: Path, dbt_vars: dict | None = None,
+               select: Sequence[str] = ()) -> Iterator[None]:
+    """Run dbt on DuckDB in a subprocess (as `cinemart build` does) while the
+    `with` body runs, typically the Spark build: the two engines share the
+    wait. Leaving the block waits for dbt and fails the test if dbt failed."""
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database)}
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / "dbt.out", "w") as out:
+        process = subprocess.Popen([str(dbt), *dbt_args(command, work, dbt_vars, select)], cwd=PROJECT_DIR,
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield
+        finally:
+            returncode = process.wait()
+    assert returncode == 0, f"dbt {' '.join(command)} on DuckDB failed:\n{(work / 'dbt.out').read_text()[-3000:]}"
+
+
+def _normalized_select(con, relation: str) -> tuple[list[str], str]:
+    """Column names of `relation`, and a select over it both engines can be
+    compared on: doubles rounded to 9 decimals (sums and averages are added up
+    in a different order, so the last bits may differ)."""
+    described = con.execute(f"describe select * from {relation}").fetchall()
+    names = [name.lower() for name, *_ in described]
+    expressions = [f'round("{name}", 9)' if kind in ("DOUBLE", "FLOAT") else f'"{name}"'
+                   for name, kind, *_ in described]
+    return names, f"select {', '.join(expressions)} from {relation}"
+
+
+def spark_table_files(spark, table: str) -> str:
+    """The parquet files of a Spark table, as a DuckDB read_parquet() relation.
+
+    Read with DuckDB rather than collected through the Spark driver: the same
+    reader for both sides, and a hundred times faster than Row objects."""
+    location = next(row.data_type for row in spark.sql(f"describe table extended {table}").collect()
+                    if row.col_name == "Location")
+    path = location.removeprefix("file:")
+    return f"read_parquet('{path}/*.parquet')"
+
+
+def differences(database: Path, spark, schema: str, tables: Sequence[str]) -> dict[str, str]:
+    """Per table that differs between the DuckDB file and the Spark schema: what differs.
+
+    Column names must match in order; rows are compared as multisets (EXCEPT ALL both ways)."""
+    found = {}
+    with duckdb.connect() as con:
+        con.execute(f"attach '{database}' as duck (read_only)")
+        for table in tables:
+            duck_columns, duck = _normalized_select(con, f"duck.{table}")
+            spark_columns, sparked = _normalized_select(con, spark_table_files(spark, f"{schema}.{table}"))
+            if duck_columns != spark_columns:
+                found[table] = f"columns {duck_columns} (DuckDB) vs {spark_columns} (Spark)"
+                continue
+            only_duck = con.execute(f"{duck} except all {sparked}").fetchall()
+            only_spark = con.execute(f"{sparked} except all {duck}").fetchall()
+            if only_duck or only_spark:
+                found[table] = (f"{len(only_duck)} rows only on DuckDB, e.g. {only_duck[:3]}; "
+                                f"{len(only_spark)} only on Spark, e.g. {only_spark[:3]}")
+    return found
+
+
+def sql_layer_tables(database: Path) -> list[str]:
+    """Every table the SQL layers built, as DuckDB lists them."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        return [name for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_type = 'BASE TABLE' order by 1").fetchall()]
