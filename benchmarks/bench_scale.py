@@ -102,42 +102,62 @@ def ensure_dataset(work: Path, size: str) -> Path:
     return out
 
 
+@dataclass
+class BuildRun:
+    """One finished `cinemart build` subprocess: wall time, memory samples, dbt's node timings."""
+    wall: float
+    sampler: Sampler
+    results: dict
+
+    @property
+    def peak_kib(self) -> int:
+        return max(rss for _, rss in self.sampler.samples)
+
+    def stages(self) -> dict[str, tuple[float, int]]:
+        """stage -> (node seconds summed, peak RSS KiB while its nodes ran)."""
+        windows: dict[str, list[float]] = {}
+        for node in self.results["results"]:
+            spans = [t for t in node["timing"] if t["name"] == "execute"]
+            if not spans:
+                continue
+            begin = datetime.fromisoformat(spans[0]["started_at"].replace("Z", "+00:00")).timestamp()
+            end = datetime.fromisoformat(spans[0]["completed_at"].replace("Z", "+00:00")).timestamp()
+            window = windows.setdefault(stage_of(node["unique_id"]), [begin, end, 0.0])
+            window[0], window[1] = min(window[0], begin), max(window[1], end)
+            window[2] += end - begin
+        return {s: (w[2], self.sampler.peak(w[0], w[1])) for s, w in windows.items()}
+
+
+def run_build(args: list[str], warehouse: Path, log_path: Path, env: dict[str, str] | None = None) -> BuildRun:
+    """`cinemart build ARGS` into a private warehouse, sampling the process tree's memory (a JVM included)."""
+    env = {**os.environ, "CINEMART_WAREHOUSE_DIR": str(warehouse), "DBT_TARGET_PATH": str(warehouse / "target"),
+           "DBT_LOG_PATH": str(warehouse / "logs"), **(env or {})}
+    with log_path.open("w") as log:
+        started = time.time()
+        process = subprocess.Popen([BIN / "cinemart", "build", *args], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        sampler = Sampler(process.pid)
+        thread = threading.Thread(target=sampler.run, daemon=True)
+        thread.start()
+        code = process.wait()
+        wall = time.time() - started
+        sampler.done.set()
+        thread.join()
+    if code != 0:
+        raise SystemExit(f"cinemart build {' '.join(args)} failed (exit {code}); see {log_path}")
+    return BuildRun(wall, sampler, json.loads((warehouse / "target" / "run_results.json").read_text()))
+
+
 def build(work: Path, size: str, data: Path) -> dict:
     warehouse = work / f"warehouse-{size}"
-    env = {**os.environ, "CINEMART_WAREHOUSE_DIR": str(warehouse), "DBT_TARGET_PATH": str(warehouse / "target"),
-           "DBT_LOG_PATH": str(warehouse / "logs")}
-    log = (work / f"build-{size}.log").open("w")
-    started = time.time()
-    process = subprocess.Popen([BIN / "cinemart", "build", "--from", str(data)], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    sampler = Sampler(process.pid)
-    thread = threading.Thread(target=sampler.run, daemon=True)
-    thread.start()
-    code = process.wait()
-    wall = time.time() - started
-    sampler.done.set()
-    thread.join()
-    if code != 0:
-        raise SystemExit(f"build of {size} failed (exit {code}); see {log.name}")
-    results = json.loads((warehouse / "target" / "run_results.json").read_text())
-    stages: dict[str, list[float]] = {}
-    for node in results["results"]:
-        spans = [t for t in node["timing"] if t["name"] == "execute"]
-        if not spans:
-            continue
-        begin = datetime.fromisoformat(spans[0]["started_at"].replace("Z", "+00:00")).timestamp()
-        end = datetime.fromisoformat(spans[0]["completed_at"].replace("Z", "+00:00")).timestamp()
-        window = stages.setdefault(stage_of(node["unique_id"]), [begin, end, 0.0])
-        window[0], window[1] = min(window[0], begin), max(window[1], end)
-        window[2] += end - begin
+    run = run_build(["--from", str(data)], warehouse, work / f"build-{size}.log")
     with duckdb.connect(str(warehouse / "cinemart.duckdb"), read_only=True) as con:
         test_rmse, strategy = con.execute(
             "select test_rmse, tuning_strategy from als_model_runs order by finished_at desc limit 1").fetchone()
         precision = con.execute("select precision_at_10 from ranking_evaluation where is_served").fetchone()[0]
     floor = json.loads((data / "synth_manifest.json").read_text())["achievable_rmse"]
-    return {"wall": wall, "peak_kib": max(r for _, r in sampler.samples), "test_rmse": test_rmse, "floor": floor,
-            "precision": precision, "strategy": strategy,
-            "stages": {s: (w[2], sampler.peak(w[0], w[1])) for s, w in stages.items()}}
+    return {"wall": run.wall, "peak_kib": run.peak_kib, "test_rmse": test_rmse, "floor": floor,
+            "precision": precision, "strategy": strategy, "stages": run.stages()}
 
 
 def main() -> None:

@@ -1,0 +1,90 @@
+"""The same data built on both engines, side by side: DuckDB (one process) against Spark (local[2], MLlib).
+
+Usage:  .venv/bin/python benchmarks/bench_engines.py [--datasets small 1m 5m] [--work DIR]
+        [--grid '{"rank": [10], "reg": [0.1], "iterations": [10]}']
+
+Each dataset is built twice by real `cinemart build` subprocesses with the
+same vars (the same explicit grid, the `quick` implicit grid, so the engines
+fit the same configurations): once with `--engine duckdb`, once with
+`--engine spark`, each into a private warehouse. `small` is ml-latest-small
+(CINEMART_DATA_DIR); 1m / 5m / 25m are the synthetic ml-25m-shaped sets of
+bench_scale.py. Per stage: node seconds summed from dbt's run_results.json
+and the peak RSS of the build's process tree while that stage ran (the JVM is
+a child of the dbt process, so Spark's memory is counted). Accuracy: test
+RMSE from als_model_runs, precision@10 of the served model from
+ranking_evaluation, read back from each engine's tables (DuckDB file; Spark's
+parquet files). The last column is Spark / DuckDB wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import duckdb
+
+from bench_scale import STAGES, BuildRun, ensure_dataset, run_build
+
+DEFAULT_GRID = {"rank": [10], "reg": [0.1], "iterations": [10]}
+ENGINES = ("duckdb", "spark")
+
+
+def accuracy(engine: str, warehouse: Path) -> tuple[float, float]:
+    """(test RMSE, served precision@10) from the engine's own tables."""
+    queries = ("select test_rmse from {als_model_runs} order by finished_at desc limit 1",
+               "select precision_at_10 from {ranking_evaluation} where is_served")
+    if engine == "duckdb":
+        with duckdb.connect(str(warehouse / "cinemart.duckdb"), read_only=True) as con:
+            return tuple(con.execute(q.format(als_model_runs="als_model_runs",
+                                              ranking_evaluation="ranking_evaluation")).fetchall()[0][0]
+                         for q in queries)
+    tables = warehouse / "spark" / "cinemart_build.db"
+    relations = {name: f"read_parquet('{tables / name}/*.parquet')" for name in ("als_model_runs", "ranking_evaluation")}
+    with duckdb.connect() as con:
+        return tuple(con.execute(q.format(**relations)).fetchall()[0][0] for q in queries)
+
+
+def build(engine: str, name: str, data: Path, work: Path, grid: dict) -> tuple[BuildRun, tuple[float, float]]:
+    warehouse = work / f"{engine}-{name}"
+    variables = json.dumps({"als_grid": grid, "implicit_grid": "quick"})
+    env = {"CINEMART_SPARK_WAREHOUSE_DIR": str(warehouse / "spark"), "CINEMART_SPARK_MASTER": "local[2]"}
+    print(f"building {name} on {engine} …", file=sys.stderr, flush=True)
+    run = run_build(["--engine", engine, "--from", str(data), "--vars", variables], warehouse,
+                    work / f"build-{engine}-{name}.log", env)
+    return run, accuracy(engine, warehouse)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", choices=["small", "1m", "5m", "25m"], default=["small", "1m", "5m"])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/cinemart-engines"))
+    parser.add_argument("--grid", type=json.loads, default=DEFAULT_GRID, help="explicit ALS grid, as JSON")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    for name in args.datasets:
+        if name == "small":
+            if not os.environ.get("CINEMART_DATA_DIR"):
+                raise SystemExit("set CINEMART_DATA_DIR to an ml-latest-small folder to benchmark 'small'")
+            data = Path(os.environ["CINEMART_DATA_DIR"])
+        else:
+            data = ensure_dataset(args.work, name)
+        runs = {engine: build(engine, name, data, args.work, args.grid) for engine in ENGINES}
+        print(f"\n{name}: node seconds / peak RSS per stage", flush=True)
+        print(f"{'stage':<22}" + "".join(f"{e:>22}" for e in ENGINES) + f"{'spark/duckdb':>14}")
+        stage_rows = {engine: run.stages() for engine, (run, _) in runs.items()}
+        for stage in [*STAGES, "data tests", "other"]:
+            cells = [stage_rows[e].get(stage, (0.0, 0)) for e in ENGINES]
+            ratio = f"{cells[1][0] / cells[0][0]:.1f}x" if cells[0][0] > 0 else "-"
+            print(f"{stage:<22}" + "".join(f"{s:8.1f}s {p / 2**20:6.2f} GiB".rjust(22) for s, p in cells) + f"{ratio:>14}")
+        (duck, duck_acc), (spark, spark_acc) = runs["duckdb"], runs["spark"]
+        print(f"{'whole build (wall)':<22}" + "".join(f"{r.wall:8.1f}s {r.peak_kib / 2**20:6.2f} GiB".rjust(22)
+                                                        for r in (duck, spark)) + f"{spark.wall / duck.wall:>13.1f}x")
+        print(f"{'test RMSE':<22}{duck_acc[0]:>22.4f}{spark_acc[0]:>22.4f}")
+        print(f"{'served precision@10':<22}{duck_acc[1]:>22.4f}{spark_acc[1]:>22.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
