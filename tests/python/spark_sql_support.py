@@ -46,9 +46,13 @@ def start_spark(work: Path):
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    """The module's SparkSession (import this fixture into a test module)."""
+    """The SparkSession of every Spark SQL test module (import this fixture).
+
+    One for the whole run, not one per module: Hive keeps a metastore client
+    per thread, so a second session with another metastore in the same JVM
+    leaves dbt's main thread talking to the first one."""
     session = start_spark(tmp_path_factory.mktemp("spark"))
     yield session
     session.stop()

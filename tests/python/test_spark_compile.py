@@ -4,8 +4,8 @@ A DuckDB-only construct in a model, a macro without a spark__ twin or a YAML
 test written in DuckDB's dialect fails here, without building anything: `dbt
 compile --target spark` renders every model and data test (the Python models
 included), and Spark's own SQL parser must accept every compiled statement.
-dbt runs in this process on a small session without a metastore (compiling
-the Python models makes dbt-spark look up relations). Functions Spark parses
+dbt runs in this process on the shared test session (compiling the Python
+models makes dbt-spark look up relations). Functions Spark parses
 but does not have are caught by the parity builds (test_spark_parity.py).
 """
 
@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("dbt.adapters.spark")
 
 from spark_sql_support import dbt_cli as dbt  # noqa: E402
+from spark_sql_support import spark  # noqa: E402, F401 (the shared session)
 
 # DuckDB spellings with no meaning (or another one) in Spark SQL, looked for
 # outside string literals.
@@ -41,17 +42,6 @@ DUCKDB_ONLY = {
 def without_string_literals(sql: str) -> str:
     """SQL with every '...' literal (Spark escapes: \\' and '') emptied."""
     return re.sub(r"'(?:[^'\\]|\\.|'')*'", "''", sql)
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    session = (pyspark_sql.SparkSession.builder.master("local[1]")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.catalogImplementation", "in-memory")
-               .getOrCreate())
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
