@@ -42,9 +42,9 @@ select
     '{{ invocation_id }}' as invocation_id,
     chosen.run_id,
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as started_at,
-    -- both ends in UTC: run_started_at is UTC, and current_timestamp is
+    -- both ends in UTC: run_started_at is UTC, and the current time is
     -- converted to UTC (a plain cast would give the session's local time)
-    timezone('UTC', current_timestamp) as finished_at,
+    {{ utc_now() }} as finished_at,
     chosen.dataset_fingerprint,
     {{ var('split_seed') | int }} as split_seed,
     {{ var('test_percent') | int }} as test_percent,
