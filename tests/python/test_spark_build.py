@@ -65,6 +65,7 @@ MODEL_VARS = {
 def spark_env(work: Path) -> dict:
     """Everything the Spark build writes lives under `work`."""
     return {**os.environ, "CINEMART_SPARK_WAREHOUSE_DIR": str(work / "warehouse"),
+            "CINEMART_WAREHOUSE_DIR": str(work / "duckdb_side"),
             "CINEMART_SPARK_BUILD_SCHEMA": SCHEMA, "CINEMART_SPARK_MASTER": "local[2]",
             "CINEMART_SPARK_THREADS": "2", "DBT_TARGET_PATH": str(work / "target"),
             "DBT_LOG_PATH": str(work / "logs"), "PYTHONPATH": str(PROJECT_DIR / "models_py")}
@@ -72,21 +73,24 @@ def spark_env(work: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    """(spark table folder, DuckDB file, Spark build seconds) of one build of each engine."""
+    """(spark build schema folder, DuckDB file, work folder) of one build of each engine.
+
+    The Spark build is `cinemart build --engine spark`, which is `dbt build
+    --target spark` (the whole DAG) followed by `dbt run-operation
+    publish_spark_build`: one build covers the dbt build and the CLI.
+    """
     work = tmp_path_factory.mktemp("spark_build")
     dbt_vars = {**layout_vars(ML_SMALL_DIR), **MODEL_VARS}
     database = work / "duckdb" / "cinemart.duckdb"
-    dbt = Path(sys.executable).with_name("dbt")
+    cinemart = Path(sys.executable).with_name("cinemart")
     with dbt_duckdb(["build"], work / "duckdb", database=database, dbt_vars=dbt_vars):
         started = time.perf_counter()
         completed = subprocess.run(
-            [str(dbt), "build", "--target", "spark", "--project-dir", str(PROJECT_DIR), "--profiles-dir",
-             str(PROJECT_DIR), "--vars", json.dumps(dbt_vars)],
-            cwd=work, env=spark_env(work / "spark"), capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - started
-    assert completed.returncode == 0, f"dbt build --target spark failed:\n{completed.stdout[-4000:]}"
-    assert (work / "spark" / "target" / "run_results.json").exists()  # DBT_TARGET_PATH was honoured
-    return work / "spark" / "warehouse" / f"{SCHEMA}.db", database, seconds
+            [str(cinemart), "build", "--engine", "spark", "--from", str(ML_SMALL_DIR), "--vars", json.dumps(MODEL_VARS)],
+            cwd=PROJECT_DIR, env=spark_env(work / "spark"), capture_output=True, text=True, check=False)
+        print(f"cinemart build --engine spark: {time.perf_counter() - started:.0f}s")
+    assert completed.returncode == 0, f"cinemart build --engine spark failed:\n{completed.stdout[-4000:]}{completed.stderr[-2000:]}"
+    return work / "spark" / "warehouse" / f"{SCHEMA}.db", database, work
 
 
 def spark_table(folder: Path, name: str) -> pa.Table:
@@ -157,3 +161,16 @@ def test_implicit_precision_at_10_matches_plain_mllib(builds):
     served = next(m for m, r in evaluation.items() if r["is_served"])
     assert spark_table(folder, "serving_settings").to_pylist()[0]["recommendations_model"] == served
     assert set(spark_table(folder, "user_recommendations").column("model").to_pylist()) == {served}
+
+
+def test_the_build_stayed_in_its_private_folders_and_was_published(builds):
+    """CINEMART_SPARK_WAREHOUSE_DIR, DBT_TARGET_PATH and DBT_LOG_PATH are honoured, and the
+    publish step made a serving version (cinemart__v<timestamp>) holding every built table."""
+    folder, _, work = builds
+    spark = work / "spark"
+    assert (spark / "target" / "run_results.json").exists() and (spark / "logs" / "dbt.log").exists()
+    results = json.loads((spark / "target" / "run_results.json").read_text())
+    assert results["args"]["which"] == "run-operation"  # the publish ran last, after the build
+    versions = sorted((spark / "warehouse").glob("cinemart__v*.db"))
+    assert len(versions) == 1
+    assert {p.name for p in versions[0].iterdir() if p.is_dir()} == {p.name for p in folder.iterdir() if p.is_dir()}
