@@ -14,7 +14,8 @@ scored as (
     select
         split,
         count(*) as n_rows,
-        sum(case when is_cold_start then 1 else 0 end) as n_cold_start,
+        -- integer sums cast to bigint: HUGEINT on DuckDB otherwise, bigint on Spark
+        cast(sum(case when is_cold_start then 1 else 0 end) as bigint) as n_cold_start,
         sqrt(avg((rating - prediction) * (rating - prediction))) as rmse
     from {{ ref('als_predictions') }}
     group by split
@@ -25,8 +26,8 @@ served as (
 
     select
         min(run_id) as served_run_id,
-        sum(case when entity = 'user' then 1 else 0 end) as n_users,
-        sum(case when entity = 'movie' then 1 else 0 end) as n_movies
+        cast(sum(case when entity = 'user' then 1 else 0 end) as bigint) as n_users,
+        cast(sum(case when entity = 'movie' then 1 else 0 end) as bigint) as n_movies
     from {{ ref('als_factors') }}
 
 ),
