@@ -1,10 +1,12 @@
 """The whole DAG on Spark: `dbt build --target spark` on ml-latest-small, Python models included.
 
-One build per module: `dbt build --target spark` in a subprocess (the CLI's
-way: its own JVM, a private warehouse, metastore, target and log folder),
-while a DuckDB build of the same vars runs beside it (the two share the
-wait). The tests then read the Spark tables' parquet files (no second JVM)
-and the DuckDB file.
+One build per module: `cinemart build --engine spark` in a subprocess, which
+runs `dbt build --target spark` (the whole DAG) and then the publish step,
+with its own JVM and a private warehouse, metastore, target and log folder
+(CINEMART_SPARK_WAREHOUSE_DIR, DBT_TARGET_PATH, DBT_LOG_PATH), while a
+DuckDB build of the same vars runs beside it (the two share the wait). The
+tests then read the Spark tables' parquet files (no second JVM) and the
+DuckDB file.
 
 Configuration (the vars below): explicit ALS rank 10 / reg 0.1 / 10
 iterations, biased (the default: SQL biases, then MLlib ALS on the
