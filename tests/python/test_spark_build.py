@@ -28,8 +28,8 @@ For comparison, the DuckDB engine on the same vars: test RMSE 0.8531 (joint
 biased ALS), implicit precision@10 0.2037 (the `implicit` library, whose
 regularization scale differs: not the same model).
 
-Runtime: the build is nearly all of it: 1267 s measured on the shared 2-core
-machine at load 7-10 (the Python models fit 2 + 2 + 1 + 1 ALS models and
+Runtime: the build is nearly all of it: 656 s for the module (build 653 s),
+1267 s at the heaviest load, measured on the shared 2-core machine at load 6-10 (the Python models fit 2 + 2 + 1 + 1 ALS models and
 score 10 x 610 users and 10 x ~2,000 movies; dbt-spark runs ~160 data tests
 as separate Spark jobs), over the 4 min aimed at; far less on an idle machine.
 """
