@@ -167,3 +167,18 @@
 {% macro spark__regex_literal(pattern) -%}
   '{{ pattern | replace('\\', '\\\\') }}'
 {%- endmacro %}
+
+
+{#- The current time as a naive UTC timestamp (DuckDB's current_timestamp is
+    zoned, Spark's is in the session time zone). -#}
+{% macro utc_now() -%}
+  {{ return(adapter.dispatch('utc_now', 'cinemart')()) }}
+{%- endmacro %}
+
+{% macro default__utc_now() -%}
+  timezone('UTC', current_timestamp)
+{%- endmacro %}
+
+{% macro spark__utc_now() -%}
+  to_utc_timestamp(current_timestamp(), current_timezone())
+{%- endmacro %}

@@ -9,8 +9,10 @@
     product and cosine are computed in double precision over the FLOAT factor
     arrays (DuckDB's array functions return FLOAT), so scores agree to ~1e-6
     and ranks agree but for exact float ties. The functions read the tables
-    of `table_schema` by name: created in the serving schema by
-    publish_spark_build, they follow every publish and rollback. -#}
+    of `table_schema` by name, serving_settings included (which model serves
+    which list is looked up at query time, as the DuckDB macros do): created in
+    the serving schema by publish_spark_build, they follow every publish and
+    rollback. -#}
 
 {#- The hook creates the functions by running statements (Spark runs one
     statement per call), so it acts only when models were built: `dbt compile`
@@ -29,25 +31,42 @@
 {%- endmacro %}
 
 
+{#- The factor rows of the model serving_settings names in `model_column`
+    (recommendations_model | similar_movies_model), read at query time, with a
+    `model` column; `tables` lists the (model, factor table) pairs that exist. -#}
+{% macro spark_served_factors(table_schema, tables, model_column) -%}
+  {%- for model, table in tables %}
+      {{ 'select' if loop.first else 'union all select' }} '{{ model }}' as model, entity, id, bias, global_mean, n_ratings, factors
+      from {{ table_schema }}.{{ table }}
+      where (select max({{ model_column }}) from {{ table_schema }}.serving_settings) = '{{ model }}'
+  {%- endfor %}
+{%- endmacro %}
+
+
 {#- Creates (or replaces) the two functions in `function_schema` over the
-    factor tables in `table_schema`; does nothing unless the recommender marts
-    (ranking_evaluation and the factor tables it names) were built there. -#}
+    tables in `table_schema`. Like the DuckDB macros they read serving_settings
+    at query time (which model serves which list, the similar-movies minimum),
+    so nothing of a run is baked in and they follow every publish and rollback.
+    Does nothing (returns false) unless serving_settings and at least one
+    factor table exist there. -#}
 {% macro spark_create_serving_functions(function_schema, table_schema) %}
-  {%- set evaluation = adapter.get_relation(database=none, schema=table_schema, identifier='ranking_evaluation') -%}
-  {%- if evaluation is none -%}{{ return(false) }}{%- endif -%}
-  {%- set flags = run_query("select (select max(model) from " ~ evaluation ~ " where is_served), "
-                            ~ "(select max(model) from " ~ evaluation ~ " where serves_similarity)") -%}
-  {%- set served, taste = flags.rows[0][0], flags.rows[0][1] -%}
-  {%- set tables = {'implicit_als': 'implicit_factors', 'explicit_als': 'als_factors', 'popularity': 'popularity_factors'} -%}
-  {%- if served not in tables or taste not in tables -%}{{ return(false) }}{%- endif -%}
-  {%- set min_ratings = var('similar_movies_min_ratings', 10) | int -%}
+  {%- if adapter.get_relation(database=none, schema=table_schema, identifier='serving_settings') is none -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set tables = [] -%}
+  {%- for model, table in [('implicit_als', 'implicit_factors'), ('explicit_als', 'als_factors'), ('popularity', 'popularity_factors')] -%}
+    {%- if adapter.get_relation(database=none, schema=table_schema, identifier=table) is not none -%}
+      {%- do tables.append((model, table)) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- if not tables -%}{{ return(false) }}{%- endif -%}
 
   {% call statement('create_recommend_for') %}
   create or replace function {{ function_schema }}.recommend_for(target_user_id bigint, n int)
   returns table (rank int, movie_id bigint, title string, score double, model string)
   return
     with factors as (
-      select * from {{ table_schema }}.{{ tables[served] }}
+      {{- spark_served_factors(table_schema, tables, 'recommendations_model') }}
     ),
     target_user as (
       select factors, bias, global_mean from factors where entity = 'user' and id = target_user_id
@@ -58,6 +77,7 @@
     scored as (
       select
         movie.id as movie_id,
+        movie.model,
         -- mu + b_u + b_i + p_u . q_i (implicit ALS and popularity carry zero biases and mean)
         {{ spark_dot('target_user.factors', 'movie.factors') }} + movie.bias + target_user.bias + target_user.global_mean as score
       from factors as movie
@@ -71,7 +91,7 @@
         scored.movie_id,
         movies.title,
         scored.score,
-        '{{ served }}' as model
+        scored.model
       from scored
       inner join {{ table_schema }}.movies as movies on scored.movie_id = movies.movie_id
     )
@@ -82,11 +102,15 @@
   create or replace function {{ function_schema }}.similar_to(target_movie_id bigint, n int)
   returns table (rank int, similar_movie_id bigint, similar_title string, similarity double, model string)
   return
-    with eligible as (
+    with factors as (
+      {{- spark_served_factors(table_schema, tables, 'similar_movies_model') }}
+    ),
+    eligible as (
       -- enough ratings, and a direction: all-zero factors have no cosine
-      select id as movie_id, factors, sqrt({{ spark_dot('factors', 'factors') }}) as norm
-      from {{ table_schema }}.{{ tables[taste] }}
-      where entity = 'movie' and n_ratings >= {{ min_ratings }}
+      select id as movie_id, model, factors, sqrt({{ spark_dot('factors', 'factors') }}) as norm
+      from factors
+      where entity = 'movie'
+        and n_ratings >= (select max(similar_movies_min_ratings) from {{ table_schema }}.serving_settings)
         and {{ spark_dot('factors', 'factors') }} > 0
     ),
     target_movie as (
@@ -95,6 +119,7 @@
     scored as (
       select
         candidates.movie_id,
+        candidates.model,
         {{ spark_dot('target_movie.factors', 'candidates.factors') }} / (target_movie.norm * candidates.norm) as similarity
       from eligible as candidates
       cross join target_movie
@@ -106,7 +131,7 @@
         scored.movie_id as similar_movie_id,
         movies.title as similar_title,
         scored.similarity,
-        '{{ taste }}' as model
+        scored.model
       from scored
       inner join {{ table_schema }}.movies as movies on scored.movie_id = movies.movie_id
     )

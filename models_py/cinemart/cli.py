@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,7 +34,8 @@ from cinemart.warehouse.ranking_tables import RankingSettings
 from cinemart.settings import SettingsError
 from cinemart.warehouse.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
 from cinemart.report import write_report
-from cinemart.warehouse.dbt import WarehouseError, database_path, find_project_dir, headline, run_dbt
+from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment
+from cinemart.warehouse.dbt import WarehouseError, check_engine_vars, database_path, find_project_dir, headline, run_dbt
 
 PROG = "cinemart"
 EXIT_USER_ERROR = 2
@@ -54,6 +56,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     WarehouseError,
     PublishError,
     SettingsError,
+    SparkEnvironmentError,
     OSError,
 )
 
@@ -182,7 +185,13 @@ def _add_build(commands: Subcommands) -> None:
     parser.add_argument("--select", nargs="+", default=[], metavar="SELECTOR", help="dbt node selection")
     parser.add_argument("--wait", action="store_true",
                         help="if another build is running, wait for it instead of failing")
+    parser.add_argument("--engine", choices=ENGINES, default="duckdb",
+                        help="duckdb (default): build and publish the DuckDB file; spark: dbt build --target spark "
+                             "(CINEMART_SPARK_* settings, README 'Run on Apache Spark'), then publish_spark_build")
     parser.set_defaults(handler=_run_build)
+
+
+ENGINES = ("duckdb", "spark")
 
 
 def _run_build(args: argparse.Namespace) -> int:
@@ -197,10 +206,15 @@ def _run_build(args: argparse.Namespace) -> int:
         RankingSettings.from_config(extra)
     except ValueError as exc:
         raise SettingsError(f"--vars: {exc}") from None
+    check_engine_vars(extra, args.engine)
+    if args.engine == "spark":  # Java and the master, before the data and before dbt starts a JVM
+        check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
     folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
     layout = detect_layout(folder)
     check_dataset(layout)
     project = find_project_dir()
+    if args.engine == "spark":
+        return _build_on_spark(layout, project, extra, args.select)
     paths = WarehousePaths.for_project(project)
     with BuildLock(paths, wait=args.wait):
         build_file = prepare_build_file(paths)
@@ -215,6 +229,33 @@ def _run_build(args: argparse.Namespace) -> int:
         print(f"  {name:<28} {value}")
     if not args.select:  # a partial build lacks tables the report shows
         print(f"  {'report':<28} {write_report(serving, serving.with_name('report.html'))}")
+    return 0
+
+
+def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -> int:
+    """`dbt build --target spark` (the whole DAG, Python models in the session), then publish_spark_build.
+
+    dbt writes the build schema; the publish step copies it into a new version
+    and repoints the serving schema's views, only after every model and test
+    passed. Paths come from CINEMART_SPARK_WAREHOUSE_DIR, DBT_TARGET_PATH and
+    DBT_LOG_PATH as dbt reads them (profiles.yml), so isolated builds can run
+    side by side.
+    """
+    warehouse = os.environ.get("CINEMART_SPARK_WAREHOUSE_DIR", "warehouse/spark")
+    scratch = WarehousePaths.for_project(project).build  # unused by the spark target, kept off the served file
+    result = run_dbt("build", layout, project_dir=project, database=scratch, extra_vars=extra, select=select,
+                     target="spark")
+    if result.returncode != 0:
+        raise WarehouseError(f"dbt build --target spark failed (exit {result.returncode}); its output above names "
+                             "the failing node. Nothing was published: the serving schema is unchanged")
+    published = run_dbt("run-operation publish_spark_build", layout, project_dir=project, database=scratch,
+                        extra_vars=extra, target="spark")
+    if published.returncode != 0:
+        raise WarehouseError(f"dbt run-operation publish_spark_build failed (exit {published.returncode}); "
+                             "the serving schema still serves the previous version")
+    serving = extra.get("spark_serving_schema") or os.environ.get("CINEMART_SPARK_SERVING_SCHEMA", "cinemart")
+    print(f"\nwarehouse (published): Spark schema {serving}, tables and metastore under {warehouse}")
+    print(f"  select * from {serving}.recommend_for(1, 10)")
     return 0
 
 

@@ -13,7 +13,7 @@ band rather than equality) and measured test RMSE 0.8808 and precision@10
 The biased mode (SQL biases + ALS on residuals) measured 0.856 test RMSE at the
 same configuration, and must beat plain MLlib by at least 0.015.
 
-One SparkSession for the module; the eight tables are built once (2 CV folds,
+One SparkSession for the module; the tables are built once (2 CV folds,
 one grid point each) and shared by the tests.
 """
 
@@ -33,7 +33,7 @@ if not (ML_SMALL_DIR / "ratings.csv").exists():
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from cinemart.spark import explicit, ranking, serving  # noqa: E402
+from cinemart.spark import explicit, tables as spark_tables  # noqa: E402
 from cinemart.spark._compat import GridPoint  # noqa: E402
 
 REFERENCE_TEST_RMSE = 0.8838
@@ -64,16 +64,18 @@ def tables(split):
         built[name].count()
         return built[name]
 
-    grid = keep("als_grid_search", explicit.als_grid_search(split, settings))
-    keep("als_predictions", explicit.als_predictions(split, grid, settings))
-    keep("als_factors", explicit.als_factors(split, grid, settings))
-    implicit = keep("implicit_grid_search", ranking.implicit_grid_search(split, settings))
-    keep("implicit_factors", ranking.implicit_factors(split, implicit, settings))
-    evaluation = keep("ranking_evaluation", ranking.ranking_evaluation(split, implicit, grid, settings))
-    factor_tables = {"implicit_als": built["implicit_factors"], "explicit_als": built["als_factors"],
-                     "popularity": ranking.popularity_table(split)}
-    keep("int_user_recommendations", serving.int_user_recommendations(split, evaluation, factor_tables, settings))
-    keep("int_similar_movies", serving.int_similar_movies(evaluation, factor_tables, settings))
+    grid = keep("als_grid_search", spark_tables.als_grid_search(split, settings))
+    fits = keep("int_als_factors", spark_tables.int_als_factors(split, grid, settings))
+    keep("als_predictions", spark_tables.als_predictions(split, fits, settings))
+    keep("als_factors", fits.where("fit = 'all'").drop("fit"))  # the SQL model als_factors
+    implicit = keep("implicit_grid_search", spark_tables.implicit_grid_search(split, settings))
+    keep("implicit_factors", spark_tables.implicit_factors(split, implicit, settings))
+    keep("popularity_factors", spark_tables.popularity_factors(split, settings))
+    evaluation = keep("ranking_evaluation", spark_tables.ranking_evaluation(split, implicit, grid, fits, settings))
+    refs = (evaluation, built["implicit_factors"], built["als_factors"], built["popularity_factors"])
+    keep("serving_settings", spark_tables.serving_settings(*refs, settings))
+    keep("int_user_recommendations", spark_tables.int_user_recommendations(split, *refs, settings))
+    keep("int_similar_movies", spark_tables.int_similar_movies(*refs[:3], settings))
     return built
 
 
@@ -87,6 +89,10 @@ CONTRACT = {  # the DuckDB tables' columns and types (models/marts/recommender/*
     "als_predictions": "run_id:string,split:string,user_id:bigint,movie_id:bigint,rating:double,"
                        "prediction:double,is_cold_start:boolean",
     "als_factors": FACTORS,
+    "int_als_factors": FACTORS + ",fit:string",
+    "popularity_factors": FACTORS,
+    "serving_settings": "recommendations_model:string,recommendations_run_id:string,similar_movies_model:string,"
+                        "similar_movies_run_id:string,similar_movies_min_ratings:bigint,top_n:bigint",
     "implicit_factors": FACTORS,
     "implicit_grid_search": "run_id:string,config_id:bigint,factors:bigint,regularization:double,alpha:double,"
                             "iterations:bigint,confidence:string,confidence_threshold:double,"
@@ -183,7 +189,8 @@ def test_similar_movies_are_the_exact_cosine_top_10_among_eligible(tables):
 
 def test_same_data_config_and_seed_give_identical_factors(tables, split):
     """MLlib ALS with a fixed seed and fixed block counts is deterministic: refit, compare bit for bit."""
-    again = explicit.als_factors(split, tables["als_grid_search"], json.dumps(SETTINGS))
+    again = spark_tables.int_als_factors(split, tables["als_grid_search"], json.dumps(SETTINGS)).where(
+        "fit = 'all'")
     first = {(r["entity"], r["id"]): r["factors"] for r in tables["als_factors"].collect()}
     second = {(r["entity"], r["id"]): r["factors"] for r in again.collect()}
     assert first == second

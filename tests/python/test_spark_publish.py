@@ -107,8 +107,9 @@ def add_factor_tables(spark):
     """Stand-ins for the recommender's tables (built by the Python models, not by
     this test) so that the publish creates recommend_for / similar_to: two
     factors per user and movie, from their ids."""
-    spark.sql(f"create table {BUILD}.ranking_evaluation using parquet as "
-              "select 'implicit_als' as model, true as is_served, true as serves_similarity")
+    spark.sql(f"create table {BUILD}.serving_settings using parquet as "
+              "select 'implicit_als' as recommendations_model, 'implicit_als' as similar_movies_model, "
+              "cast(10 as bigint) as similar_movies_min_ratings")
     spark.sql(f"create table {BUILD}.movies using parquet as "
               f"select movie_id, title from {BUILD}.stg_movielens__movies")
     spark.sql(f"""create table {BUILD}.implicit_factors using parquet as

@@ -1,7 +1,7 @@
-from cinemart.warehouse import tables
+from cinemart.engine import tables_for
 
 
 def model(dbt, session):
-    return tables.int_user_recommendations(dbt.ref("int_ratings_split"), dbt.ref("ranking_evaluation"),
-                                           dbt.ref("implicit_factors"), dbt.ref("als_factors"),
-                                           dbt.ref("popularity_factors"), dbt.config.get("model_settings"))
+    return tables_for(session).int_user_recommendations(dbt.ref("int_ratings_split"), dbt.ref("ranking_evaluation"),
+        dbt.ref("implicit_factors"), dbt.ref("als_factors"), dbt.ref("popularity_factors"),
+        dbt.config.get("model_settings"))

@@ -25,7 +25,8 @@ select
     movie_genres.genre,
     count(*) as n_movies,
     count(ratings_per_movie.movie_id) as n_rated_movies,
-    coalesce(sum(ratings_per_movie.n_ratings), 0) as n_ratings,
+    -- bigint on both engines (DuckDB sums integers into HUGEINT)
+    cast(coalesce(sum(ratings_per_movie.n_ratings), 0) as bigint) as n_ratings,
     sum(ratings_per_movie.rating_sum) / nullif(sum(ratings_per_movie.n_ratings), 0) as mean_rating,
     cast(count(*) as double) / max(catalogue.n_movies) as share_of_catalogue
 from movie_genres

@@ -31,7 +31,7 @@ select
     per_movie.mean_rating,
     (per_movie.n_ratings * per_movie.mean_rating + {{ m }} * global.global_mean)
         / (per_movie.n_ratings + {{ m }}) as damped_mean_rating,
-    rank() over (order by per_movie.n_ratings desc) as popularity_rank
+    cast(rank() over (order by per_movie.n_ratings desc) as bigint) as popularity_rank  -- Spark ranks are int
 from per_movie
 cross join global
 inner join {{ ref('stg_movielens__movies') }} as movies on per_movie.movie_id = movies.movie_id

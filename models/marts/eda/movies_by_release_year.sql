@@ -16,7 +16,8 @@ per_movie as (
 select
     movies.release_year,
     count(*) as n_movies,
-    coalesce(sum(per_movie.n_ratings), 0) as n_ratings,
+    -- bigint on both engines (DuckDB sums integers into HUGEINT)
+    cast(coalesce(sum(per_movie.n_ratings), 0) as bigint) as n_ratings,
     sum(per_movie.rating_sum) / nullif(sum(per_movie.n_ratings), 0) as mean_rating
 from movies
 left join per_movie on movies.movie_id = per_movie.movie_id

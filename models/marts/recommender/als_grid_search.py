@@ -1,5 +1,5 @@
-from cinemart.warehouse import tables
+from cinemart.engine import tables_for
 
 
 def model(dbt, session):
-    return tables.als_grid_search(dbt.ref("int_ratings_split"), dbt.config.get("model_settings"))
+    return tables_for(session).als_grid_search(dbt.ref("int_ratings_split"), dbt.config.get("model_settings"))

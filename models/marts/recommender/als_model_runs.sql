@@ -14,7 +14,8 @@ scored as (
     select
         split,
         count(*) as n_rows,
-        sum(case when is_cold_start then 1 else 0 end) as n_cold_start,
+        -- integer sums cast to bigint: HUGEINT on DuckDB otherwise, bigint on Spark
+        cast(sum(case when is_cold_start then 1 else 0 end) as bigint) as n_cold_start,
         sqrt(avg((rating - prediction) * (rating - prediction))) as rmse
     from {{ ref('als_predictions') }}
     group by split
@@ -25,8 +26,8 @@ served as (
 
     select
         min(run_id) as served_run_id,
-        sum(case when entity = 'user' then 1 else 0 end) as n_users,
-        sum(case when entity = 'movie' then 1 else 0 end) as n_movies
+        cast(sum(case when entity = 'user' then 1 else 0 end) as bigint) as n_users,
+        cast(sum(case when entity = 'movie' then 1 else 0 end) as bigint) as n_movies
     from {{ ref('als_factors') }}
 
 ),
@@ -42,9 +43,9 @@ select
     '{{ invocation_id }}' as invocation_id,
     chosen.run_id,
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as started_at,
-    -- both ends in UTC: run_started_at is UTC, and current_timestamp is
+    -- both ends in UTC: run_started_at is UTC, and the current time is
     -- converted to UTC (a plain cast would give the session's local time)
-    timezone('UTC', current_timestamp) as finished_at,
+    {{ utc_now() }} as finished_at,
     chosen.dataset_fingerprint,
     {{ var('split_seed') | int }} as split_seed,
     {{ var('test_percent') | int }} as test_percent,

@@ -1,6 +1,6 @@
-from cinemart.warehouse import tables
+from cinemart.engine import tables_for
 
 
 def model(dbt, session):
-    return tables.als_predictions(dbt.ref("int_ratings_split"), dbt.ref("int_als_factors"),
-                                  dbt.config.get("model_settings"))
+    return tables_for(session).als_predictions(dbt.ref("int_ratings_split"), dbt.ref("int_als_factors"),
+        dbt.config.get("model_settings"))

@@ -1,6 +1,6 @@
-from cinemart.warehouse import tables
+from cinemart.engine import tables_for
 
 
 def model(dbt, session):
-    return tables.implicit_factors(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
-                                   dbt.config.get("model_settings"))
+    return tables_for(session).implicit_factors(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
+        dbt.config.get("model_settings"))

@@ -1,7 +1,6 @@
-from cinemart.warehouse import tables
+from cinemart.engine import tables_for
 
 
 def model(dbt, session):
-    return tables.ranking_evaluation(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
-                                     dbt.ref("als_grid_search"), dbt.ref("int_als_factors"),
-                                     dbt.config.get("model_settings"))
+    return tables_for(session).ranking_evaluation(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
+        dbt.ref("als_grid_search"), dbt.ref("int_als_factors"), dbt.config.get("model_settings"))

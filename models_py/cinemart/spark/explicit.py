@@ -1,8 +1,8 @@
 """The explicit model on Spark: MLlib ALS, as the tables the DuckDB path writes.
 
-  als_grid_search(split, settings_json)                 -> als_grid_search
-  als_predictions(split, grid_search, settings_json)    -> als_predictions
-  als_factors(split, grid_search, settings_json)        -> als_factors
+  als_grid_search(split, settings_json)                    -> als_grid_search
+  int_als_factors(split, grid_search, settings_json)       -> int_als_factors (fit = 'train' | 'all')
+  als_predictions(split, int_als_factors, settings_json)   -> als_predictions (scored by the train fit)
 
 Same grid (the als_grid var and its presets), same folds (the cv_fold column
 of int_ratings_split), same selection (lowest mean CV RMSE; ties to fewer
@@ -147,23 +147,30 @@ def chosen_point(grid_search: DataFrame) -> tuple[GridPoint, str]:
     return GridPoint(int(row["rank"]), float(row["reg"]), int(row["iterations"])), str(row["run_id"])
 
 
-def als_predictions(split: DataFrame, grid_search: DataFrame, settings_json: str) -> DataFrame:
-    """The chosen point refit on train, predicting every train and test rating (null + is_cold_start for cold rows)."""
+def train_fit(int_als_factors: DataFrame) -> DataFrame:
+    """The fit = 'train' rows of int_als_factors as a factor table (scores test: predictions, ranking_evaluation)."""
+    return int_als_factors.where(F.col("fit") == "train").drop("fit")
+
+
+def int_als_factors(split: DataFrame, grid_search: DataFrame, settings_json: str) -> DataFrame:
+    """The chosen point fitted once on train (fit = 'train') and once on all clean ratings (fit = 'all', served)."""
     settings = settings_of(settings_json)
     point, run = chosen_point(grid_search)
     split = split_frame(split)
-    fitted = fit(split.where(~F.col("is_test")), settings, point, run)
-    scored = score_pairs(split, fitted.table)
+    fits = [fit(ratings, settings, point, run).table.withColumn("fit", F.lit(name))
+            for name, ratings in (("train", split.where(~F.col("is_test"))), ("all", split))]
+    return fits[0].unionByName(fits[1])
+
+
+def als_predictions(split: DataFrame, int_als_factors: DataFrame, settings_json: str) -> DataFrame:
+    """Every train and test rating scored by the train fit (null + is_cold_start for cold rows)."""
+    settings_of(settings_json)  # same validation as every other explicit table
+    table = train_fit(int_als_factors)
+    run = str(table.select("run_id").first()[0])
+    scored = score_pairs(split_frame(split), table)
     cold = F.col("score").isNull()
     return scored.select(
         F.lit(run).alias("run_id"), F.when(F.col("is_test"), "test").otherwise("train").alias("split"),
         "user_id", "movie_id", "rating",
         F.when(cold, F.lit(None).cast("double")).otherwise(clipped(F.col("score"))).alias("prediction"),
         cold.alias("is_cold_start"))
-
-
-def als_factors(split: DataFrame, grid_search: DataFrame, settings_json: str) -> DataFrame:
-    """The chosen point refit on all clean ratings: the served factors."""
-    settings = settings_of(settings_json)
-    point, run = chosen_point(grid_search)
-    return fit(split_frame(split), settings, point, run).table

@@ -59,7 +59,7 @@ def fingerprint(split: DataFrame) -> str:
 
 def spark_run_id(model: str, data_fingerprint: str, settings: dict) -> str:
     """The DuckDB path's run-id recipe with the engine added: different engine, different numbers, different id."""
-    return run_id(model, data_fingerprint, settings, ENGINE)
+    return run_id(model, data_fingerprint, {"settings": settings, "engine": ENGINE})
 
 
 def library_versions() -> str:

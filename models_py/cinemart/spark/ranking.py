@@ -2,7 +2,9 @@
 
   implicit_grid_search(split, settings_json)                             -> implicit_grid_search
   implicit_factors(split, implicit_grid_search, settings_json)           -> implicit_factors
-  ranking_evaluation(split, implicit_grid_search, als_grid_search, settings_json) -> ranking_evaluation
+  popularity_factors(split, settings_json)                               -> popularity_factors
+  ranking_evaluation(split, implicit_grid_search, als_grid_search, int_als_factors, settings_json)
+                                                                         -> ranking_evaluation
 
 Ratings become implicit feedback as in cinemart.ranking.confidence: binary
 (every rating 1), linear (the rating), threshold (ratings >= threshold, as 1;
@@ -27,7 +29,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cinemart.spark import explicit
-from cinemart.spark._compat import ImplicitParams, RankingSettings, expand_implicit_grid
+from cinemart.spark._compat import POPULAR_MIN_RATING, ImplicitParams, RankingSettings, expand_implicit_grid
 from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, single_row,
                                    spark_run_id, split_frame)
 from cinemart.spark.retrieval import ranking_metrics, relevant_warm, top_n_unseen
@@ -87,9 +89,17 @@ def popularity_table(ratings: DataFrame, run: str = "") -> DataFrame:
         F.col("user_id").alias("id"), F.lit(0.0).alias("bias"), F.array(F.lit(1.0)).alias("factors"), "n_ratings")
     movies = ratings.groupBy("movie_id").agg(
         F.count(F.lit(1)).alias("n_ratings"),
-        F.sum(F.when(F.col("rating") >= 4.0, 1.0).otherwise(0.0)).alias("liked")).select(
+        F.sum(F.when(F.col("rating") >= POPULAR_MIN_RATING, 1.0).otherwise(0.0)).alias("liked")).select(
         F.col("movie_id").alias("id"), F.lit(0.0).alias("bias"), F.array("liked").alias("factors"), "n_ratings")
     return factor_table(run, users, movies, 0.0)
+
+
+def popularity_factors(split: DataFrame, settings_json: str) -> DataFrame:
+    """Popularity on all clean ratings with its own run id (data + code + engine, no settings), as on DuckDB."""
+    settings_of(settings_json)
+    split = split_frame(split)
+    run = spark_run_id("popularity", fingerprint(split), {"min_rating": POPULAR_MIN_RATING})
+    return popularity_table(split, run)
 
 
 def ranking_run_id(data_fingerprint: str, settings: RankingSettings) -> str:
@@ -151,13 +161,17 @@ EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recal
                      "parameters string, evaluation_seconds double, library_versions string")
 
 
-def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame,
+def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame, int_als_factors: DataFrame,
                        settings_json: str) -> DataFrame:
-    """implicit ALS, popularity and explicit ALS fitted on train, judged on test by one protocol."""
+    """implicit ALS, popularity and explicit ALS fitted on train, judged on test by one protocol.
+
+    The explicit model is not refit: its train fit comes from int_als_factors
+    (fit = 'train'), as on the DuckDB path, so every configuration is fitted once.
+    """
     settings = settings_of(settings_json)
-    explicit_settings = explicit.settings_of(settings_json)
     params, run = chosen_params(implicit_grid)
     point, _ = explicit.chosen_point(als_grid)
+    biased = bool(single_row(als_grid, "is_chosen", "als_grid_search")["biased"])
     split = split_frame(split).cache()
     train = split.where(~F.col("is_test")).cache()
     test = split.where(F.col("is_test"))
@@ -172,8 +186,8 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
                          json.dumps(asdict(params), sort_keys=True)),
         "popularity": (lambda: popularity_table(train),
                        json.dumps({"score": "train ratings >= 4.0 per movie"})),
-        "explicit_als": (lambda: explicit.fit(train, explicit_settings, point).table,
-                         json.dumps({**asdict(point), "biased": explicit_settings.biased})),
+        "explicit_als": (lambda: explicit.train_fit(int_als_factors),
+                         json.dumps({**asdict(point), "biased": biased})),
     }
     rows = []
     for name, (make, parameters) in models.items():

@@ -2,6 +2,7 @@
 
   int_user_recommendations(split, ranking_evaluation, factor_tables, settings_json) -> int_user_recommendations
   int_similar_movies(ranking_evaluation, factor_tables, settings_json)               -> int_similar_movies
+  serving_settings(ranking_evaluation, factor_tables, settings_json)                 -> serving_settings
 
 `factor_tables` maps model name -> its factor table: {"implicit_als":
 ref('implicit_factors'), "explicit_als": ref('als_factors'), "popularity":
@@ -55,3 +56,16 @@ def int_similar_movies(evaluation: DataFrame, factor_tables: Mapping[str, DataFr
     found = similar_movies(table, eligible, settings.top_n)
     return found.select("movie_id", "rank", "similar_movie_id", F.col("similarity").cast("float").alias("similarity"),
                         F.lit(name).alias("model"), F.lit(run).alias("run_id"))
+
+
+SERVING_SETTINGS_SCHEMA = ("recommendations_model string, recommendations_run_id string, similar_movies_model string, "
+                           "similar_movies_run_id string, similar_movies_min_ratings bigint, top_n bigint")
+
+
+def serving_settings(evaluation: DataFrame, factor_tables: Mapping[str, DataFrame], settings_json: str) -> DataFrame:
+    """One row the serving functions read at query time: which model serves which list, and its settings."""
+    settings = settings_of(settings_json)
+    served, _, served_run = _flagged(evaluation, "is_served", factor_tables)
+    taste, _, taste_run = _flagged(evaluation, "serves_similarity", factor_tables)
+    return evaluation.sparkSession.createDataFrame(
+        [(served, served_run, taste, taste_run, settings.similar_min_ratings, settings.top_n)], SERVING_SETTINGS_SCHEMA)

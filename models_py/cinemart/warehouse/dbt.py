@@ -63,6 +63,18 @@ def _dbt_executable() -> str:
     return found
 
 
+#: Vars that mean something on one engine only (mirrors macros/validate_vars.sql,
+#: which refuses them inside dbt; the CLI refuses them before any work).
+ENGINE_ONLY_VARS = {"spark_serving_schema": "spark"}
+
+
+def check_engine_vars(extra_vars: dict, engine: str) -> None:
+    """One line naming the var when a var of another engine is given."""
+    for name, only in ENGINE_ONLY_VARS.items():
+        if name in extra_vars and engine != only:
+            raise WarehouseError(f"var {name} applies to --engine {only} only, not --engine {engine}")
+
+
 def run_dbt(
     command: str,
     layout: Layout,
@@ -72,8 +84,14 @@ def run_dbt(
     extra_vars: dict | None = None,
     select: Sequence[str] = (),
     target_dir: Path | None = None,
+    target: str | None = None,
 ) -> BuildResult:
-    """Run `dbt <command>` (build, run, test, docs generate…) for the dataset in `layout`."""
+    """Run `dbt <command>` (build, run, test, docs generate…) for the dataset in `layout`.
+
+    `target` picks a profiles.yml output (e.g. "spark"; default: the profile's
+    default, DuckDB). DBT_TARGET_PATH / DBT_LOG_PATH in the environment reach
+    dbt unchanged unless `target_dir` overrides them.
+    """
     database.parent.mkdir(parents=True, exist_ok=True)
     dbt_vars = {**layout.dbt_vars(), **(extra_vars or {})}
     argv = [
@@ -82,6 +100,8 @@ def run_dbt(
         "--profiles-dir", str(project_dir),
         "--vars", json.dumps(dbt_vars),
     ]
+    if target is not None:
+        argv += ["--target", target]
     if target_dir is not None:
         argv += ["--target-path", str(target_dir / "target"), "--log-path", str(target_dir / "logs")]
     if select:

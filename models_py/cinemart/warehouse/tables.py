@@ -4,8 +4,9 @@ Each dbt Python model (models/marts/recommender/, models/intermediate/recommende
 relations it refs (`dbt.ref(...)` stays literally in the model file, where dbt
 parses it) and the `model_settings` JSON to the function of the same name here,
 and returns the Arrow table it gets back. The relations are DuckDB relations;
-a Spark engine provides the same functions over Spark DataFrames in its own
-sub-package, and the model files will pick one by the session they receive.
+the Spark engine (`cinemart.spark.tables`) provides the same functions over
+Spark DataFrames, and `cinemart.engine.tables_for(session)` picks one by the
+session the model receives.
 
 Internal DAG (-> = refs; every configuration is fitted once per build):
 

@@ -1,0 +1,67 @@
+"""The Spark engine's front door: the functions of `cinemart.warehouse.tables`, same names and signatures.
+
+A dbt Python model calls `cinemart.engine.tables_for(session).<model name>(refs..., model_settings)`;
+with a SparkSession it lands here, the refs are Spark DataFrames and each
+function returns the table's Spark DataFrame (dbt-spark writes it). The DAG
+is the DuckDB one (see `cinemart.warehouse.tables`): every configuration is
+fitted once per build, int_als_factors holds the explicit train and all
+fits, and serving reads the factor tables back. The work lives in
+`explicit`, `ranking` and `serving`; this module only maps each model's refs
+onto them.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+
+from cinemart.spark import explicit, ranking, serving
+
+#: Which model each factor table serves, as `cinemart.warehouse.tables.FACTOR_TABLES`.
+FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
+
+
+def als_grid_search(split: DataFrame, model_settings: str) -> DataFrame:
+    return explicit.als_grid_search(split, model_settings)
+
+
+def int_als_factors(split: DataFrame, als_grid_search: DataFrame, model_settings: str) -> DataFrame:
+    return explicit.int_als_factors(split, als_grid_search, model_settings)
+
+
+def als_predictions(split: DataFrame, int_als_factors: DataFrame, model_settings: str) -> DataFrame:
+    return explicit.als_predictions(split, int_als_factors, model_settings)
+
+
+def implicit_grid_search(split: DataFrame, model_settings: str) -> DataFrame:
+    return ranking.implicit_grid_search(split, model_settings)
+
+
+def implicit_factors(split: DataFrame, implicit_grid_search: DataFrame, model_settings: str) -> DataFrame:
+    return ranking.implicit_factors(split, implicit_grid_search, model_settings)
+
+
+def popularity_factors(split: DataFrame, model_settings: str) -> DataFrame:
+    return ranking.popularity_factors(split, model_settings)
+
+
+def ranking_evaluation(split: DataFrame, implicit_grid_search: DataFrame, als_grid_search: DataFrame,
+                       int_als_factors: DataFrame, model_settings: str) -> DataFrame:
+    return ranking.ranking_evaluation(split, implicit_grid_search, als_grid_search, int_als_factors, model_settings)
+
+
+def serving_settings(evaluation: DataFrame, implicit_factors: DataFrame, als_factors: DataFrame,
+                     popularity_factors: DataFrame, model_settings: str) -> DataFrame:
+    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
+    return serving.serving_settings(evaluation, tables, model_settings)
+
+
+def int_user_recommendations(split: DataFrame, evaluation: DataFrame, implicit_factors: DataFrame,
+                             als_factors: DataFrame, popularity_factors: DataFrame, model_settings: str) -> DataFrame:
+    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
+    return serving.int_user_recommendations(split, evaluation, tables, model_settings)
+
+
+def int_similar_movies(evaluation: DataFrame, implicit_factors: DataFrame, als_factors: DataFrame,
+                       model_settings: str) -> DataFrame:
+    return serving.int_similar_movies(evaluation, {"implicit_als": implicit_factors, "explicit_als": als_factors},
+                                      model_settings)

@@ -1,0 +1,46 @@
+"""The engine front: one call picks the table functions by the session a dbt Python model receives."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cinemart.engine import tables_for
+
+MODELS_DIRS = [Path(__file__).resolve().parents[2] / "models" / d / "recommender" for d in ("marts", "intermediate")]
+
+
+def fake_spark_session():
+    """An object whose class looks like pyspark's SparkSession (no JVM is started)."""
+    cls = type("SparkSession", (), {"__module__": "pyspark.sql.session"})
+    return cls()
+
+
+def test_a_duckdb_connection_gets_the_duckdb_tables_without_importing_pyspark():
+    code = ("import sys, duckdb; from cinemart.engine import tables_for; "
+            "print(tables_for(duckdb.connect()).__name__, 'pyspark' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["cinemart.warehouse.tables", "False"]
+
+
+def test_a_spark_session_gets_the_spark_tables():
+    pytest.importorskip("pyspark")
+    assert tables_for(fake_spark_session()).__name__ == "cinemart.spark.tables"
+    assert tables_for(duckdb.connect()).__name__ == "cinemart.warehouse.tables"
+
+
+def test_both_engines_offer_every_python_model_with_the_same_signature():
+    """A model file calls tables_for(session).<model name>(...): each engine must have that
+    function, with the same parameters (the refs, in the same order, then model_settings)."""
+    pytest.importorskip("pyspark")
+    duck, spark = tables_for(duckdb.connect()), tables_for(fake_spark_session())
+    models = sorted(p.stem for d in MODELS_DIRS for p in d.glob("*.py"))
+    assert len(models) == 10
+    for name in models:
+        assert list(inspect.signature(getattr(duck, name)).parameters) == \
+            list(inspect.signature(getattr(spark, name)).parameters), name
