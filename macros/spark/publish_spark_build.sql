@@ -69,10 +69,15 @@
 {% macro spark_serve_version(serving, version, previous) %}
   {%- set version_schema = serving ~ '__v' ~ version -%}
   {%- set tables = spark_tables_in(version_schema) -%}
+  {#- An existing view is repointed with ALTER VIEW ... AS: one metastore alter, so a
+      reader always finds it. Spark's `create or replace view` drops the view and
+      creates it again, and a reader in between got TABLE_OR_VIEW_NOT_FOUND. -#}
+  {%- set existing = spark_views_in(serving) -%}
   {%- for table in tables -%}
-    {%- do run_query('create or replace view ' ~ serving ~ '.' ~ table ~ ' as select * from ' ~ version_schema ~ '.' ~ table) -%}
+    {%- set verb = 'alter view ' if table in existing else 'create view ' -%}
+    {%- do run_query(verb ~ serving ~ '.' ~ table ~ ' as select * from ' ~ version_schema ~ '.' ~ table) -%}
   {%- endfor -%}
-  {%- for view in spark_views_in(serving) if view not in tables and view != 'serving_version' -%}
+  {%- for view in existing if view not in tables and view != 'serving_version' -%}
     {%- do run_query('drop view ' ~ serving ~ '.' ~ view) -%}
   {%- endfor -%}
   {%- do run_query("create or replace view " ~ serving ~ ".serving_version as select '" ~ version ~ "' as version, "

@@ -69,10 +69,6 @@ class Reader(threading.Thread):
             time.sleep(0.05)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect, seen in a clean-clone run: on the Hive (Derby) metastore `create or replace view` "
-    "is not atomic, and a reader once got TABLE_OR_VIEW_NOT_FOUND for cinemart.quarantine_ratings mid-publish; "
-    "the publish step needs an atomic repoint (e.g. ALTER VIEW ... AS) before this holds"))
 def test_readers_see_a_whole_version_during_a_rebuild_and_rollback(spark, datasets, tmp_path):
     (old_vars, old_counts), (new_vars, new_counts) = datasets
     assert build(tmp_path, old_vars)
