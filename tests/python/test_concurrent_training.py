@@ -12,6 +12,8 @@ import threading
 import numba
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from cinemart.models import explicit_als, implicit_als, threads
 from cinemart.models.explicit_als import ALSConfig, ExplicitALS
@@ -92,3 +94,32 @@ def test_thread_budget_setting_is_validated(monkeypatch):
     monkeypatch.setenv("CINEMART_THREADS", "0")
     with pytest.raises(ValueError, match="CINEMART_THREADS must be an integer >= 1, got '0'"):
         threads.thread_budget()
+
+
+
+def _blas_threads() -> set[int]:
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_blas_stays_on_one_thread_through_fits_and_scoring():
+    """Regression: two identical builds once gave different implicit_grid_search rows.
+
+    OpenBLAS's thread count is process-global, and implicit's `Y^T Y` gives
+    other bits on 2 threads than on 1. Scoped limits that each fit and the
+    scorer set and restored let one dbt thread put BLAS back on 2 threads
+    while another thread's fit was running. Nothing in cinemart may leave BLAS
+    on more than one thread, so no interleaving can reach that state.
+    """
+    from cinemart.serving.scoring import similar, top_n
+
+    data = _ratings()
+    with threadpool_limits(2, "blas"):  # a process that starts with multithreaded BLAS, as dbt's does
+        model = _implicit(data)
+        assert _blas_threads() == {1}
+        seen = sp.csr_matrix((np.ones(data[0].size), (data[0], data[1])), shape=(data[3], data[4]))
+        top_n(model, seen, np.arange(data[3]), n=10)
+        assert _blas_threads() == {1}
+        similar(model.item_factors, np.arange(data[4]), n=10)
+        assert _blas_threads() == {1}
+        _explicit(data)
+        assert _blas_threads() == {1}

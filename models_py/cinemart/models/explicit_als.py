@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from cinemart.models.als_kernels import balanced_groups, solve_rows
 from cinemart.models.base import Factors
-from cinemart.models.threads import threads_for, training_slot
+from cinemart.models.threads import cpu_slot, threads_for
 from cinemart.validation import index_array, require_int, require_number
 
 SOLVERS = ("cholesky", "cg")
@@ -174,7 +174,7 @@ class ExplicitALS:
         if wanted and on_checkpoint is None:
             raise ValueError("checkpoints were given without an on_checkpoint callback")
         work = values.size * (cfg.rank + cfg.biased) ** 2
-        with training_slot(threads_for(work)):
+        with cpu_slot(threads_for(work)):
             return self._fit(users, items, values, n_users, n_items, numba.get_num_threads(), wanted, on_checkpoint)
 
     def _fit(self, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_users: int, n_items: int,

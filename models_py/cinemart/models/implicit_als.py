@@ -15,7 +15,7 @@ Determinism: the initial factors come from ``random_state``; each ALS half-step
 solves every user (item) independently given the other side, so the thread
 count changes scheduling but not arithmetic. The only shared reduction is
 ``Y^T Y``, computed by BLAS, which is why fitting runs with one BLAS thread
-(``cinemart.models.threads.training_slot``; multithreaded OpenBLAS is also
+(``cinemart.models.threads.cpu_slot``; multithreaded OpenBLAS is also
 ~10x slower here, as implicit itself warns).
 """
 
@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 from cinemart.models.base import Factors
-from cinemart.models.threads import threads_for, training_slot
+from cinemart.models.threads import cpu_slot, threads_for
 from cinemart.validation import index_array, require_int, require_number
 
 #: How a rating becomes an implicit-feedback confidence (before ``alpha``).
@@ -127,7 +127,7 @@ def fit_implicit_als(
     """
     values = confidence(ratings, params.confidence, params.threshold)
     matrix = interaction_matrix(user_idx, item_idx, values, n_users, n_items)
-    with training_slot(threads_for(matrix.nnz * params.factors ** 2)) as threads:
+    with cpu_slot(threads_for(matrix.nnz * params.factors ** 2)) as threads:
         model = AlternatingLeastSquares(
             factors=int(params.factors),
             regularization=float(params.regularization),

@@ -15,6 +15,15 @@ one process. Two things must hold then:
   thread costs more than it saves), a large one for the whole budget; two fits
   at once then split the cores instead of running oversubscribed, as
   implicit's `num_threads=0` next to numba's pool did.
+
+BLAS runs on one thread in every cinemart process, set once and never
+restored (`pin_blas`). OpenBLAS's thread count is process-global and changes
+results: implicit's `Y^T Y` with 2 BLAS threads gives other factors than with
+1 (measured on ml-latest-small, factors 128: different bytes, same seed). A
+scoped limit that one dbt thread restores while another is mid-fit made
+`implicit_grid_search` differ between two identical builds; a limit nobody
+changes cannot. Our parallelism lives above BLAS instead: numba and implicit
+over rows, the scorer over blocks.
 """
 
 from __future__ import annotations
@@ -94,6 +103,16 @@ class _Budget:
 
 
 _BUDGET = _Budget()
+_HELD = threading.local()  # the grant of the slot this thread is inside, if any
+
+
+def pin_blas() -> None:
+    """Put every BLAS library loaded so far on one thread, for good (see module docstring).
+
+    Called on entry to each `cpu_slot`, so a BLAS loaded late (scipy's,
+    pulled in by implicit) is pinned before it is used.
+    """
+    threadpool_limits(1, "blas")
 
 
 def threads_for(work: float) -> int:
@@ -102,19 +121,27 @@ def threads_for(work: float) -> int:
 
 
 @contextmanager
-def training_slot(threads: int) -> Iterator[int]:
+def cpu_slot(threads: int) -> Iterator[int]:
     """Take up to `threads` tokens from the process budget (waiting while none is free); yields the grant.
 
     Inside, numba uses exactly that many threads (capped by its pool) and BLAS
     one (implicit and the ALS kernels parallelize over rows themselves;
-    multithreaded BLAS under them is ~10x slower, as implicit warns).
+    multithreaded BLAS under them is also ~10x slower, as implicit warns).
+    A slot opened inside another on the same thread (scoring from a fit's
+    checkpoint callback) reuses the outer grant instead of waiting on itself.
     """
+    pin_blas()
+    held = getattr(_HELD, "grant", None)
+    if held is not None:
+        yield held
+        return
     granted = _BUDGET.take(threads)
     previous = numba.get_num_threads()
+    _HELD.grant = granted
     try:
         numba.set_num_threads(min(granted, numba.config.NUMBA_NUM_THREADS))
-        with threadpool_limits(1, "blas"):
-            yield granted
+        yield granted
     finally:
+        _HELD.grant = None
         numba.set_num_threads(previous)
         _BUDGET.give(granted)

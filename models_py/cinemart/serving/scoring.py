@@ -20,14 +20,14 @@ Everything returns flat, equally long NumPy arrays (a `NamedTuple`), so
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
 from cinemart.models.base import Factors
-from cinemart.models.threads import thread_budget
+from cinemart.models.threads import cpu_slot, thread_budget
 from cinemart.validation import index_array, require_int
 
 #: Score-matrix cells per block (float64): 128 MiB, whatever the catalogue size.
@@ -83,18 +83,23 @@ def _ranked(query: np.ndarray, score_block: Callable[[np.ndarray], np.ndarray], 
     """Score `query` in blocks and keep each row's best `n`: (query, rank, item, score).
 
     `score_block(batch)` returns the batch's (len(batch), n_items) float64
-    scores with excluded cells at -inf.
+    scores with excluded cells at -inf. Blocks run in parallel on the threads
+    the process budget grants (BLAS stays on one thread, see
+    `cinemart.models.threads`); each block is independent, so the result does
+    not depend on how many ran at once.
     """
-    parts = []
     step = _block_rows(n_items)
-    with threadpool_limits(thread_budget(), "blas"):
-        for start in range(0, query.size, step):
-            batch = query[start:start + step]
-            scores = score_block(batch)
-            rows, rank, cols = _best(scores, n)
-            parts.append((batch[rows], rank, cols, scores[rows, cols]))
-    if not parts:
+    batches = [query[start:start + step] for start in range(0, query.size, step)]
+    if not batches:
         return [np.empty(0, np.int32), np.empty(0, np.int16), np.empty(0, np.int32), np.empty(0, np.float32)]
+
+    def best_of(batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        scores = score_block(batch)
+        rows, rank, cols = _best(scores, n)
+        return batch[rows], rank, cols, scores[rows, cols]
+
+    with cpu_slot(min(thread_budget(), len(batches))) as workers, ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(best_of, batches))
     query, rank, item, score = (np.concatenate(column) for column in zip(*parts))
     return [query.astype(np.int32), rank.astype(np.int16), item.astype(np.int32), score.astype(np.float32)]
 
