@@ -9,7 +9,7 @@
         dbt run-operation publish_spark_build --target spark
             1. copies every table of the build schema into a new schema
                cinemart__v<timestamp> (parquet, written once, never changed);
-            2. repoints each view cinemart.<table> at it (create or replace view:
+            2. repoints each view cinemart.<table> at it (alter view ... as:
                one metastore update per view, atomic for a reader);
             3. records the served and the previous version in
                cinemart.serving_version, recreates recommend_for / similar_to
@@ -60,7 +60,37 @@
     {%- do run_query('drop schema ' ~ schema ~ ' cascade') -%}
   {%- endfor -%}
   {{ log("published " ~ tables | length ~ " tables of " ~ target.schema ~ " as " ~ serving ~ " version " ~ version, info=true) }}
+  {%- do spark_log_headline(serving) -%}
   {{ return(version) }}
+{% endmacro %}
+
+
+{#- The figures `cinemart build` prints after a DuckDB build, read from the
+    serving views just published (tables a --select build lacks are skipped). -#}
+{% macro spark_log_headline(serving) %}
+  {%- set views = spark_views_in(serving) -%}
+  {%- set lines = [] -%}
+  {%- if 'dataset_overview' in views -%}
+    {%- set o = run_query('select n_users, n_movies, n_rated_movies, n_unrated_movies, n_ratings, n_quarantined_ratings, '
+                          ~ 'min_ratings_per_user from ' ~ serving ~ '.dataset_overview').rows[0] -%}
+    {%- do lines.append(('users', '{:,}'.format(o[0]))) -%}
+    {%- do lines.append(('movies (rated / unrated)', '{:,} ({:,} / {:,})'.format(o[1], o[2], o[3]))) -%}
+    {%- do lines.append(('ratings', '{:,}'.format(o[4]))) -%}
+    {%- do lines.append(('quarantined ratings', '{:,}'.format(o[5]))) -%}
+    {%- do lines.append(('min ratings per user', '{:,}'.format(o[6]))) -%}
+  {%- endif -%}
+  {%- if 'als_model_runs' in views -%}
+    {%- set r = run_query('select test_rmse, rank, reg, iterations from ' ~ serving ~ '.als_model_runs '
+                          ~ 'order by finished_at desc limit 1').rows[0] -%}
+    {%- do lines.append(('explicit ALS test RMSE', '{:.4f} (rank {}, reg {}, {} iterations)'.format(r[0], r[1], r[2], r[3]))) -%}
+  {%- endif -%}
+  {%- if 'ranking_evaluation' in views -%}
+    {%- set e = run_query('select precision_at_10, model from ' ~ serving ~ '.ranking_evaluation where is_served').rows[0] -%}
+    {%- do lines.append(('served model precision@10', '{:.4f} ({})'.format(e[0], e[1]))) -%}
+  {%- endif -%}
+  {%- for label, value in lines -%}
+    {{ log('  ' ~ '{:<28}'.format(label) ~ ' ' ~ value, info=true) }}
+  {%- endfor -%}
 {% endmacro %}
 
 

@@ -44,3 +44,27 @@ def test_both_engines_offer_every_python_model_with_the_same_signature():
     for name in models:
         assert list(inspect.signature(getattr(duck, name)).parameters) == \
             list(inspect.signature(getattr(spark, name)).parameters), name
+
+
+def test_the_duckdb_engine_reads_the_split_once_until_it_changes(monkeypatch):
+    """Every Python model asks for int_ratings_split; only a changed split is read again."""
+    from cinemart.data.ratings import SplitRatings
+    from cinemart.warehouse import tables
+
+    reads = []
+    original = SplitRatings.from_columns.__func__
+    monkeypatch.setattr(SplitRatings, "from_columns",
+                        classmethod(lambda cls, columns: reads.append(1) or original(cls, columns)))
+    monkeypatch.setattr(tables, "_split", tables._SplitOnce())
+    con = duckdb.connect()
+    con.execute("create table int_ratings_split as select * from (values (2, 10, 4.0, false, 1), "
+                "(1, 10, 3.5, true, null), (1, 11, 5.0, false, 0)) t(user_id, movie_id, rating, is_test, cv_fold)")
+    first = tables._split(con.table("int_ratings_split"))
+    assert tables._split(con.sql("select * from int_ratings_split")) is first
+    assert len(reads) == 1
+    assert first.user_id.tolist() == [1, 1, 2] and first.cv_fold.tolist() == [-1, 0, 1]
+    with pytest.raises(ValueError, match="read-only"):
+        first.rating[0] = 1.0
+    con.execute("update int_ratings_split set rating = 4.5 where user_id = 2")
+    changed = tables._split(con.table("int_ratings_split"))
+    assert len(reads) == 2 and changed.rating.tolist() == [3.5, 5.0, 4.5]

@@ -22,7 +22,7 @@ from conftest import LATEST_SMALL_DIR
 
 CINEMART = str(Path(sys.executable).parent / "cinemart")
 # Timing columns and the audit's invocation columns differ between identical builds by design.
-VOLATILE_COLUMNS = {"fit_seconds", "evaluation_seconds", "invocation_id", "started_at", "finished_at"}
+VOLATILE_COLUMNS = {"fit_seconds", "grid_fit_seconds", "evaluation_seconds", "invocation_id", "started_at", "finished_at"}
 # Append-only: one row per build, so only its distinct content is comparable across warehouses.
 APPEND_ONLY = {"als_model_runs"}
 

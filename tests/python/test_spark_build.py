@@ -96,6 +96,7 @@ def builds(tmp_path_factory):
             cwd=PROJECT_DIR, env=spark_env(work / "spark"), capture_output=True, text=True, check=False)
         print(f"cinemart build --engine spark: {time.perf_counter() - started:.0f}s")
     assert completed.returncode == 0, f"cinemart build --engine spark failed:\n{completed.stdout[-4000:]}{completed.stderr[-2000:]}"
+    (work / "cinemart-build.out").write_text(completed.stdout)
     return work / "spark" / "warehouse" / f"{SCHEMA}.db", database, work
 
 
@@ -180,3 +181,14 @@ def test_the_build_stayed_in_its_private_folders_and_was_published(builds):
     versions = sorted((spark / "warehouse").glob("cinemart__v*.db"))
     assert len(versions) == 1
     assert {p.name for p in versions[0].iterdir() if p.is_dir()} == {p.name for p in folder.iterdir() if p.is_dir()}
+
+
+def test_the_cli_prints_the_headline_figures_of_the_published_build(builds):
+    """The same figures a DuckDB build prints, read back from what Spark published."""
+    folder, _, work = builds
+    printed = (work / "cinemart-build.out").read_text()
+    runs = spark_table(folder, "als_model_runs").to_pylist()[-1]
+    served = [row for row in spark_table(folder, "ranking_evaluation").to_pylist() if row["is_served"]][0]
+    assert f"{'explicit ALS test RMSE':<28} {runs['test_rmse']:.4f} (rank {runs['rank']}," in printed
+    assert f"{'served model precision@10':<28} {served['precision_at_10']:.4f} ({served['model']})" in printed
+    assert f"{'ratings':<28} 100,836" in printed

@@ -20,8 +20,10 @@ Internal DAG (-> = refs; every configuration is fitted once per build):
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from cinemart.data.ratings import SPLIT_COLUMNS, SplitRatings
@@ -35,9 +37,43 @@ Relation = Any  # a duckdb.DuckDBPyRelation, as dbt.ref() returns it
 FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
 
 
-def _split(relation: Relation) -> SplitRatings:
-    """int_ratings_split as columns, sorted by DuckDB (parallel) so Python does not sort again."""
-    return SplitRatings.from_columns(relation.project(SPLIT_COLUMNS).order("user_id, movie_id").fetchnumpy())
+class _SplitOnce:
+    """int_ratings_split read into NumPy once per process, shared by every Python model of the build.
+
+    Seven models need the split. Each used to fetch, sort and hash it again
+    (at 25M ratings: 725 MB and seconds of work per copy, two copies alive
+    when dbt runs two models at once). The key is the split's content, taken
+    by DuckDB in one parallel scan (row count and an order-free xor of row
+    hashes; rows are unique per (user, movie)), so a rebuilt or changed split
+    is read afresh and an unchanged one is never re-read, whatever dbt
+    invocation or thread asks. The lock makes a second model wait for the
+    first one's read instead of starting its own. One split is kept: the
+    memory stays held until the process (the dbt run) ends.
+    """
+
+    KEY = "count(*), bit_xor(hash(user_id, movie_id, rating, is_test, cv_fold))"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._data: SplitRatings | None = None
+
+    def __call__(self, relation: Relation) -> SplitRatings:
+        split = relation.project(SPLIT_COLUMNS)
+        (key,) = split.aggregate(self.KEY).fetchall()
+        with self._lock:
+            if key != self._key:
+                self._key, self._data = None, None  # free the old split before reading the new one
+                # Sorted by DuckDB (parallel) so Python does not sort again.
+                data = SplitRatings.from_columns(split.order("user_id, movie_id").fetchnumpy())
+                for column in vars(data).values():  # shared: a model that wrote into it would corrupt the others
+                    if isinstance(column, np.ndarray):
+                        column.flags.writeable = False
+                self._key, self._data = key, data
+            return self._data
+
+
+_split = _SplitOnce()
 
 
 def _columns(relation: Relation, columns: str = "*") -> dict:
