@@ -128,13 +128,16 @@ class BuildRun:
         return {s: (w[2], self.sampler.peak(w[0], w[1])) for s, w in windows.items()}
 
 
-def run_build(args: list[str], warehouse: Path, log_path: Path, env: dict[str, str] | None = None) -> BuildRun:
-    """`cinemart build ARGS` into a private warehouse, sampling the process tree's memory (a JVM included)."""
+def run_build(args: list[str], warehouse: Path, log_path: Path, env: dict[str, str] | None = None,
+              cwd: Path = ROOT) -> BuildRun:
+    """`cinemart build ARGS` into a private warehouse, sampling the process tree's memory (a JVM included).
+
+    `cwd` is the dbt project built (another checkout's, in bench_revisions)."""
     env = {**os.environ, "CINEMART_WAREHOUSE_DIR": str(warehouse), "DBT_TARGET_PATH": str(warehouse / "target"),
            "DBT_LOG_PATH": str(warehouse / "logs"), **(env or {})}
     with log_path.open("w") as log:
         started = time.time()
-        process = subprocess.Popen([BIN / "cinemart", "build", *args], cwd=ROOT, env=env,
+        process = subprocess.Popen([BIN / "cinemart", "build", *args], cwd=cwd, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
         sampler = Sampler(process.pid)
         thread = threading.Thread(target=sampler.run, daemon=True)
