@@ -130,14 +130,16 @@ def _add_synth(actions: Subcommands) -> None:
         help="generate a synthetic MovieLens CSV release with a planted low-rank model",
         description="Write ratings/movies/tags/links.csv and synth_manifest.json (planted model, "
         "achievable RMSE) into DIR and print DIR on stdout; progress goes to stderr. "
-        "The defaults are ml-25m's size.",
+        "The defaults are ml-25m's size; --ratings alone scales users and movies in its proportions.",
     )
     parser.add_argument("--ratings", type=int, default=defaults.ratings, metavar="N",
                         help=f"number of ratings (default: {defaults.ratings})")
-    parser.add_argument("--users", type=int, default=defaults.users, metavar="U",
-                        help=f"number of users, each with at least 20 ratings (default: {defaults.users})")
-    parser.add_argument("--movies", type=int, default=defaults.movies, metavar="M",
-                        help=f"number of movies (default: {defaults.movies})")
+    parser.add_argument("--users", type=int, metavar="U",
+                        help=f"number of users, each with at least 20 ratings (default: {defaults.users} "
+                             "at the default --ratings; ml-25m's users per rating otherwise)")
+    parser.add_argument("--movies", type=int, metavar="M",
+                        help=f"number of movies (default: {defaults.movies} at the default --ratings; "
+                             "ml-25m's movies per rating otherwise)")
     parser.add_argument("--seed", type=int, default=defaults.seed, metavar="S",
                         help="random seed; the same arguments give byte-identical files (default: 0)")
     parser.add_argument("--rank", type=int, default=defaults.rank, metavar="K",
@@ -145,13 +147,15 @@ def _add_synth(actions: Subcommands) -> None:
     parser.add_argument("--noise-std", type=float, default=defaults.noise_std, metavar="SIGMA",
                         help=f"std of the rating noise before rounding (default: {defaults.noise_std})")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to create")
-    parser.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
+    parser.add_argument("--force", action="store_true",
+                        help="replace DIR if it holds an earlier synthetic release (any other non-empty "
+                             "folder is refused)")
     parser.set_defaults(handler=_run_synth)
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    config = SynthConfig(ratings=args.ratings, users=args.users, movies=args.movies, seed=args.seed,
-                         rank=args.rank, noise_std=args.noise_std)
+    config = SynthConfig.scaled(args.ratings, users=args.users, movies=args.movies, seed=args.seed,
+                                rank=args.rank, noise_std=args.noise_std)
     synthesize(config, args.out, force=args.force, progress=ConsoleProgress())
     print(args.out.resolve())
     return 0
