@@ -31,7 +31,7 @@ from cinemart.data.preflight import PreflightError, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
 from cinemart.warehouse.explicit_tables import ExplicitSettings
 from cinemart.warehouse.ranking_tables import RankingSettings
-from cinemart.settings import SettingsError
+from cinemart.settings import SettingsError, check_var_names
 from cinemart.warehouse.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
 from cinemart.report import write_report
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment
@@ -205,6 +205,7 @@ def _run_build(args: argparse.Namespace) -> int:
         raise WarehouseError(f"--vars must be a JSON object: {exc}") from None
     if not isinstance(extra, dict):
         raise WarehouseError(f"--vars must be a JSON object, got {args.dbt_vars!r}")
+    check_var_names(extra)
     try:  # bad model vars fail here, in one line, before any work
         ExplicitSettings.from_config(extra)
         RankingSettings.from_config(extra)
