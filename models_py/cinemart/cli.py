@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cinemart import __version__
-from cinemart.data.catalog import RELEASES, UnknownDatasetError
+from cinemart.data.catalog import DEFAULT_RELEASE, RELEASES, UnknownDatasetError
 from cinemart.data.fetch import (
     BASE_URL_ENV,
     DATA_DIR_ENV,
@@ -178,10 +178,12 @@ def _add_build(commands: Subcommands) -> None:
         description="Resolve the dataset like `cinemart data fetch`, detect its layout, run `dbt build` "
         "and print where the warehouse is with a few headline figures.",
     )
-    parser.add_argument("name", metavar="NAME", nargs="?", default="ml-latest-small",
-                        help=f"one of: {', '.join(RELEASES)} (default: ml-latest-small)")
+    parser.add_argument("name", metavar="NAME", nargs="?",
+                        help=f"one of: {', '.join(RELEASES)} (default: whatever --from / ${DATA_DIR_ENV} "
+                             f"holds, detected from its files; without either, {DEFAULT_RELEASE})")
     parser.add_argument("--from", dest="source", metavar="DIR",
-                        help=f"use this local copy without network access (default: ${DATA_DIR_ENV})")
+                        help=f"use this local copy without network access (default: ${DATA_DIR_ENV}, "
+                             "which must then hold NAME if one is given)")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, metavar="DIR",
                         help="folder that receives downloads (default: ./data)")
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
