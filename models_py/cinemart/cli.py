@@ -26,7 +26,7 @@ from cinemart.data.fetch import (
     FetchError,
     fetch,
 )
-from cinemart.data.layout import DatasetLayoutError, detect_layout
+from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, detect_layout
 from cinemart.data.preflight import PreflightError, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
 from cinemart.warehouse.explicit_tables import ExplicitSettings
@@ -217,7 +217,7 @@ def _run_build(args: argparse.Namespace) -> int:
     if args.engine == "spark":  # Java and the master, before the data and before dbt starts a JVM
         check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
     folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
-    layout = detect_layout(folder)
+    layout = detect_layout(folder, movies_encoding=extra.get("movies_encoding") or os.environ.get(MOVIES_ENCODING_ENV))
     check_dataset(layout)
     project = find_project_dir()
     if args.engine == "spark":

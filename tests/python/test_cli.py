@@ -11,7 +11,7 @@ from pathlib import Path
 from cinemart import cli
 from cinemart.cli import main
 from cinemart.data.layout import detect_layout
-from cinemart.data.preflight import PreflightError
+from cinemart.data.preflight import PreflightError, check_dataset
 
 CINEMART_EXE = Path(sys.executable).with_name("cinemart")
 
@@ -153,10 +153,11 @@ def test_installed_entry_point(make_movielens_folder):
 
 @pytest.fixture
 def built_layouts(monkeypatch):
-    """The layouts `cinemart build` resolved; the build stops at the preflight, before dbt."""
+    """The layouts `cinemart build` resolved and the preflight passed; the build stops there, before dbt."""
     seen = []
 
     def stop(layout):
+        check_dataset(layout)
         seen.append(layout)
         raise PreflightError("stopped by the test")
 
@@ -198,3 +199,18 @@ def test_build_refuses_a_named_release_the_environment_copy_is_not(make_movielen
     assert built_layouts == []
     assert_one_line_error(capsys.readouterr().err, f"$CINEMART_DATA_DIR ({folder.resolve()}) is named for "
                           "ml-latest-small, not ml-25m: unset it to download ml-25m")
+
+
+@pytest.mark.parametrize("setting", ["vars", "environment"])
+def test_build_reads_a_latin1_movies_csv_when_movies_encoding_says_so(setting, make_movielens_folder,
+                                                                     built_layouts, monkeypatch, capsys):
+    latin1 = "movieId,title,genres\n1,Café (1995),Comedy\n".encode("latin-1")
+    folder = make_movielens_folder("csv", extra={"movies.csv": latin1})
+    options = ["--vars", '{"movies_encoding": "latin-1"}'] if setting == "vars" else []
+    if setting == "environment":
+        monkeypatch.setenv("CINEMART_MOVIES_ENCODING", "latin-1")
+
+    assert main(["build", "--from", str(folder), *options]) == 2
+
+    assert_one_line_error(capsys.readouterr().err, "stopped by the test")  # the preflight passed
+    assert [layout.dbt_vars()["movies_encoding"] for layout in built_layouts] == ["latin-1"]
