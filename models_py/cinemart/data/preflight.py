@@ -171,7 +171,8 @@ def _check_bytes(chunk: bytes, decoder: codecs.IncrementalDecoder | None, path: 
             bad = " ".join(f"0x{byte:02X}" for byte in exc.object[exc.start:exc.end])
             raise PreflightError(
                 f"{path} line {line + chunk.count(NEWLINE, 0, max(at, 0))}, byte offset {offset + at}: "
-                f"{bad} is not UTF-8, which this file must be; it looks like {_likely_encoding(exc.object[exc.start], settable)}"
+                f"{bad} is not UTF-8, which this file must be; "
+                f"it looks like {_likely_encoding(exc.object[exc.start], settable)}"
             ) from None
     if nul >= 0:
         raise PreflightError(
