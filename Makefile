@@ -2,7 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-DATASET ?= ml-latest-small
+# Empty: whatever CINEMART_DATA_DIR holds, else ml-latest-small (`cinemart build` without a name).
+DATASET ?=
 
 .PHONY: run test setup bench docs clean
 
@@ -16,8 +17,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,spark]"
 	touch $@
 
-# Fetches $(DATASET) into data/ unless CINEMART_DATA_DIR points at a local copy,
-# then builds every table and prints where the warehouse is.
+# Fetches $(DATASET) into data/ unless CINEMART_DATA_DIR points at a local copy
+# (which must then hold $(DATASET) if one is named), then builds every table and
+# prints where the warehouse is.
 run: setup
 	$(BIN)/cinemart build $(DATASET)
 

@@ -24,3 +24,44 @@
     {%- endif -%}
   {%- endfor -%}
 {% endmacro %}
+
+
+{#- A --vars key no model reads fails with one line naming the closest known
+    var, instead of leaving the default in place for a whole build (dbt itself
+    accepts any key). The list mirrors KNOWN_VARS in
+    models_py/cinemart/settings.py, which `cinemart build` checks before any
+    work; tests/python/test_settings.py keeps the two in step. Run by on-run-start. -#}
+{% macro validate_var_names() %}
+  {%- set known = [
+      'als_grid', 'als_biased', 'als_solver', 'als_dtype', 'als_seed', 'implicit_grid', 'implicit_seed',
+      'similar_movies_min_ratings', 'tuning_strategy', 'tuning_max_ratings',
+      'data_dir', 'movielens_format', 'movies_encoding', 'has_tags', 'has_links',
+      'split_seed', 'test_percent', 'cv_folds', 'popularity_prior_weight',
+      'spark_serving_schema'] -%}
+  {%- set given = invocation_args_dict.get('vars') or {} -%}
+  {%- if given is string -%}{%- set given = fromyaml(given) or {} -%}{%- endif -%}
+  {%- for name in given if name not in known -%}
+    {%- set best = namespace(name=none, distance=999) -%}
+    {%- for candidate in known -%}
+      {%- set distance = edit_distance(name | string, candidate) | int -%}
+      {%- if distance < best.distance -%}{%- set best.name = candidate -%}{%- set best.distance = distance -%}{%- endif -%}
+    {%- endfor -%}
+    {%- set guess = (" (did you mean " ~ best.name ~ "?)") if best.distance <= [2, (name | string | length) // 3] | max else "" -%}
+    {{ exceptions.raise_compiler_error("unknown var '" ~ name ~ "'" ~ guess ~ "; known vars: " ~ known | join(', ')) }}
+  {%- endfor -%}
+{% endmacro %}
+
+
+{#- Levenshtein distance (insertions, deletions, substitutions), one row at a time. -#}
+{% macro edit_distance(a, b) %}
+  {%- set row = namespace(previous=range(b | length + 1) | list) -%}
+  {%- for i in range(1, a | length + 1) -%}
+    {%- set current = namespace(cells=[i]) -%}
+    {%- for j in range(1, b | length + 1) -%}
+      {%- set substitution = row.previous[j - 1] + (0 if a[i - 1] == b[j - 1] else 1) -%}
+      {%- set current.cells = current.cells + [[row.previous[j] + 1, current.cells[j - 1] + 1, substitution] | min] -%}
+    {%- endfor -%}
+    {%- set row.previous = current.cells -%}
+  {%- endfor -%}
+  {{ return(row.previous[-1]) }}
+{% endmacro %}

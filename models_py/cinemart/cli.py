@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cinemart import __version__
-from cinemart.data.catalog import RELEASES, UnknownDatasetError
+from cinemart.data.catalog import DEFAULT_RELEASE, RELEASES, UnknownDatasetError
 from cinemart.data.fetch import (
     BASE_URL_ENV,
     DATA_DIR_ENV,
@@ -26,12 +26,12 @@ from cinemart.data.fetch import (
     FetchError,
     fetch,
 )
-from cinemart.data.layout import DatasetLayoutError, detect_layout
+from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, detect_layout
 from cinemart.data.preflight import PreflightError, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
 from cinemart.warehouse.explicit_tables import ExplicitSettings
 from cinemart.warehouse.ranking_tables import RankingSettings
-from cinemart.settings import SettingsError
+from cinemart.settings import SettingsError, check_var_names
 from cinemart.warehouse.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
 from cinemart.report import write_report
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment
@@ -130,14 +130,16 @@ def _add_synth(actions: Subcommands) -> None:
         help="generate a synthetic MovieLens CSV release with a planted low-rank model",
         description="Write ratings/movies/tags/links.csv and synth_manifest.json (planted model, "
         "achievable RMSE) into DIR and print DIR on stdout; progress goes to stderr. "
-        "The defaults are ml-25m's size.",
+        "The defaults are ml-25m's size; --ratings alone scales users and movies in its proportions.",
     )
     parser.add_argument("--ratings", type=int, default=defaults.ratings, metavar="N",
                         help=f"number of ratings (default: {defaults.ratings})")
-    parser.add_argument("--users", type=int, default=defaults.users, metavar="U",
-                        help=f"number of users, each with at least 20 ratings (default: {defaults.users})")
-    parser.add_argument("--movies", type=int, default=defaults.movies, metavar="M",
-                        help=f"number of movies (default: {defaults.movies})")
+    parser.add_argument("--users", type=int, metavar="U",
+                        help=f"number of users, each with at least 20 ratings (default: {defaults.users} "
+                             "at the default --ratings; ml-25m's users per rating otherwise)")
+    parser.add_argument("--movies", type=int, metavar="M",
+                        help=f"number of movies (default: {defaults.movies} at the default --ratings; "
+                             "ml-25m's movies per rating otherwise)")
     parser.add_argument("--seed", type=int, default=defaults.seed, metavar="S",
                         help="random seed; the same arguments give byte-identical files (default: 0)")
     parser.add_argument("--rank", type=int, default=defaults.rank, metavar="K",
@@ -145,13 +147,15 @@ def _add_synth(actions: Subcommands) -> None:
     parser.add_argument("--noise-std", type=float, default=defaults.noise_std, metavar="SIGMA",
                         help=f"std of the rating noise before rounding (default: {defaults.noise_std})")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to create")
-    parser.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
+    parser.add_argument("--force", action="store_true",
+                        help="replace DIR if it holds an earlier synthetic release (any other non-empty "
+                             "folder is refused)")
     parser.set_defaults(handler=_run_synth)
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    config = SynthConfig(ratings=args.ratings, users=args.users, movies=args.movies, seed=args.seed,
-                         rank=args.rank, noise_std=args.noise_std)
+    config = SynthConfig.scaled(args.ratings, users=args.users, movies=args.movies, seed=args.seed,
+                                rank=args.rank, noise_std=args.noise_std)
     synthesize(config, args.out, force=args.force, progress=ConsoleProgress())
     print(args.out.resolve())
     return 0
@@ -174,10 +178,12 @@ def _add_build(commands: Subcommands) -> None:
         description="Resolve the dataset like `cinemart data fetch`, detect its layout, run `dbt build` "
         "and print where the warehouse is with a few headline figures.",
     )
-    parser.add_argument("name", metavar="NAME", nargs="?", default="ml-latest-small",
-                        help=f"one of: {', '.join(RELEASES)} (default: ml-latest-small)")
+    parser.add_argument("name", metavar="NAME", nargs="?",
+                        help=f"one of: {', '.join(RELEASES)} (default: whatever --from / ${DATA_DIR_ENV} "
+                             f"holds, detected from its files; without either, {DEFAULT_RELEASE})")
     parser.add_argument("--from", dest="source", metavar="DIR",
-                        help=f"use this local copy without network access (default: ${DATA_DIR_ENV})")
+                        help=f"use this local copy without network access (default: ${DATA_DIR_ENV}, "
+                             "which must then hold NAME if one is given)")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, metavar="DIR",
                         help="folder that receives downloads (default: ./data)")
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
@@ -201,6 +207,7 @@ def _run_build(args: argparse.Namespace) -> int:
         raise WarehouseError(f"--vars must be a JSON object: {exc}") from None
     if not isinstance(extra, dict):
         raise WarehouseError(f"--vars must be a JSON object, got {args.dbt_vars!r}")
+    check_var_names(extra)
     try:  # bad model vars fail here, in one line, before any work
         ExplicitSettings.from_config(extra)
         RankingSettings.from_config(extra)
@@ -210,7 +217,7 @@ def _run_build(args: argparse.Namespace) -> int:
     if args.engine == "spark":  # Java and the master, before the data and before dbt starts a JVM
         check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
     folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
-    layout = detect_layout(folder)
+    layout = detect_layout(folder, movies_encoding=extra.get("movies_encoding") or os.environ.get(MOVIES_ENCODING_ENV))
     check_dataset(layout)
     project = find_project_dir()
     if args.engine == "spark":

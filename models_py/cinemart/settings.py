@@ -10,6 +10,7 @@ one line naming the var and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -29,8 +30,38 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: Every other var the dbt project reads: the dataset layout (`cinemart build`
+#: detects it), the evaluation protocol (dbt_project.yml) and engine-only vars.
+#: macros/validate_vars.sql holds the same list for plain `dbt build`
+#: (tests/python/test_settings.py keeps the two, and every var() in the project, in step).
+PROJECT_VARS: tuple[str, ...] = (
+    "data_dir", "movielens_format", "movies_encoding", "has_tags", "has_links",
+    "split_seed", "test_percent", "cv_folds", "popularity_prior_weight",
+    "spark_serving_schema",
+)
+KNOWN_VARS: tuple[str, ...] = (*DEFAULTS, *PROJECT_VARS)
+
+
 class SettingsError(ValueError):
     """A user-given setting is invalid; the message names it and what is allowed."""
+
+
+def check_var_names(values: Mapping[str, Any]) -> None:
+    """Refuse a var no model reads, naming the closest known one.
+
+    dbt accepts any `--vars` key and a misspelled one (`als_gird`) would
+    silently leave the default in place for a whole, long build.
+    """
+    unknown = [name for name in values if name not in KNOWN_VARS]
+    if not unknown:
+        return
+    described, guessed_all = [], True
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), KNOWN_VARS, n=1)
+        described.append(f"{name!r} (did you mean {close[0]}?)" if close else repr(name))
+        guessed_all = guessed_all and bool(close)
+    known = "" if guessed_all else f"; known vars: {', '.join(KNOWN_VARS)}"
+    raise SettingsError(f"unknown var{'s' if len(unknown) > 1 else ''} {', '.join(described)}{known}")
 
 
 def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cinemart import cli
 from cinemart.cli import main
 from cinemart.data.layout import detect_layout
+from cinemart.data.preflight import PreflightError, check_dataset
 
 CINEMART_EXE = Path(sys.executable).with_name("cinemart")
 
@@ -144,3 +146,71 @@ def test_installed_entry_point(make_movielens_folder):
     assert (ok.returncode, json.loads(ok.stdout)["movies_encoding"]) == (0, "latin-1")
     assert bad.returncode == 2
     assert_one_line_error(bad.stderr, "unknown dataset 'nope'")
+
+
+# -- which dataset `cinemart build` builds ----------------------------------------
+
+
+@pytest.fixture
+def built_layouts(monkeypatch):
+    """The layouts `cinemart build` resolved and the preflight passed; the build stops there, before dbt."""
+    seen = []
+
+    def stop(layout):
+        check_dataset(layout)
+        seen.append(layout)
+        raise PreflightError("stopped by the test")
+
+    monkeypatch.setattr(cli, "check_dataset", stop)
+    monkeypatch.setattr(cli, "run_dbt", lambda *a, **k: pytest.fail("dbt must not start"))
+    return seen
+
+
+@pytest.mark.parametrize("fmt", ["100k", "dat"])
+def test_build_from_a_folder_needs_no_name_and_detects_its_layout(fmt, make_movielens_folder, built_layouts,
+                                                                  closed_port_url, monkeypatch, capsys):
+    monkeypatch.setenv("CINEMART_DOWNLOAD_BASE_URL", closed_port_url)
+    folder = make_movielens_folder(fmt, name={"100k": "ml-100k", "dat": "ml-1m"}[fmt])
+
+    assert main(["build", "--from", str(folder)]) == 2
+
+    assert [(layout.format, layout.data_dir) for layout in built_layouts] == [(fmt, folder.resolve())]
+    assert_one_line_error(capsys.readouterr().err, "stopped by the test")
+
+
+def test_build_without_a_name_builds_what_the_environment_copy_holds(make_movielens_folder, built_layouts,
+                                                                    monkeypatch, capsys):
+    folder = make_movielens_folder("100k", name="somewhere")
+    monkeypatch.setenv("CINEMART_DATA_DIR", str(folder))
+
+    main(["build"])
+
+    assert [(layout.format, layout.data_dir) for layout in built_layouts] == [("100k", folder.resolve())]
+
+
+def test_build_refuses_a_named_release_the_environment_copy_is_not(make_movielens_folder, built_layouts,
+                                                                  closed_port_url, monkeypatch, capsys):
+    monkeypatch.setenv("CINEMART_DOWNLOAD_BASE_URL", closed_port_url)
+    folder = make_movielens_folder("csv", name="ml-latest-small")
+    monkeypatch.setenv("CINEMART_DATA_DIR", str(folder))
+
+    assert main(["build", "ml-25m"]) == 2
+
+    assert built_layouts == []
+    assert_one_line_error(capsys.readouterr().err, f"$CINEMART_DATA_DIR ({folder.resolve()}) is named for "
+                          "ml-latest-small, not ml-25m: unset it to download ml-25m")
+
+
+@pytest.mark.parametrize("setting", ["vars", "environment"])
+def test_build_reads_a_latin1_movies_csv_when_movies_encoding_says_so(setting, make_movielens_folder,
+                                                                     built_layouts, monkeypatch, capsys):
+    latin1 = "movieId,title,genres\n1,Café (1995),Comedy\n".encode("latin-1")
+    folder = make_movielens_folder("csv", extra={"movies.csv": latin1})
+    options = ["--vars", '{"movies_encoding": "latin-1"}'] if setting == "vars" else []
+    if setting == "environment":
+        monkeypatch.setenv("CINEMART_MOVIES_ENCODING", "latin-1")
+
+    assert main(["build", "--from", str(folder), *options]) == 2
+
+    assert_one_line_error(capsys.readouterr().err, "stopped by the test")  # the preflight passed
+    assert [layout.dbt_vars()["movies_encoding"] for layout in built_layouts] == ["latin-1"]

@@ -288,10 +288,59 @@ def test_source_folder_is_used_in_place_without_network(
 
 
 def test_source_from_environment(make_movielens_folder, dest, monkeypatch, closed_port_url):
-    local = make_movielens_folder("100k")
+    local = make_movielens_folder("100k", name="ml-100k")
     monkeypatch.setenv(DATA_DIR_ENV, str(local))
 
     assert fetch("ml-100k", dest, base_url=closed_port_url) == local.resolve()
+    assert fetch(None, dest, base_url=closed_port_url) == local.resolve()
+
+
+@pytest.mark.parametrize("folder_name, holds", [
+    ("ml-latest-small", "is named for ml-latest-small, not ml-25m"),  # the README's own example
+    ("movielens", "is not named ml-25m and has no ml-25m/ folder"),
+])
+def test_environment_copy_never_stands_in_for_another_named_release(
+    folder_name, holds, make_movielens_folder, dest, monkeypatch, closed_port_url
+):
+    local = make_movielens_folder("csv", name=folder_name)  # same layout as ml-25m
+    monkeypatch.setenv(DATA_DIR_ENV, str(local))
+
+    with pytest.raises(FetchError, match=f"CINEMART_DATA_DIR .*{holds}: unset it to download ml-25m") as caught:
+        fetch("ml-25m", dest, base_url=closed_port_url)
+    assert "\n" not in str(caught.value)
+    assert fetch(None, dest, base_url=closed_port_url) == local.resolve()  # no name: what it holds
+    assert not dest.exists()
+
+
+def test_explicit_source_is_trusted_unless_its_name_says_otherwise(make_movielens_folder, dest, closed_port_url):
+    unnamed = make_movielens_folder("csv", name="my-copy")
+    other = make_movielens_folder("csv", name="ml-latest-small")
+    unzipped = make_movielens_folder("dat", name="ml-10M100K")  # how ml-10m.zip unpacks
+
+    assert fetch("ml-25m", dest, source=unnamed, base_url=closed_port_url) == unnamed.resolve()
+    assert fetch("ml-10m", dest, source=unzipped, base_url=closed_port_url) == unzipped.resolve()
+    with pytest.raises(FetchError, match="ml-latest-small is named for ml-latest-small, not ml-25m: name the release"):
+        fetch("ml-25m", dest, source=other, base_url=closed_port_url)
+
+
+@pytest.mark.parametrize("fmt", ["100k", "dat", "csv"])
+def test_unnamed_source_is_whatever_layout_it_holds(fmt, make_movielens_folder, dest, closed_port_url):
+    local = make_movielens_folder(fmt, name="ml-latest-small" if fmt == "csv" else "somewhere")
+
+    assert fetch(None, dest, source=local, base_url=closed_port_url) == local.resolve()
+
+
+def test_unnamed_source_that_is_a_mirror_serves_the_default_release(make_movielens_folder, dest, closed_port_url):
+    local = make_movielens_folder("csv", name="mirror/ml-latest-small")
+    make_movielens_folder("dat", name="mirror/ml-1m")
+
+    assert fetch(None, dest, source=local.parent, base_url=closed_port_url) == local.resolve()
+
+
+def test_no_name_and_no_local_copy_downloads_the_default_release(mirror_with_latest_small, dest):
+    folder = fetch(None, dest, base_url=mirror_with_latest_small.base_url)
+
+    assert folder == (dest / "ml-latest-small").resolve()
 
 
 def test_source_with_missing_files_names_them(make_movielens_folder, closed_port_url, dest):

@@ -125,3 +125,14 @@ def test_shared_ml_latest_small(latest_small_dir):
         has_links=True,
         movies_encoding="utf-8",
     )
+
+
+def test_a_given_movies_encoding_replaces_detection_and_is_validated(make_movielens_folder):
+    folder = make_movielens_folder("dat")  # latin-1 movies.dat
+
+    given = detect_layout(folder, movies_encoding="utf-8")
+
+    assert (given.movies_encoding, given.movies_encoding_given) == ("utf-8", True)
+    assert detect_layout(folder).movies_encoding_given is False
+    with pytest.raises(DatasetLayoutError, match="movies_encoding must be one of utf-8, latin-1, got 'cp1252'"):
+        detect_layout(folder, movies_encoding="cp1252")

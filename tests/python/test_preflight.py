@@ -60,7 +60,28 @@ def test_latin1_movies_are_fine_in_dat_but_not_in_the_utf8_csv_release(make_movi
     message = error_of(make_movielens_folder("csv", "csv", extra={"movies.csv": latin1}))
 
     assert message.endswith("movies.csv line 2, byte offset 26: 0xE9 is not UTF-8, which this file must be; "
-                            "it looks like latin-1: convert it with iconv -f latin1 -t utf-8")
+                            "it looks like latin-1: convert it with iconv -f latin1 -t utf-8, or read it as "
+                            "latin-1 with the movies_encoding setting (--vars '{\"movies_encoding\": \"latin-1\"}' "
+                            "or CINEMART_MOVIES_ENCODING=latin-1)")
+
+
+def test_a_latin1_csv_movies_file_passes_once_movies_encoding_says_so(make_movielens_folder):
+    latin1 = "movieId,title,genres\n1,Café (1995),Comedy\n".encode("latin-1")
+    folder = make_movielens_folder("csv", extra={"movies.csv": latin1})
+
+    report = check_dataset(detect_layout(folder, movies_encoding="latin-1"))
+
+    assert [f.n_data_lines for f in report.files if f.path.name == "movies.csv"] == [1]
+    assert detect_layout(folder, movies_encoding="latin-1").dbt_vars()["movies_encoding"] == "latin-1"
+
+
+def test_only_the_movies_file_points_at_the_encoding_setting(make_movielens_folder):
+    folder = make_movielens_folder("csv", extra={"tags.csv": b"userId,movieId,tag,timestamp\n1,1,caf\xe9,1\n"})
+
+    message = error_of(folder)
+
+    assert "tags.csv line 2" in message and "iconv -f latin1 -t utf-8" in message
+    assert "movies_encoding" not in message
 
 
 def test_windows_1252_punctuation_is_recognised(make_movielens_folder):
@@ -68,6 +89,13 @@ def test_windows_1252_punctuation_is_recognised(make_movielens_folder):
 
     assert "ratings.dat line 2, byte offset 19: 0x93 is not UTF-8" in error_of(folder)
     assert "Windows-1252: convert it with iconv -f cp1252 -t utf-8" in error_of(folder)
+
+
+def test_windows_1252_movies_are_not_offered_the_latin1_setting(make_movielens_folder):
+    folder = make_movielens_folder("csv", extra={"movies.csv": b"movieId,title,genres\n1,\x93Quoted\x94,Drama\n"})
+
+    assert error_of(folder).endswith("Windows-1252: convert it with iconv -f cp1252 -t utf-8 "
+                                     "(the movies_encoding setting has no Windows-1252 choice)")
 
 
 @pytest.mark.parametrize("chunk", [6, 7, 8, 9, 1 << 20])

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from cinemart.cli import main
+from cinemart.data.layout import detect_layout
+from cinemart.settings import DEFAULTS, KNOWN_VARS, SettingsError, check_var_names
+from cinemart.warehouse.dbt import find_project_dir, run_dbt
 from cinemart.warehouse.explicit_tables import ExplicitSettings
 from cinemart.warehouse.ranking_tables import RankingSettings
 
@@ -21,6 +27,8 @@ from cinemart.warehouse.ranking_tables import RankingSettings
     ('{"tuning_strategy": "fast"}', "tuning_strategy 'fast' is not known; allowed: auto, kfold, sampled_holdout"),
     ('{"tuning_max_ratings": 10}', "tuning_max_ratings must be an integer >= 1000, got 10"),
     ('[1, 2]', "--vars must be a JSON object"),
+    ('{"als_gird": "default"}', "unknown var 'als_gird' (did you mean als_grid?)"),
+    ('{"tuning_strategy": "kfold", "implict_seed": 1}', "unknown var 'implict_seed' (did you mean implicit_seed?)"),
 ])
 def test_bad_vars_fail_in_one_line_before_any_work(vars_json, message, capsys, closed_port_url, monkeypatch):
     monkeypatch.setenv("CINEMART_DOWNLOAD_BASE_URL", closed_port_url)  # no fetch may even start
@@ -39,3 +47,38 @@ def test_defaults_and_presets_resolve():
     ranking = RankingSettings.from_config({})
     assert ranking.grid_name == "default" and ranking.similar_min_ratings == 10
     assert ranking.tuning.strategy == "auto" and ranking.tuning.max_ratings == 2_000_000
+
+
+def test_a_var_far_from_any_known_one_lists_them_all():
+    with pytest.raises(SettingsError) as caught:
+        check_var_names({"split_seed": 1, "zzzz": 1, "als_gird": 1})
+
+    message = str(caught.value)
+    assert message.startswith("unknown vars 'zzzz', 'als_gird' (did you mean als_grid?); known vars: als_grid, ")
+    assert "\n" not in message
+
+
+def test_known_var_lists_cover_every_var_the_project_reads():
+    """settings.KNOWN_VARS, the list in macros/validate_vars.sql and the var() calls cannot drift apart."""
+    project = find_project_dir()
+    macro = (project / "macros" / "validate_vars.sql").read_text()
+    macro_list = re.search(r"set known = \[(.*?)\]", macro, re.S).group(1)
+    assert re.findall(r"'([a-z_0-9]+)'", macro_list) == list(KNOWN_VARS)
+
+    sources = [project / "dbt_project.yml", *project.glob("models/**/*.sql"), *project.glob("models/**/*.yml"),
+               *project.glob("macros/**/*.sql")]
+    read = {name for path in sources for name in re.findall(r"var\(\s*['\"]([a-z_0-9]+)['\"]", path.read_text())}
+    assert read and read <= set(KNOWN_VARS)
+    model_settings = re.search(r"for name in \[(.*?)\]", (project / "dbt_project.yml").read_text(), re.S).group(1)
+    assert re.findall(r'"([a-z_0-9]+)"', model_settings) == list(DEFAULTS)
+
+
+def test_plain_dbt_refuses_a_misspelled_var(make_movielens_folder, tmp_path, capfd):
+    """The on-run-start check: dbt itself would accept any key and build with the defaults."""
+    layout = detect_layout(make_movielens_folder("csv"))
+
+    result = run_dbt("parse", layout, project_dir=find_project_dir(), database=tmp_path / "x.duckdb",
+                     extra_vars={"als_gird": "default"}, target_dir=tmp_path)
+
+    assert result.returncode != 0
+    assert "unknown var 'als_gird' (did you mean als_grid?)" in capfd.readouterr().out

@@ -248,8 +248,41 @@ def test_cli_prints_the_folder_and_reports_progress(tmp_path, capsys):
 
 def test_cli_defaults_are_ml_25m_sizes():
     args = build_parser().parse_args(["data", "synth", "--out", "x"])
+    config = SynthConfig.scaled(args.ratings, users=args.users, movies=args.movies)
 
-    assert (args.ratings, args.users, args.movies) == (25_000_095, 162_541, 62_423)
+    assert (config.ratings, config.users, config.movies) == (25_000_095, 162_541, 62_423)
+
+
+@pytest.mark.parametrize(("ratings", "users", "movies"), [
+    (1_000_000, 6_502, 2_497),  # ml-25m's proportions
+    (25_000_095, 162_541, 62_423),  # ml-25m itself
+    (1_000, 7, 286),  # too small for the proportions: movies raised to keep density <= 1/2
+    (100, 1, 200),  # one user at least, who may rate at most half the catalogue
+    (20, 1, 40),  # the smallest release: one user with 20 ratings, the minimum catalogue
+])
+def test_ratings_alone_scale_users_and_movies_like_ml_25m(ratings, users, movies):
+    config = SynthConfig.scaled(ratings)
+
+    assert (config.ratings, config.users, config.movies) == (ratings, users, movies)
+
+
+def test_a_given_size_is_kept_and_only_the_other_is_scaled():
+    config = SynthConfig.scaled(1_000_000, users=10_000)
+
+    assert (config.users, config.movies) == (10_000, 2_497)
+    with pytest.raises(SynthError, match=re.escape("must be at least 20 x users (2,000,000)")):
+        SynthConfig.scaled(1_000_000, users=100_000)
+
+
+def test_cli_ratings_alone_writes_a_scaled_release(tmp_path, capsys):
+    out = tmp_path / "synth"
+
+    assert main(["data", "synth", "--ratings", "30000", "--out", str(out)]) == 0
+
+    counts = manifest(out)["counts"]
+    # below ~120k ratings the density cap (not the proportion) sets the catalogue
+    assert (counts["ratings"], counts["users"], counts["movies"]) == (30_000, 195, 308)
+    assert len(read_ratings(out)["userId"]) == 30_000
 
 
 def test_cli_bad_sizes_exit_2_with_one_line(tmp_path, capsys):
@@ -262,18 +295,39 @@ def test_cli_bad_sizes_exit_2_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_occupied_folder_needs_force_and_is_then_replaced_whole(tmp_path, capsys):
+def test_an_earlier_synthetic_release_needs_force_and_is_then_replaced_whole(tmp_path, capsys):
     out = tmp_path / "synth"
-    out.mkdir()
+    assert synth_cli(out, "--seed", "1") == 0
     (out / "stale.txt").write_text("old")
+    capsys.readouterr()
 
     assert synth_cli(out) == 2
-    assert "is not empty; pass --force to replace it" in capsys.readouterr().err
-    assert [p.name for p in out.iterdir()] == ["stale.txt"]
+    assert "holds an earlier synthetic release; pass --force to replace it" in capsys.readouterr().err
+    assert manifest(out)["config"]["seed"] == 1
 
     assert synth_cli(out, "--force") == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert manifest(out)["config"]["seed"] == 0
     assert [p.name for p in tmp_path.iterdir()] == ["synth"]
+
+
+@pytest.mark.parametrize("contents", [
+    {"ratings.csv": "userId,movieId,rating,timestamp\n"},  # e.g. a downloaded release, or ./data
+    {MANIFEST_NAME: '{"generator": "something else"}'},
+    {MANIFEST_NAME: "not json"},
+])
+def test_force_never_replaces_a_folder_that_is_not_a_synthetic_release(contents, tmp_path, capsys):
+    out = tmp_path / "data"
+    out.mkdir()
+    for name, text in contents.items():
+        (out / name).write_text(text)
+
+    assert synth_cli(out, "--force") == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("cinemart: error: ") and err.count("\n") == 1
+    assert f"holds no {MANIFEST_NAME}, so it is not an earlier synthetic release" in err
+    assert {p.name: p.read_text() for p in out.iterdir()} == contents
 
 
 def test_empty_folder_is_used_without_force(tmp_path):
@@ -295,6 +349,7 @@ def test_interrupted_run_leaves_the_previous_state(tmp_path):
     old = tmp_path / "old"
     old.mkdir()
     (old / "ratings.csv").write_text("previous")
+    (old / MANIFEST_NAME).write_text('{"generator": "cinemart data synth"}')
     with pytest.raises(KeyboardInterrupt):
         synthesize(config, old, force=True, progress=interrupt)
     assert [p.name for p in tmp_path.iterdir()] == ["old"]

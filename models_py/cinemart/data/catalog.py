@@ -10,6 +10,7 @@ beside it instead (see `Release.needs_published_md5`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cinemart.data.layout import Format
 
@@ -39,6 +40,12 @@ class Release:
     sha256: str | None
     md5: str | None
     provenance: str
+    unzipped_as: str | None = None  # the archive's top folder, when it is not `name`
+
+    @property
+    def folder_names(self) -> tuple[str, ...]:
+        """Names a local copy of this release goes by: a folder so named is taken to hold it."""
+        return (self.name, self.unzipped_as) if self.unzipped_as else (self.name,)
 
     @property
     def archive(self) -> str:
@@ -96,6 +103,7 @@ RELEASES: dict[str, Release] = {
             sha256=None,
             md5="ce571fd55effeba0271552578f2648bd",
             provenance=f"{_ELI_MD5}; size not recorded (no citable source)",
+            unzipped_as="ml-10M100K",
         ),
         Release(
             name="ml-25m",
@@ -115,6 +123,17 @@ RELEASES: dict[str, Release] = {
         ),
     )
 }
+
+
+#: What `cinemart build` builds when no dataset is named and no local copy is given.
+DEFAULT_RELEASE = "ml-latest-small"
+
+
+def release_named_by_folder(folder: str | Path) -> Release | None:
+    """The release whose name (or unzipped folder name) `folder` bears, if any."""
+    base = Path(folder).resolve().name.casefold()
+    return next((release for release in RELEASES.values()
+                 if base in (name.casefold() for name in release.folder_names)), None)
 
 
 def get_release(name: str) -> Release:

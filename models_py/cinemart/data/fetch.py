@@ -25,7 +25,7 @@ from typing import BinaryIO, Protocol
 
 from cinemart import __version__
 from cinemart.console import ThrottledConsole
-from cinemart.data.catalog import DEFAULT_BASE_URL, Release, get_release
+from cinemart.data.catalog import DEFAULT_BASE_URL, DEFAULT_RELEASE, Release, get_release, release_named_by_folder
 from cinemart.data.layout import DatasetLayoutError, Layout, detect_layout
 
 BASE_URL_ENV = "CINEMART_DOWNLOAD_BASE_URL"
@@ -67,7 +67,7 @@ class Reporter(Protocol):
 
 
 def fetch(
-    name: str,
+    name: str | None,
     dest: str | Path = DEFAULT_DEST,
     *,
     source: str | Path | None = None,
@@ -79,15 +79,21 @@ def fetch(
     """Return the absolute data folder of release `name`, downloading it if needed.
 
     `source` (or $CINEMART_DATA_DIR) names a local copy to use in place with no
-    network access.  Otherwise `dest/<name>` is reused if it already holds the
-    dataset, or downloaded from `base_url` (or $CINEMART_DOWNLOAD_BASE_URL, or
-    GroupLens).  `allow_unverified` accepts an archive whose checksum cannot be
-    obtained at all; a checksum that is known and does not match always fails.
+    network access (see `use_local` for when it counts as `name`).  Otherwise
+    `dest/<name>` is reused if it already holds the dataset, or downloaded from
+    `base_url` (or $CINEMART_DOWNLOAD_BASE_URL, or GroupLens).  `allow_unverified`
+    accepts an archive whose checksum cannot be obtained at all; a checksum that
+    is known and does not match always fails.  `name` None (`cinemart build`
+    without a name) means whatever the local copy holds, else DEFAULT_RELEASE.
     """
-    release = get_release(name)
-    source = source or os.environ.get(DATA_DIR_ENV)
-    if source:
-        return use_local(release, source).data_dir
+    release = get_release(name) if name is not None else None
+    env_source = os.environ.get(DATA_DIR_ENV)
+    if source or env_source:
+        given = source or env_source
+        if release is None:
+            return use_unnamed(given).data_dir
+        return use_local(release, given, vouched=bool(source)).data_dir
+    release = release or get_release(DEFAULT_RELEASE)
     target = Path(dest).resolve() / release.name
     if target.exists():
         try:
@@ -99,16 +105,48 @@ def fetch(
     return target
 
 
-def use_local(release: Release, source: str | Path) -> Layout:
-    """Vouch for a local copy: `source/<name>` if that folder exists, else `source` itself.
+def use_local(release: Release, source: str | Path, *, vouched: bool = True) -> Layout:
+    """Vouch for a local copy of `release`: `source/<name>` if that folder exists, else `source` itself.
 
     Accepting the parent lets $CINEMART_DATA_DIR point at a mirror that holds
-    several releases side by side.
+    several releases side by side.  `source` itself must not bear another
+    release's name (`--from data/ml-latest-small` is not ml-25m, whatever its
+    layout).  Unless `vouched` (an explicit --from, not the environment), it
+    must bear `release`'s own name: a CINEMART_DATA_DIR set long ago for one
+    release must not silently stand in for another one named on the command line.
     """
     folder = Path(source)
     if (folder / release.name).is_dir():
-        folder = folder / release.name
+        return _check_layout(release, folder / release.name)
+    named = release_named_by_folder(folder)
+    if named is not None and named != release:
+        origin = f"${DATA_DIR_ENV} ({folder.resolve()})" if not vouched else str(folder.resolve())
+        raise FetchError(f"{origin} is named for {named.name}, not {release.name}: {_other_choices(release, vouched)}")
+    if named is None and not vouched:
+        raise FetchError(f"${DATA_DIR_ENV} ({folder.resolve()}) is not named {release.name} and has no "
+                         f"{release.name}/ folder: {_other_choices(release, vouched)}")
     return _check_layout(release, folder)
+
+
+def _other_choices(release: Release, vouched: bool) -> str:
+    if vouched:
+        return "name the release it holds (cinemart build --from DIR needs no name)"
+    return f"unset it to download {release.name}, or pass --from DIR to use a folder as {release.name}"
+
+
+def use_unnamed(source: str | Path) -> Layout:
+    """A local copy with no release named: whatever layout `source` holds, else `source/<DEFAULT_RELEASE>`.
+
+    `cinemart build --from /path/to/ml-1m` must not need the name spelled out
+    a second time, nor be checked against the default release's layout.
+    """
+    folder = Path(source)
+    try:
+        return detect_layout(folder)
+    except DatasetLayoutError:
+        if (folder / DEFAULT_RELEASE).is_dir():
+            return _check_layout(get_release(DEFAULT_RELEASE), folder / DEFAULT_RELEASE)
+        raise
 
 
 def unpack_archive(

@@ -26,6 +26,9 @@ TAGS_FILE: dict[Format, str | None] = {"csv": "tags.csv", "dat": "tags.dat", "10
 LINKS_FILE: dict[Format, str | None] = {"csv": "links.csv", "dat": None, "100k": None}
 
 _DECODE_CHUNK = 1 << 20
+#: The movies file's encoding, when the user knows better than detection (also the dbt var movies_encoding).
+MOVIES_ENCODING_ENV = "CINEMART_MOVIES_ENCODING"
+ENCODINGS: tuple[Encoding, ...] = ("utf-8", "latin-1")
 
 
 class DatasetLayoutError(ValueError):
@@ -41,6 +44,9 @@ class Layout:
     has_tags: bool
     has_links: bool
     movies_encoding: Encoding
+    # True when the user set movies_encoding: the preflight then checks the file
+    # against it instead of insisting that a CSV release is UTF-8.
+    movies_encoding_given: bool = False
 
     def dbt_vars(self) -> dict[str, str | bool]:
         """The `--vars` dbt expects; keys are a contract with the staging models."""
@@ -53,13 +59,16 @@ class Layout:
         }
 
 
-def detect_layout(path: str | Path) -> Layout:
+def detect_layout(path: str | Path, *, movies_encoding: str | None = None) -> Layout:
     """Inspect `path` and describe its layout, or raise DatasetLayoutError.
 
     The first layout whose required files are all present wins; optional files
-    (tags, links) only switch features on.
+    (tags, links) only switch features on.  `movies_encoding` (the user's
+    setting) replaces the detected encoding of the movies file.
     """
     folder = Path(path).resolve()
+    if movies_encoding is not None and movies_encoding not in ENCODINGS:
+        raise DatasetLayoutError(f"movies_encoding must be one of {', '.join(ENCODINGS)}, got {movies_encoding!r}")
     if not folder.is_dir():
         raise DatasetLayoutError(f"{folder} is not a directory")
     for fmt, required in REQUIRED_FILES.items():
@@ -69,7 +78,8 @@ def detect_layout(path: str | Path) -> Layout:
                 data_dir=folder,
                 has_tags=_present(folder, TAGS_FILE[fmt]),
                 has_links=_present(folder, LINKS_FILE[fmt]),
-                movies_encoding=_movies_encoding(folder / required[1]),
+                movies_encoding=movies_encoding or _movies_encoding(folder / required[1]),  # type: ignore[arg-type]
+                movies_encoding_given=movies_encoding is not None,
             )
     raise DatasetLayoutError(_no_match_message(folder))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from cinemart.data.layout import LINKS_FILE, REQUIRED_FILES, TAGS_FILE, Layout
+from cinemart.data.layout import LINKS_FILE, MOVIES_ENCODING_ENV, REQUIRED_FILES, TAGS_FILE, Layout
 
 CHUNK_BYTES = 1 << 20
 # DuckDB's read_csv max_line_size default: a longer line fails the whole load.
@@ -72,6 +72,7 @@ class _Expected:
     name: str
     encoding: str
     needs_rows: bool  # ratings and movies: a build without them is meaningless
+    encoding_settable: bool = False  # the movies file: movies_encoding can say how to read it
 
     @property
     def header(self) -> tuple[str, ...] | None:
@@ -91,9 +92,11 @@ def check_dataset(layout: Layout) -> PreflightReport:
 def _expected_files(layout: Layout) -> list[_Expected]:
     ratings, movies = REQUIRED_FILES[layout.format]
     # The CSV releases are UTF-8 by specification: the latin-1 fallback that
-    # suits ml-1m's movies.dat would turn every correct accent into mojibake.
-    movies_encoding = "utf-8" if layout.format == "csv" else layout.movies_encoding
-    files = [_Expected(ratings, "utf-8", True), _Expected(movies, movies_encoding, True)]
+    # suits ml-1m's movies.dat would turn every correct accent into mojibake,
+    # so only a user's explicit movies_encoding setting reads one as latin-1.
+    detected_only = layout.format == "csv" and not layout.movies_encoding_given
+    movies_encoding = "utf-8" if detected_only else layout.movies_encoding
+    files = [_Expected(ratings, "utf-8", True), _Expected(movies, movies_encoding, True, encoding_settable=True)]
     optional = [(layout.has_tags, TAGS_FILE[layout.format]), (layout.has_links, LINKS_FILE[layout.format])]
     files += [_Expected(name, "utf-8", False) for present, name in optional if present and name]
     return files
@@ -119,7 +122,8 @@ def _scan(stream: BinaryIO, path: Path, expected: _Expected) -> int:
         wanted = f'a header line "{",".join(expected.header)}"' if expected.header else "data lines"
         raise PreflightError(f"{path}: file is empty; expected {wanted}")
     decoder = codecs.getincrementaldecoder("utf-8")() if expected.encoding == "utf-8" else None
-    _check_bytes(first, decoder, path, offset=0, line=1)
+    settable = expected.encoding_settable
+    _check_bytes(first, decoder, path, offset=0, line=1, settable=settable)
     if len(first) > MAX_LINE_BYTES:
         raise _too_long(path, 1)
     if expected.header:
@@ -129,7 +133,7 @@ def _scan(stream: BinaryIO, path: Path, expected: _Expected) -> int:
     offset, line = len(first), 1 + first.count(NEWLINE)  # where the next chunk starts
     run = 0 if first.endswith(NEWLINE) else len(first)  # bytes since the last newline
     while chunk := stream.read(CHUNK_BYTES):
-        _check_bytes(chunk, decoder, path, offset, line)
+        _check_bytes(chunk, decoder, path, offset, line, settable=settable)
         first_newline = chunk.find(NEWLINE)
         if run + (first_newline if first_newline >= 0 else len(chunk)) > MAX_LINE_BYTES:
             raise _too_long(path, line)
@@ -138,7 +142,7 @@ def _scan(stream: BinaryIO, path: Path, expected: _Expected) -> int:
         line += chunk.count(NEWLINE)
         offset += len(chunk)
     if decoder is not None:
-        _check_bytes(b"", decoder, path, offset, line, final=True)
+        _check_bytes(b"", decoder, path, offset, line, final=True, settable=settable)
     if expected.needs_rows and not has_rows:
         where = "after the header" if expected.header else "in the file"
         raise PreflightError(f"{path}: no data rows {where}")
@@ -151,7 +155,7 @@ def _too_long(path: Path, line: int) -> PreflightError:
 
 
 def _check_bytes(chunk: bytes, decoder: codecs.IncrementalDecoder | None, path: Path, offset: int, line: int,
-                 *, final: bool = False) -> None:
+                 *, final: bool = False, settable: bool = False) -> None:
     """Raise on the first NUL byte or invalid UTF-8 sequence in `chunk`, whichever comes first.
 
     `offset` and `line` locate the chunk's first byte in the file; the decoder
@@ -167,7 +171,8 @@ def _check_bytes(chunk: bytes, decoder: codecs.IncrementalDecoder | None, path: 
             bad = " ".join(f"0x{byte:02X}" for byte in exc.object[exc.start:exc.end])
             raise PreflightError(
                 f"{path} line {line + chunk.count(NEWLINE, 0, max(at, 0))}, byte offset {offset + at}: "
-                f"{bad} is not UTF-8, which this file must be; it looks like {_likely_encoding(exc.object[exc.start])}"
+                f"{bad} is not UTF-8, which this file must be; "
+                f"it looks like {_likely_encoding(exc.object[exc.start], settable)}"
             ) from None
     if nul >= 0:
         raise PreflightError(
@@ -176,11 +181,21 @@ def _check_bytes(chunk: bytes, decoder: codecs.IncrementalDecoder | None, path: 
         )
 
 
-def _likely_encoding(first_bad: int) -> str:
-    """A guess good enough to name the conversion: C1 bytes are printable only in Windows-1252."""
+def _likely_encoding(first_bad: int, settable: bool = False) -> str:
+    """A guess good enough to name the fix: C1 bytes are printable only in Windows-1252.
+
+    The movies file can also be read as it is (`settable`): the project's
+    movies_encoding setting takes latin-1, but not Windows-1252, whose quotes
+    and dashes latin-1 would read as control characters.
+    """
     if 0x80 <= first_bad <= 0x9F:
-        return "Windows-1252: convert it with iconv -f cp1252 -t utf-8"
-    return "latin-1: convert it with iconv -f latin1 -t utf-8"
+        fix = "Windows-1252: convert it with iconv -f cp1252 -t utf-8"
+        return fix + (" (the movies_encoding setting has no Windows-1252 choice)" if settable else "")
+    fix = "latin-1: convert it with iconv -f latin1 -t utf-8"
+    if settable:
+        fix += (f", or read it as latin-1 with the movies_encoding setting "
+                f"(--vars '{{\"movies_encoding\": \"latin-1\"}}' or {MOVIES_ENCODING_ENV}=latin-1)")
+    return fix
 
 
 def _check_header(line: str, path: Path, expected: tuple[str, ...]) -> None:

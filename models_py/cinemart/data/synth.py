@@ -61,6 +61,7 @@ DEFAULT_RATINGS = 25_000_095  # ml-25m
 DEFAULT_USERS = 162_541
 DEFAULT_MOVIES = 62_423
 MANIFEST_NAME = "synth_manifest.json"
+_GENERATOR = "cinemart data synth"  # the manifest's mark: what --force may replace
 
 MIN_RATINGS_PER_USER = 20  # as in every MovieLens release
 MAX_DENSITY = 0.5  # also the cap on one user's share of the catalogue
@@ -191,6 +192,24 @@ class SynthConfig:
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
             raise SynthError(f"noise_std must be a finite number >= 0, got {noise!r}")
 
+    @classmethod
+    def scaled(cls, ratings: int, *, users: int | None = None, movies: int | None = None, **rest) -> "SynthConfig":
+        """`ratings` with the sizes not given scaled in ml-25m's proportions.
+
+        A user asking for "a million ratings" means a smaller ml-25m, not ml-25m's
+        162,541 users sharing a million ratings (fewer than the 20 each needs).
+        Scaled sizes are then nudged into the valid range: at most ratings / 20
+        users, at least MIN_MOVIES movies and enough of them for MAX_DENSITY.
+        """
+        _require_int("ratings", ratings)
+        if users is None:
+            users = min(max(1, round(ratings * DEFAULT_USERS / DEFAULT_RATINGS)),
+                        max(1, ratings // MIN_RATINGS_PER_USER))
+        if movies is None and isinstance(users, int) and users >= 1:
+            movies = max(MIN_MOVIES, round(ratings * DEFAULT_MOVIES / DEFAULT_RATINGS),
+                         math.ceil(ratings / (users * MAX_DENSITY)))
+        return cls(ratings=ratings, users=users, movies=DEFAULT_MOVIES if movies is None else movies, **rest)
+
     @property
     def max_ratings_per_user(self) -> int:
         return math.ceil(self.movies * MAX_DENSITY)
@@ -287,8 +306,11 @@ def synthesize(
 ) -> dict[str, object]:
     """Write a MovieLens CSV release into `out` and return its manifest.
 
-    `out` must be absent or empty unless `force`; it then holds either the
-    previous contents or the complete new dataset, never a mix.
+    `out` must be absent or empty; with `force` it may also hold an earlier
+    synthetic release (its manifest says so), which is then replaced. Either
+    way it ends up holding the previous contents or the complete new dataset,
+    never a mix. Anything else (a downloaded release, a home folder) is never
+    deleted: `--out data --force` must not wipe the real datasets.
     """
     out = Path(out).resolve()
     _check_destination(out, force)
@@ -306,8 +328,22 @@ def synthesize(
 def _check_destination(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise SynthError(f"{out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SynthError(f"{out} is not empty; pass --force to replace it")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not is_synthetic_release(out):
+        raise SynthError(f"{out} is not empty and holds no {MANIFEST_NAME}, so it is not an earlier synthetic "
+                         "release; --force replaces only those: choose another --out")
+    if not force:
+        raise SynthError(f"{out} holds an earlier synthetic release; pass --force to replace it")
+
+
+def is_synthetic_release(folder: Path) -> bool:
+    """True if `folder` holds a manifest this generator wrote (the only folders --force may replace)."""
+    try:
+        manifest = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("generator") == _GENERATOR
 
 
 def _scratch_folder(out: Path, suffix: str) -> Path:
@@ -621,7 +657,7 @@ def _manifest(config: SynthConfig, stats: _RatingStats, tags: int, missing_tmdb:
     popular_first = np.sort(stats.movie_ratings)[::-1]
     top_percent = max(1, config.movies // 100)
     return {
-        "generator": "cinemart data synth",
+        "generator": _GENERATOR,
         "cinemart_version": __version__,
         "config": asdict(config),
         "users_per_block": USERS_PER_BLOCK,
