@@ -181,3 +181,15 @@ def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
                      target_dir=work)
     assert result.returncode == 0, f"dbt build on {data_dir} failed; logs in {work / 'logs'}"
     return BuiltWarehouse(database, data_dir)
+
+
+@pytest.fixture(scope="session")
+def full_spark_build(tmp_path_factory: pytest.TempPathFactory):
+    """The test run's one Spark build of ml-latest-small (spark_sql_support.build_full_spark).
+
+    Defined here, not imported into the modules that use it: a fixture
+    imported into two modules is two fixtures, and this one takes minutes."""
+    pytest.importorskip("pyspark")
+    from spark_sql_support import build_full_spark
+
+    return build_full_spark(tmp_path_factory)

@@ -13,7 +13,8 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -155,16 +156,27 @@ def spark_table_files(spark, table: str) -> str:
     return f"read_parquet('{path}/*.parquet')"
 
 
-def differences(database: Path, spark, schema: str, tables: Sequence[str]) -> dict[str, str]:
-    """Per table that differs between the DuckDB file and the Spark schema: what differs.
+def parquet_folder_files(folder: Path) -> Callable[[str], str]:
+    """Spark tables written under `folder` (one sub-folder of parquet files per table), for `differences`."""
+    return lambda table: f"read_parquet('{folder / table}/*.parquet')"
 
+
+def schema_files(spark, schema: str) -> Callable[[str], str]:
+    """The tables of a schema in this process's Spark metastore, for `differences`."""
+    return lambda table: spark_table_files(spark, f"{schema}.{table}")
+
+
+def differences(database: Path, spark_files: Callable[[str], str], tables: Sequence[str]) -> dict[str, str]:
+    """Per table that differs between the DuckDB file and Spark's copy: what differs.
+
+    `spark_files(table)` is a DuckDB relation over that table's parquet files.
     Column names must match in order; rows are compared as multisets (EXCEPT ALL both ways)."""
     found = {}
     with duckdb.connect() as con:
         con.execute(f"attach '{database}' as duck (read_only)")
         for table in tables:
             duck_columns, duck = _normalized_select(con, f"duck.{table}")
-            spark_columns, sparked = _normalized_select(con, spark_table_files(spark, f"{schema}.{table}"))
+            spark_columns, sparked = _normalized_select(con, spark_files(table))
             if duck_columns != spark_columns:
                 found[table] = f"columns {duck_columns} (DuckDB) vs {spark_columns} (Spark)"
                 continue
@@ -176,8 +188,75 @@ def differences(database: Path, spark, schema: str, tables: Sequence[str]) -> di
     return found
 
 
-def sql_layer_tables(database: Path) -> list[str]:
-    """Every table the SQL layers built, as DuckDB lists them."""
+def sql_layer_tables(database: Path, layers: Sequence[str] = SQL_LAYERS) -> list[str]:
+    """The tables of the SQL models in `layers` (dbt `path:` selectors) that DuckDB built (views left out)."""
+    models = set()
+    for layer in layers:
+        path = PROJECT_DIR / layer.removeprefix("path:")
+        models |= {f.stem for f in ([path] if path.is_file() else path.rglob("*.sql"))}
     with duckdb.connect(str(database), read_only=True) as con:
         return [name for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_type = 'BASE TABLE' order by 1").fetchall()]
+            "select table_name from information_schema.tables where table_type = 'BASE TABLE' "
+            "and table_schema = 'main' order by 1").fetchall() if name in models]
+
+
+#: The configuration of the shared full build (test_spark_build.py states its reference figures).
+FULL_BUILD_VARS = {
+    "als_grid": {"rank": [10], "reg": [0.1], "iterations": [10]},
+    "implicit_grid": {"factors": [10], "regularization": [0.1], "alpha": [1.0], "iterations": [10],
+                      "confidence": ["threshold"]},
+    "cv_folds": 2,
+}
+FULL_BUILD_SCHEMA = "cinemart_build"
+
+
+@dataclass(frozen=True)
+class FullBuild:
+    spark_tables: Path  # the build schema's folder: one folder of parquet files per table
+    duckdb: Path  # the DuckDB engine's database, same data and vars
+    work: Path
+    cli_output: str  # what `cinemart build --engine spark` printed
+
+
+def full_build_env(work: Path) -> dict:
+    """Everything the Spark build writes lives under `work`."""
+    return {**os.environ, "CINEMART_SPARK_WAREHOUSE_DIR": str(work / "warehouse"),
+            "CINEMART_WAREHOUSE_DIR": str(work / "duckdb_side"),
+            "CINEMART_SPARK_BUILD_SCHEMA": FULL_BUILD_SCHEMA, "CINEMART_SPARK_MASTER": "local[2]",
+            "CINEMART_SPARK_THREADS": "4", "DBT_TARGET_PATH": str(work / "target"),
+            "DBT_LOG_PATH": str(work / "logs"), "PYTHONPATH": str(PROJECT_DIR / "models_py")}
+
+
+def build_full_spark(tmp_path_factory) -> FullBuild:
+    """One `cinemart build --engine spark` of ml-latest-small, beside a DuckDB build (conftest's
+    session fixture `full_spark_build` calls this once per test run).
+
+    `cinemart build --engine spark` is `dbt build --target spark` (the whole
+    DAG, every data test on Spark) followed by `dbt run-operation
+    publish_spark_build`, in a subprocess with its own JVM and private
+    warehouse, metastore, target and log folders; a DuckDB `dbt build` of the
+    same vars runs beside it (the two share the wait). The build module checks
+    the models, the parity module compares the SQL layers row for row: one
+    Spark build serves both, the slowest step of the Spark suite.
+    """
+    import json
+    import time
+
+    from conftest import LATEST_SMALL_DIR
+
+    if not (LATEST_SMALL_DIR / "ratings.csv").exists():
+        pytest.skip(f"ml-latest-small not found at {LATEST_SMALL_DIR} (set CINEMART_DATA_DIR)")
+    work = tmp_path_factory.mktemp("spark_build")
+    database = work / "duckdb" / "cinemart.duckdb"
+    cinemart = Path(sys.executable).with_name("cinemart")
+    with dbt_duckdb(["build"], work / "duckdb", database=database,
+                    dbt_vars={**layout_vars(LATEST_SMALL_DIR), **FULL_BUILD_VARS}):
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [str(cinemart), "build", "--engine", "spark", "--from", str(LATEST_SMALL_DIR),
+             "--vars", json.dumps(FULL_BUILD_VARS)],
+            cwd=PROJECT_DIR, env=full_build_env(work / "spark"), capture_output=True, text=True, check=False)
+        print(f"cinemart build --engine spark: {time.perf_counter() - started:.0f}s")
+    assert completed.returncode == 0, \
+        f"cinemart build --engine spark failed:\n{completed.stdout[-4000:]}{completed.stderr[-2000:]}"
+    return FullBuild(work / "spark" / "warehouse" / f"{FULL_BUILD_SCHEMA}.db", database, work, completed.stdout)

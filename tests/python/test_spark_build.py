@@ -1,14 +1,14 @@
 """The whole DAG on Spark: `dbt build --target spark` on ml-latest-small, Python models included.
 
-One build per module: `cinemart build --engine spark` in a subprocess, which
-runs `dbt build --target spark` (the whole DAG) and then the publish step,
-with its own JVM and a private warehouse, metastore, target and log folder
-(CINEMART_SPARK_WAREHOUSE_DIR, DBT_TARGET_PATH, DBT_LOG_PATH), while a
-DuckDB build of the same vars runs beside it (the two share the wait). The
-tests then read the Spark tables' parquet files (no second JVM) and the
-DuckDB file.
+One build for the whole test run (`spark_sql_support.full_spark_build`,
+shared with the parity module): `cinemart build --engine spark` in a
+subprocess, which runs `dbt build --target spark` (the whole DAG) and then
+the publish step, with its own JVM and a private warehouse, metastore, target
+and log folder (CINEMART_SPARK_WAREHOUSE_DIR, DBT_TARGET_PATH, DBT_LOG_PATH),
+while a DuckDB build of the same vars runs beside it. The tests then read the
+Spark tables' parquet files (no second JVM) and the DuckDB file.
 
-Configuration (the vars below): explicit ALS rank 10 / reg 0.1 / 10
+Configuration (spark_sql_support.FULL_BUILD_VARS): explicit ALS rank 10 / reg 0.1 / 10
 iterations, biased (the default: SQL biases, then MLlib ALS on the
 residuals), 2 CV folds; implicit ALS (MLlib implicitPrefs) factors 10 /
 regParam 0.1 / alpha 1 on ratings >= 4 ("threshold").
@@ -37,10 +37,6 @@ as separate Spark jobs), over the 4 min aimed at; far less on an idle machine.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -51,7 +47,7 @@ import pytest
 pytest.importorskip("pyspark")
 
 from spark_ml_data import ML_SMALL_DIR  # noqa: E402
-from spark_sql_support import PROJECT_DIR, dbt_args, dbt_duckdb, layout_vars  # noqa: E402
+from spark_sql_support import FullBuild  # noqa: E402
 
 if not (ML_SMALL_DIR / "ratings.csv").exists():
     pytest.skip(f"ml-latest-small not found at {ML_SMALL_DIR} (set CINEMART_DATA_DIR)", allow_module_level=True)
@@ -59,45 +55,12 @@ if not (ML_SMALL_DIR / "ratings.csv").exists():
 BIASED_TWO_STAGE_RMSE = 0.85631  # cinemart.spark.explicit outside dbt, same split and configuration
 PLAIN_MLLIB_RMSE = 0.8838  # plain pyspark ALS (spark_ml_data.py), same split and configuration
 PLAIN_MLLIB_PRECISION_AT_10 = 0.2031  # plain pyspark implicitPrefs ALS, same split and configuration
-SCHEMA = "cinemart_build"
-MODEL_VARS = {
-    "als_grid": {"rank": [10], "reg": [0.1], "iterations": [10]},
-    "implicit_grid": {"factors": [10], "regularization": [0.1], "alpha": [1.0], "iterations": [10],
-                      "confidence": ["threshold"]},
-    "cv_folds": 2,
-}
 
 
-def spark_env(work: Path) -> dict:
-    """Everything the Spark build writes lives under `work`."""
-    return {**os.environ, "CINEMART_SPARK_WAREHOUSE_DIR": str(work / "warehouse"),
-            "CINEMART_WAREHOUSE_DIR": str(work / "duckdb_side"),
-            "CINEMART_SPARK_BUILD_SCHEMA": SCHEMA, "CINEMART_SPARK_MASTER": "local[2]",
-            "CINEMART_SPARK_THREADS": "2", "DBT_TARGET_PATH": str(work / "target"),
-            "DBT_LOG_PATH": str(work / "logs"), "PYTHONPATH": str(PROJECT_DIR / "models_py")}
-
-
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    """(spark build schema folder, DuckDB file, work folder) of one build of each engine.
-
-    The Spark build is `cinemart build --engine spark`, which is `dbt build
-    --target spark` (the whole DAG) followed by `dbt run-operation
-    publish_spark_build`: one build covers the dbt build and the CLI.
-    """
-    work = tmp_path_factory.mktemp("spark_build")
-    dbt_vars = {**layout_vars(ML_SMALL_DIR), **MODEL_VARS}
-    database = work / "duckdb" / "cinemart.duckdb"
-    cinemart = Path(sys.executable).with_name("cinemart")
-    with dbt_duckdb(["build"], work / "duckdb", database=database, dbt_vars=dbt_vars):
-        started = time.perf_counter()
-        completed = subprocess.run(
-            [str(cinemart), "build", "--engine", "spark", "--from", str(ML_SMALL_DIR), "--vars", json.dumps(MODEL_VARS)],
-            cwd=PROJECT_DIR, env=spark_env(work / "spark"), capture_output=True, text=True, check=False)
-        print(f"cinemart build --engine spark: {time.perf_counter() - started:.0f}s")
-    assert completed.returncode == 0, f"cinemart build --engine spark failed:\n{completed.stdout[-4000:]}{completed.stderr[-2000:]}"
-    (work / "cinemart-build.out").write_text(completed.stdout)
-    return work / "spark" / "warehouse" / f"{SCHEMA}.db", database, work
+@pytest.fixture
+def builds(full_spark_build: FullBuild):
+    """(Spark build schema folder, DuckDB file, work folder) of the run's one Spark build."""
+    return full_spark_build.spark_tables, full_spark_build.duckdb, full_spark_build.work
 
 
 def spark_table(folder: Path, name: str) -> pa.Table:
@@ -183,10 +146,9 @@ def test_the_build_stayed_in_its_private_folders_and_was_published(builds):
     assert {p.name for p in versions[0].iterdir() if p.is_dir()} == {p.name for p in folder.iterdir() if p.is_dir()}
 
 
-def test_the_cli_prints_the_headline_figures_of_the_published_build(builds):
+def test_the_cli_prints_the_headline_figures_of_the_published_build(full_spark_build):
     """The same figures a DuckDB build prints, read back from what Spark published."""
-    folder, _, work = builds
-    printed = (work / "cinemart-build.out").read_text()
+    folder, printed = full_spark_build.spark_tables, full_spark_build.cli_output
     runs = spark_table(folder, "als_model_runs").to_pylist()[-1]
     served = [row for row in spark_table(folder, "ranking_evaluation").to_pylist() if row["is_served"]][0]
     assert f"{'explicit ALS test RMSE':<28} {runs['test_rmse']:.4f} (rank {runs['rank']}," in printed

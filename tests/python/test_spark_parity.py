@@ -1,18 +1,18 @@
 """The SQL layers give the same tables on Spark as on DuckDB, row for row.
 
 Both engines build staging, quarantine, the split and the EDA marts from the
-same files; every table is then compared as a multiset of rows (floats to 12
-significant digits: the engines add in different orders). On ml-latest-small
-the Spark side is a full `dbt build`, so every data test of those layers runs
-on Spark as well. Small generated folders cover the .dat and ml-100k layouts
-and the hostile corpus, whose verdicts (hostile_corpus.py) are the quarantine
-specification on both engines. One SparkSession serves the module; dbt runs
-in this process and reuses it (spark_sql_support.py).
+same files; every table is then compared as a multiset of rows (doubles
+rounded to 9 decimals: the engines add in different orders). On
+ml-latest-small the two sides are the run's one full build of each engine
+(conftest's `full_spark_build`, shared with test_spark_build.py), so every
+data test runs on Spark as well. Small generated folders cover the .dat and
+ml-100k layouts and the hostile corpus, whose verdicts (hostile_corpus.py)
+are the quarantine specification on both engines; those run dbt in this
+process on the run's SparkSession (spark_sql_support.py).
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
@@ -23,11 +23,12 @@ pytest.importorskip("dbt.adapters.spark")
 from hostile_corpus import write_hostile_csv, write_hostile_dat  # noqa: E402
 from movielens_fixtures import write_100k_dataset  # noqa: E402
 from spark_sql_support import (  # noqa: E402
-    SQL_LAYERS,
     dbt_duckdb,
     dbt_spark,
     differences,
     layout_vars,
+    parquet_folder_files,
+    schema_files,
     sql_layer_tables,
     spark,  # noqa: F401 (the module's session fixture)
 )
@@ -37,44 +38,26 @@ from spark_sql_support import (  # noqa: E402
 STAGING = ["path:models/staging"]
 
 
-@pytest.fixture(scope="module")
-def ml_small(spark, tmp_path_factory):
-    from conftest import LATEST_SMALL_DIR
-
-    data_dir = LATEST_SMALL_DIR
-    if not (data_dir / "ratings.csv").exists():
-        pytest.skip(f"{data_dir} is absent: set CINEMART_DATA_DIR to ml-latest-small")
-    work = tmp_path_factory.mktemp("ml_small")
-    dbt_vars = layout_vars(data_dir)
-    database = work / "duckdb" / "warehouse.duckdb"
-    with dbt_duckdb(["build"], work / "duckdb", database=database, dbt_vars=dbt_vars, select=SQL_LAYERS):
-        started = time.monotonic()
-        built = dbt_spark(["build"], work / "spark", schema="parity_ml_small", dbt_vars=dbt_vars, select=SQL_LAYERS)
-        seconds = time.monotonic() - started
-    assert built, f"dbt build --target spark failed; logs in {work / 'spark' / 'logs'}"
-    print(f"\nSpark SQL build (models and data tests) on ml-latest-small: {seconds:.0f} s")
-    return database
-
-
-def test_every_sql_table_is_identical_on_ml_latest_small(spark, ml_small):
-    tables = sql_layer_tables(ml_small)
+def test_every_sql_table_is_identical_on_ml_latest_small(full_spark_build):
+    tables = sql_layer_tables(full_spark_build.duckdb)
     # the layers' public and internal tables: a table silently not built would not be compared
     assert {"stg_movielens__ratings", "quarantine_ratings", "int_ratings_split", "dataset_overview",
             "genre_summary", "user_activity", "movies"} <= set(tables)
     assert len(tables) == 25
-    assert differences(ml_small, spark, "parity_ml_small", tables) == {}
+    assert differences(full_spark_build.duckdb, parquet_folder_files(full_spark_build.spark_tables), tables) == {}
 
 
-def test_the_split_is_the_same_rating_by_rating(spark, ml_small):
+def test_the_split_is_the_same_rating_by_rating(full_spark_build):
     """The md5 protocol on its own: the same ratings land in test and in each fold."""
     import duckdb
 
-    with duckdb.connect(str(ml_small), read_only=True) as con:
-        duck = con.execute("select count(*), sum(case when is_test then 1 else 0 end), "
-                           "sum(coalesce(cv_fold, -1) * movie_id) from int_ratings_split").fetchall()[0]
-    sparked = spark.sql("select count(*), sum(case when is_test then 1 else 0 end), "
-                        "sum(coalesce(cv_fold, -1) * movie_id) from parity_ml_small.int_ratings_split").collect()[0]
-    assert tuple(sparked) == duck
+    query = ("select count(*), sum(case when is_test then 1 else 0 end), "
+             "sum(coalesce(cv_fold, -1) * movie_id) from {}")
+    with duckdb.connect(str(full_spark_build.duckdb), read_only=True) as con:
+        duck = con.execute(query.format("int_ratings_split")).fetchall()[0]
+        sparked = con.execute(query.format(parquet_folder_files(full_spark_build.spark_tables)("int_ratings_split"))
+                              ).fetchall()[0]
+    assert sparked == duck
     assert 0.15 < duck[1] / duck[0] < 0.25  # test_percent 20: the hash really splits
 
 
@@ -90,9 +73,9 @@ def test_small_layouts_are_identical(spark, tmp_path_factory, layout):
         built = dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=dbt_vars, select=STAGING)
     assert built, f"dbt run --target spark failed; logs in {work / 'spark' / 'logs'}"
 
-    tables = sql_layer_tables(database)
+    tables = sql_layer_tables(database, STAGING)
     assert len(tables) == 12
-    assert differences(database, spark, f"parity_{layout}", tables) == {}
+    assert differences(database, schema_files(spark, f"parity_{layout}"), tables) == {}
 
     if isinstance(written, dict):  # the hostile corpus: each row's verdict, on Spark too
         for file in written.values():
