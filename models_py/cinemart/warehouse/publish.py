@@ -214,6 +214,7 @@ def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
     """`write(path)` into a temporary file beside `target`, then rename it over `target`."""
     handle, staged = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(handle)
+    os.chmod(staged, 0o644)  # mkstemp's 0600 would hide the file from readers running as other users
     try:
         write(Path(staged))
         os.replace(staged, target)
