@@ -24,6 +24,7 @@ A killed build leaves the served file as it was: nothing touches it before the r
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -172,9 +173,17 @@ def whole_problem(paths: WarehousePaths) -> str | None:
     if not succeeded:
         return f"the last dbt {command} on {paths.build} failed"
     if not whole:
-        return (f"the last dbt command on {paths.build} was `dbt {command}` with {selection}, not a full "
-                "`dbt build`: tables downstream of its selection may be stale")
+        return (f"the last dbt command on {paths.build} was `dbt {command}{_flags(selection)}`, not a full "
+                "`dbt build`: tables downstream of what it wrote may be stale")
     return None
+
+
+def _flags(selection: str) -> str:
+    """The recorded selection as command-line flags: ' --select marts.eda'."""
+    given = json.loads(selection or "{}")
+    flags = [f" --{name} {' '.join(value) if isinstance(value, list) else value}"
+             for name, value in given.items() if value and name != "empty"]
+    return "".join(flags) + (" --empty" if given.get("empty") else "")
 
 
 def require_whole(paths: WarehousePaths, action: str) -> None:
