@@ -287,8 +287,10 @@ def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -
     """
     warehouse = os.environ.get("CINEMART_SPARK_WAREHOUSE_DIR", "warehouse/spark")
     scratch = WarehousePaths.for_project(project).build  # unused by the spark target, kept off the served file
+    # cautious: a test runs only when all its models are selected, so a partial
+    # build never tests tables the build schema may not have
     result = run_dbt("build", layout, project_dir=project, database=scratch, extra_vars=extra, select=select,
-                     target="spark")
+                     target="spark", indirect_selection="cautious" if select else None)
     if result.returncode != 0:
         raise WarehouseError(f"dbt build --target spark failed (exit {result.returncode}); its output above names "
                              "the failing node. Nothing was published: the serving schema is unchanged")

@@ -88,12 +88,14 @@ def run_dbt(
     target: str | None = None,
     extra_env: dict[str, str] | None = None,
     capture: bool = False,
+    indirect_selection: str | None = None,
 ) -> BuildResult:
     """Run `dbt <command>` (build, run, test, docs generate…) for the dataset in `layout`.
 
     `target` picks a profiles.yml output (e.g. "spark"; default: the profile's
     default, DuckDB). DBT_TARGET_PATH / DBT_LOG_PATH in the environment reach
-    dbt unchanged unless `target_dir` overrides them.
+    dbt unchanged unless `target_dir` overrides them. `extra_env` adds to the
+    environment (CINEMART_CARRY_FROM); `capture` keeps dbt's stdout in the result.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
     dbt_vars = {**layout.dbt_vars(), **(extra_vars or {})}
@@ -109,6 +111,8 @@ def run_dbt(
         argv += ["--target-path", str(target_dir / "target"), "--log-path", str(target_dir / "logs")]
     if select:
         argv += ["--select", *select]
+    if indirect_selection is not None:
+        argv += ["--indirect-selection", indirect_selection]
     env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database), **(extra_env or {})}
     completed = subprocess.run(argv, cwd=project_dir, env=env, check=False, capture_output=capture, text=True)
     return BuildResult(database=database, returncode=completed.returncode, output=completed.stdout or "")
