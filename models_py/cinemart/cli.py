@@ -240,8 +240,9 @@ def _run_build(args: argparse.Namespace) -> int:
             require_whole(paths, f"build --select {' '.join(args.select)}")
             select = downstream_closure(layout, args.select, project_dir=project, database=paths.build,
                                         extra_vars=extra)
+            # eager: every test touching a rebuilt table runs; its other tables are in the whole working copy
             result = run_dbt("build", layout, project_dir=project, database=paths.build, extra_vars=extra,
-                             select=select)
+                             select=select, indirect_selection="eager")
         else:  # everything fresh; only the append-only history comes from the served file
             result = run_dbt("build", layout, project_dir=project, database=prepare_fresh_build(paths),
                              extra_vars=extra, extra_env=carry_from(paths))
@@ -287,10 +288,8 @@ def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -
     """
     warehouse = os.environ.get("CINEMART_SPARK_WAREHOUSE_DIR", "warehouse/spark")
     scratch = WarehousePaths.for_project(project).build  # unused by the spark target, kept off the served file
-    # cautious: a test runs only when all its models are selected, so a partial
-    # build never tests tables the build schema may not have
     result = run_dbt("build", layout, project_dir=project, database=scratch, extra_vars=extra, select=select,
-                     target="spark", indirect_selection="cautious" if select else None)
+                     target="spark")
     if result.returncode != 0:
         raise WarehouseError(f"dbt build --target spark failed (exit {result.returncode}); its output above names "
                              "the failing node. Nothing was published: the serving schema is unchanged")

@@ -88,7 +88,7 @@ def run_dbt(
     target: str | None = None,
     extra_env: dict[str, str] | None = None,
     capture: bool = False,
-    indirect_selection: str | None = None,
+    indirect_selection: str = "cautious",
 ) -> BuildResult:
     """Run `dbt <command>` (build, run, test, docs generate…) for the dataset in `layout`.
 
@@ -110,9 +110,9 @@ def run_dbt(
     if target_dir is not None:
         argv += ["--target-path", str(target_dir / "target"), "--log-path", str(target_dir / "logs")]
     if select:
-        argv += ["--select", *select]
-    if indirect_selection is not None:
-        argv += ["--indirect-selection", indirect_selection]
+        # cautious by default: a test runs only when all its models are selected,
+        # so a partial build on a file that lacks the rest never tests tables it did not build
+        argv += ["--select", *select, "--indirect-selection", indirect_selection]
     env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database), **(extra_env or {})}
     completed = subprocess.run(argv, cwd=project_dir, env=env, check=False, capture_output=capture, text=True)
     return BuildResult(database=database, returncode=completed.returncode, output=completed.stdout or "")
