@@ -177,7 +177,8 @@ def differences(database: Path, spark, schema: str, tables: Sequence[str]) -> di
 
 
 def sql_layer_tables(database: Path) -> list[str]:
-    """Every table the SQL layers built, as DuckDB lists them."""
+    """Every table the SQL layers built, as DuckDB lists them (schema main: cinemart_meta is DuckDB's invocation log)."""
     with duckdb.connect(str(database), read_only=True) as con:
         return [name for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_type = 'BASE TABLE' order by 1").fetchall()]
+            "select table_name from information_schema.tables where table_type = 'BASE TABLE' "
+            "and table_schema = 'main' order by 1").fetchall()]
