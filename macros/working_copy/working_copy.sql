@@ -56,6 +56,10 @@
         {%- do run_query("create schema if not exists " ~ adapter.quote(node.schema)) -%}
         {%- do run_query("create table " ~ adapter.quote(node.schema) ~ "." ~ adapter.quote(node.alias)
                          ~ " as select * from cinemart_carry_from." ~ adapter.quote(node.schema) ~ "." ~ adapter.quote(node.alias)) -%}
+        {#- dbt cached the (empty) file's relations before this hook: tell it the table exists now,
+            or the incremental materialization would try to create it -#}
+        {%- do adapter.cache_added(api.Relation.create(database=node.database, schema=node.schema,
+                                                       identifier=node.alias, type='table')) -%}
         {{ log("carried " ~ node.alias ~ " forward from " ~ source_file, info=true) }}
       {%- endif -%}
     {%- endfor -%}
