@@ -29,10 +29,10 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_als.py
 
-# dbt opens its database read-write: document a copy, never the file readers have open.
+# dbt opens its database read-write: it documents the working copy (warehouse/build),
+# which after `make run` holds the warehouse just built, never the file readers have open.
 docs: setup
-	cp warehouse/cinemart.duckdb warehouse/docs.duckdb
-	CINEMART_DUCKDB_PATH=warehouse/docs.duckdb $(BIN)/dbt docs generate --profiles-dir .
+	$(BIN)/dbt docs generate --profiles-dir .
 
 clean:
 	rm -rf target logs warehouse

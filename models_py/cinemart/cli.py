@@ -32,10 +32,29 @@ from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthe
 from cinemart.warehouse.explicit_tables import ExplicitSettings
 from cinemart.warehouse.ranking_tables import RankingSettings
 from cinemart.settings import SettingsError, check_var_names
-from cinemart.warehouse.publish import BuildLock, PublishError, WarehousePaths, prepare_build_file, publish, rollback
+from cinemart.warehouse.publish import (
+    BuildLock,
+    PublishError,
+    WarehousePaths,
+    carry_from,
+    mark_whole,
+    prepare_fresh_build,
+    publish,
+    require_whole,
+    rollback,
+    write_atomically,
+)
 from cinemart.report import write_report
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment
-from cinemart.warehouse.dbt import WarehouseError, check_engine_vars, database_path, find_project_dir, headline, run_dbt
+from cinemart.warehouse.dbt import (
+    WarehouseError,
+    check_engine_vars,
+    database_path,
+    downstream_closure,
+    find_project_dir,
+    headline,
+    run_dbt,
+)
 
 PROG = "cinemart"
 EXIT_USER_ERROR = 2
@@ -224,19 +243,45 @@ def _run_build(args: argparse.Namespace) -> int:
         return _build_on_spark(layout, project, extra, args.select)
     paths = WarehousePaths.for_project(project)
     with BuildLock(paths, wait=args.wait):
-        build_file = prepare_build_file(paths)
-        result = run_dbt("build", layout, project_dir=project, database=build_file,
-                         extra_vars=extra, select=args.select)
+        if args.select:  # on the whole working copy: the selection and everything it invalidates
+            require_whole(paths, f"build --select {' '.join(args.select)}")
+            select = downstream_closure(layout, args.select, project_dir=project, database=paths.build,
+                                        extra_vars=extra)
+            # eager: every test touching a rebuilt table runs; its other tables are in the whole working copy
+            result = run_dbt("build", layout, project_dir=project, database=paths.build, extra_vars=extra,
+                             select=select, indirect_selection="eager")
+        else:  # everything fresh; only the append-only history comes from the served file
+            result = run_dbt("build", layout, project_dir=project, database=prepare_fresh_build(paths),
+                             extra_vars=extra, extra_env=carry_from(paths))
         if result.returncode != 0:
             raise WarehouseError(f"dbt build failed (exit {result.returncode}); its output above names the failing "
                                  f"node. Nothing was published: {paths.serving} is unchanged")
-        serving = publish(paths)
+        if args.select:
+            mark_whole(paths)
+        serving, report = _publish_with_report(paths)
+    _print_published(serving, report)
+    return 0
+
+
+def _publish_with_report(paths: WarehousePaths) -> tuple[Path, Path]:
+    """Publish the whole working copy and its report together, under the caller's BuildLock.
+
+    The report is rendered from the working copy first (the same tables), then
+    the warehouse and the report are each renamed into place, back to back.
+    """
+    report = paths.serving.with_name("report.html")
+    staged_report = write_atomically(paths.root / ".report.html.publishing",
+                                     lambda out: write_report(paths.build, out))
+    serving = publish(paths)
+    os.replace(staged_report, report)
+    return serving, report
+
+
+def _print_published(serving: Path, report: Path) -> None:
     print(f"\nwarehouse (published, open read-only): {serving}")
     for name, value in headline(serving):
         print(f"  {name:<28} {value}")
-    if not args.select:  # a partial build lacks tables the report shows
-        print(f"  {'report':<28} {write_report(serving, serving.with_name('report.html'))}")
-    return 0
+    print(f"  {'report':<28} {report}")
 
 
 def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -> int:
@@ -278,7 +323,30 @@ def _run_rollback(args: argparse.Namespace) -> int:
     paths = WarehousePaths.for_project(find_project_dir())
     with BuildLock(paths):
         serving = rollback(paths)
+        report = serving.with_name("report.html")  # the report follows the warehouse it describes
+        write_atomically(report, lambda out: write_report(serving, out))
     print(serving)
+    return 0
+
+
+def _add_publish(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "publish",
+        help="publish the dbt working copy (warehouse/build) after a green plain `dbt build`",
+        description="Copy the working copy dbt writes over the served warehouse/cinemart.duckdb atomically, "
+        "with its report, only if the last dbt command that wrote it was a green full `dbt build`.",
+    )
+    parser.add_argument("--wait", action="store_true",
+                        help="if a build is running, wait for it instead of failing")
+    parser.set_defaults(handler=_run_publish)
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    paths = WarehousePaths.for_project(find_project_dir())
+    with BuildLock(paths, wait=args.wait):
+        require_whole(paths, "publish")
+        serving, report = _publish_with_report(paths)
+    _print_published(serving, report)
     return 0
 
 
@@ -302,7 +370,7 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Register] = [_add_data, _add_build, _add_rollback, _add_report]
+COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -156,3 +156,89 @@ def test_same_data_and_seed_give_identical_tables(published, real_warehouse):
     assert len(ours) > 30
     different = [t for t in ours if ours[t] != theirs[t]]
     assert different == []
+
+
+DBT = str(Path(sys.executable).parent / "dbt")
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def run_plain_dbt(warehouse: Path, *args: str) -> subprocess.CompletedProcess:
+    """A plain dbt command on the working copy of `warehouse`, the way a user runs it (profile dev target)."""
+    env = {**build_env(warehouse), "CINEMART_DUCKDB_PATH": str(warehouse / "build" / "cinemart.duckdb")}
+    return subprocess.run([DBT, *args, "--profiles-dir", str(PROJECT), "--project-dir", str(PROJECT)],
+                          env=env, cwd=PROJECT, capture_output=True, text=True, timeout=900)
+
+
+def served_runs(serving: Path) -> dict[str, set]:
+    """Training-run ids the served tables carry, per table, and the runs the latest audit row names."""
+    with duckdb.connect(str(serving), read_only=True) as con:
+        def ids(sql: str) -> set:
+            return {row[0] for row in con.execute(sql).fetchall()}
+        return {
+            "implicit_grid_chosen": ids("select run_id from implicit_grid_search where is_chosen"),
+            "implicit_user_factors": ids("select distinct run_id from implicit_user_factors"),
+            "implicit_movie_factors": ids("select distinct run_id from implicit_movie_factors"),
+            "tables": ids("select table_name from information_schema.tables where table_schema = 'main'"),
+        }
+
+
+def test_full_build_is_fresh_and_carries_the_audit_forward(published):
+    """Two builds: als_model_runs holds both runs, yet a table only the old served file had is gone."""
+    serving = published / "cinemart.duckdb"
+    with duckdb.connect(str(serving)) as con:  # no reader here; stands for the table of a removed model
+        con.execute("create table removed_model as select 1 as x")
+        before = {row[0] for row in con.execute("select invocation_id from als_model_runs").fetchall()}
+    result = run_build(published)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with duckdb.connect(str(serving), read_only=True) as con:
+        after = {row[0] for row in con.execute("select invocation_id from als_model_runs").fetchall()}
+        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert before < after and len(after) == len(before) + 1
+    assert "removed_model" not in tables
+    assert (published / "report.html").is_file()
+    assert not list(published.glob(".*publishing*")), "a staged file was left behind"
+
+
+def test_plain_dbt_commands_work_on_the_warehouse_just_built(published):
+    """After `cinemart build`, dbt's own commands see the built warehouse (the working copy), not an empty file."""
+    serving = published / "cinemart.duckdb"
+    served = sha256(serving)
+    for args in (["test", "--select", "dataset_overview"], ["ls"]):
+        done = run_plain_dbt(published, *args)
+        assert done.returncode == 0, " ".join(args) + "\n" + done.stdout + done.stderr
+    shown = run_plain_dbt(published, "show", "--select", "genre_summary", "--limit", "100")
+    assert shown.returncode == 0 and "Drama" in shown.stdout, shown.stdout + shown.stderr
+    assert sha256(serving) == served  # plain dbt never writes the served file
+
+
+def test_select_build_rebuilds_what_it_invalidates(published):
+    """A new implicit seed on --select implicit_grid_search must not serve factors of the old run beside it."""
+    before = served_runs(published / "cinemart.duckdb")
+    result = run_build(published, "--select", "implicit_grid_search", "--vars", '{"implicit_seed": 7}')
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = served_runs(published / "cinemart.duckdb")
+    assert after["implicit_grid_chosen"] != before["implicit_grid_chosen"]  # the selection did train a new run
+    assert len(after["implicit_grid_chosen"]) == 1
+    assert after["implicit_user_factors"] == after["implicit_movie_factors"] == after["implicit_grid_chosen"]
+    assert after["tables"] == before["tables"]
+
+
+def test_publish_refuses_a_partial_working_copy_and_publishes_a_whole_one(published):
+    serving = published / "cinemart.duckdb"
+    env = build_env(published)
+    partial = run_plain_dbt(published, "run", "--select", "movie_popularity")
+    assert partial.returncode == 0, partial.stdout + partial.stderr
+    served = sha256(serving)
+    refused = subprocess.run([CINEMART, "publish"], env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("cinemart: error: cannot publish: the last dbt command")
+    assert "Traceback" not in refused.stderr
+    again = run_build(published, "--select", "movie_popularity")  # needs a whole working copy too
+    assert again.returncode == 2 and "cannot build --select" in again.stderr
+    assert sha256(serving) == served
+    # a green full plain `dbt build` makes it whole again, and publishable
+    whole = run_plain_dbt(published, "build")
+    assert whole.returncode == 0, whole.stdout[-3000:]
+    done = subprocess.run([CINEMART, "publish"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sha256(serving) != served

@@ -31,6 +31,7 @@ class WarehouseError(RuntimeError):
 class BuildResult:
     database: Path
     returncode: int
+    output: str = ""  # dbt's stdout when captured
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -85,12 +86,16 @@ def run_dbt(
     select: Sequence[str] = (),
     target_dir: Path | None = None,
     target: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    capture: bool = False,
+    indirect_selection: str = "cautious",
 ) -> BuildResult:
     """Run `dbt <command>` (build, run, test, docs generate…) for the dataset in `layout`.
 
     `target` picks a profiles.yml output (e.g. "spark"; default: the profile's
     default, DuckDB). DBT_TARGET_PATH / DBT_LOG_PATH in the environment reach
-    dbt unchanged unless `target_dir` overrides them.
+    dbt unchanged unless `target_dir` overrides them. `extra_env` adds to the
+    environment (CINEMART_CARRY_FROM); `capture` keeps dbt's stdout in the result.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
     dbt_vars = {**layout.dbt_vars(), **(extra_vars or {})}
@@ -105,12 +110,31 @@ def run_dbt(
     if target_dir is not None:
         argv += ["--target-path", str(target_dir / "target"), "--log-path", str(target_dir / "logs")]
     if select:
-        # cautious: a test runs only when all its models are selected, so a
-        # partial build never tests tables it did not build
-        argv += ["--select", *select, "--indirect-selection", "cautious"]
-    env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database)}
-    completed = subprocess.run(argv, cwd=project_dir, env=env, check=False)
-    return BuildResult(database=database, returncode=completed.returncode)
+        # cautious by default: a test runs only when all its models are selected,
+        # so a partial build on a file that lacks the rest never tests tables it did not build
+        argv += ["--select", *select, "--indirect-selection", indirect_selection]
+    env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database), **(extra_env or {})}
+    completed = subprocess.run(argv, cwd=project_dir, env=env, check=False, capture_output=capture, text=True)
+    return BuildResult(database=database, returncode=completed.returncode, output=completed.stdout or "")
+
+
+def downstream_closure(layout: Layout, select: Sequence[str], *, project_dir: Path, database: Path,
+                       extra_vars: dict | None = None) -> list[str]:
+    """`--select` arguments for the selection and everything downstream of it (`node+` per node).
+
+    A partial build that left a descendant untouched could serve, say,
+    user_factors and user_recommendations from different training runs. dbt
+    resolves the user's selectors (any syntax it accepts), then each node gets `+`.
+    """
+    listed = run_dbt("ls --resource-type model --resource-type seed --resource-type snapshot --output name --quiet",
+                     layout, project_dir=project_dir, database=database, extra_vars=extra_vars, select=select,
+                     capture=True)
+    if listed.returncode != 0:
+        raise WarehouseError(f"dbt ls could not resolve --select {' '.join(select)}: {listed.output.strip()}")
+    names = [line.strip() for line in listed.output.splitlines() if line.strip()]
+    if not names:
+        raise WarehouseError(f"--select {' '.join(select)} matches no model, seed or snapshot")
+    return [f"{name}+" for name in names]
 
 
 def headline(database: Path) -> list[tuple[str, str]]:

@@ -1,20 +1,34 @@
-"""Build in one file, serve another: readers are never blocked, never see half a build.
+"""A working copy for dbt, a served copy for readers; only whole warehouses are published.
 
 DuckDB lets one process open a file read-write or many read-only, never both,
-so dbt cannot write the file a BI tool has open. A build therefore works on
-`build/cinemart.duckdb` (seeded with a copy of the serving file, so append-only
-tables keep their history) and only a fully green build is published by an
-atomic rename over `cinemart.duckdb`. A reader that has the old file open keeps
-its inode, and with it the previous complete version, until it reconnects.
-The replaced version is kept as `previous/cinemart.duckdb` for `cinemart rollback`.
-A killed build leaves the serving file as it was: nothing touches it before the rename.
+so dbt cannot write the file a BI tool has open. dbt therefore always writes
+`build/cinemart.duckdb`, the working copy (profiles.yml's dev path): `cinemart
+build` and plain `dbt run/test/build/show/docs` work on that same file, so after
+a build every dbt command sees the warehouse just built. Readers open
+`cinemart.duckdb`, which nothing ever opens read-write: publishing copies the
+working copy beside it (`copy_file_range`, a reflink on btrfs/XFS, a full copy
+elsewhere) and renames the copy over it atomically. A reader that has the old
+file open keeps its inode until it reconnects; the replaced version is kept as
+`previous/cinemart.duckdb` for `cinemart rollback`.
+
+Only a whole warehouse is published: the working copy records every writing
+dbt command in `cinemart_meta.dbt_invocations` (macros/working_copy), and
+`whole` is true only after a green full `dbt build`, or a green `cinemart
+build --select` (which rebuilds everything downstream of its selection on a
+whole working copy). A full `cinemart build` starts from an empty file; the
+append-only tables' history is carried from the served file by dbt's
+on-run-start through a read-only ATTACH, not by copying the served file.
+A killed build leaves the served file as it was: nothing touches it before the rename.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,34 +117,144 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def prepare_build_file(paths: WarehousePaths) -> Path:
-    """A fresh build file: a copy of the serving file (history of append-only tables), or nothing."""
+#: The working copy's own record of the dbt commands that wrote it (macros/working_copy).
+INVOCATION_LOG = "cinemart_meta.dbt_invocations"
+
+
+def _check_not_open(path: Path) -> None:
+    """Fail in one line if another process (a running dbt, a notebook) holds the working copy."""
+    if not path.exists():
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.IOException as exc:
+        raise PublishError(f"{path} is open in another process (a dbt command still running?): {exc}") from None
+
+
+def prepare_fresh_build(paths: WarehousePaths) -> Path:
+    """Empty the working copy for a full build: every table is built fresh.
+
+    Nothing of the old warehouse is copied, so tables of renamed or removed
+    models disappear; dbt's on-run-start carries the append-only tables'
+    history from the served file (see `carry_from`).
+    """
     paths.build.parent.mkdir(parents=True, exist_ok=True)
+    _check_not_open(paths.build)
     _remove(paths.build)
-    if paths.serving.exists():
-        shutil.copyfile(paths.serving, paths.build)
     return paths.build
 
 
+def carry_from(paths: WarehousePaths) -> dict[str, str]:
+    """Environment telling dbt's on-run-start where the append-only history comes from (none on a first build)."""
+    return {"CINEMART_CARRY_FROM": str(paths.serving)} if paths.serving.exists() else {}
+
+
+def whole_problem(paths: WarehousePaths) -> str | None:
+    """Why the working copy is not a whole warehouse, or None when it is one.
+
+    Whole means: the last dbt command that wrote it finished green and was a
+    full `dbt build` (or a `cinemart build --select`, which marks itself).
+    """
+    if not paths.build.exists():
+        return f"{paths.build} does not exist"
+    _check_not_open(paths.build)
+    with duckdb.connect(str(paths.build), read_only=True) as con:
+        logged = con.execute("select count(*) from duckdb_tables() where schema_name = 'cinemart_meta' "
+                             "and table_name = 'dbt_invocations'").fetchall()[0][0]
+        if not logged:
+            return f"{paths.build} has no record of the dbt build that made it"
+        last = con.execute(f"select command, selection, finished_at, succeeded, whole from {INVOCATION_LOG} "
+                           "order by started_at desc limit 1").fetchall()
+    if not last:
+        return f"{paths.build} has no record of the dbt build that made it"
+    command, selection, finished_at, succeeded, whole = last[0]
+    if finished_at is None:
+        return f"the last dbt {command} on {paths.build} never finished (killed?)"
+    if not succeeded:
+        return f"the last dbt {command} on {paths.build} failed"
+    if not whole:
+        return (f"the last dbt command on {paths.build} was `dbt {command}{_flags(selection)}`, not a full "
+                "`dbt build`: tables downstream of what it wrote may be stale")
+    return None
+
+
+def _flags(selection: str) -> str:
+    """The recorded selection as command-line flags: ' --select marts.eda'."""
+    given = json.loads(selection or "{}")
+    flags = [f" --{name} {' '.join(value) if isinstance(value, list) else value}"
+             for name, value in given.items() if value and name != "empty"]
+    return "".join(flags) + (" --empty" if given.get("empty") else "")
+
+
+def require_whole(paths: WarehousePaths, action: str) -> None:
+    problem = whole_problem(paths)
+    if problem is not None:
+        raise PublishError(f"cannot {action}: {problem}. Run a full `cinemart build` (or `dbt build`) first")
+
+
+def mark_whole(paths: WarehousePaths) -> None:
+    """Mark the last, green dbt command whole: `cinemart build --select` rebuilt everything its selection invalidates."""
+    with duckdb.connect(str(paths.build)) as con:
+        con.execute(f"update {INVOCATION_LOG} set whole = true where succeeded and started_at = "
+                    f"(select max(started_at) from {INVOCATION_LOG})")
+
+
+def _clone(source: Path, target: Path) -> None:
+    """Copy a file with copy_file_range: a reflink on btrfs/XFS (no data copied), an in-kernel copy elsewhere."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        size = os.fstat(src.fileno()).st_size
+        try:
+            copied = 0
+            while copied < size:
+                step = os.copy_file_range(src.fileno(), dst.fileno(), size - copied)
+                if step == 0:
+                    break
+                copied += step
+        except OSError:  # filesystems without copy_file_range across these files
+            src.seek(0)
+            dst.seek(0)
+            dst.truncate()
+            shutil.copyfileobj(src, dst, 16 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
+
+
+def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
+    """`write(path)` into a temporary file beside `target`, then rename it over `target`."""
+    handle, staged = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(handle)
+    os.chmod(staged, 0o644)  # mkstemp's 0600 would hide the file from readers running as other users
+    try:
+        write(Path(staged))
+        os.replace(staged, target)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
+    return target
+
+
 def publish(paths: WarehousePaths) -> Path:
-    """Atomically make the finished build file the serving file; keep the old one as previous."""
+    """Atomically make a copy of the working copy the serving file; keep the old one as previous.
+
+    The caller holds the BuildLock and has checked the working copy is whole.
+    The working copy stays in place, so dbt keeps seeing the warehouse just published.
+    """
     if not paths.build.exists():
         raise PublishError(f"nothing to publish: {paths.build} does not exist")
-    with duckdb.connect(str(paths.build)) as con:  # fold the WAL into the file before it moves
+    with duckdb.connect(str(paths.build)) as con:  # fold the WAL into the file before it is copied
         con.execute("checkpoint")
-    with open(paths.build, "rb") as handle:
-        os.fsync(handle.fileno())
+    staged = paths.root / (FILE_NAME + ".publishing")
+    staged.unlink(missing_ok=True)
+    _clone(paths.build, staged)
     if paths.serving.exists():
         paths.previous.parent.mkdir(parents=True, exist_ok=True)
-        staged = paths.previous.with_name(FILE_NAME + ".staged")
-        staged.unlink(missing_ok=True)
-        os.link(paths.serving, staged)
-        os.replace(staged, paths.previous)
-    os.replace(paths.build, paths.serving)
+        kept = paths.previous.with_name(FILE_NAME + ".staged")
+        kept.unlink(missing_ok=True)
+        os.link(paths.serving, kept)
+        os.replace(kept, paths.previous)
+    os.replace(staged, paths.serving)
     _fsync_dir(paths.root)
     return paths.serving
-
-
 def rollback(paths: WarehousePaths) -> Path:
     """Swap the serving and previous versions (a second rollback undoes the first)."""
     if not paths.previous.exists():
