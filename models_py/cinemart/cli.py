@@ -300,8 +300,11 @@ def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -
     if result.returncode != 0:
         raise WarehouseError(f"dbt build --target spark failed (exit {result.returncode}); its output above names "
                              "the failing node. Nothing was published: the serving schema is unchanged")
+    # The publish step's artifacts go to <target>/publish, so target/run_results.json stays the build's
+    # (what `dbt build` users and bench_engines read).
+    target_path = project / os.environ.get("DBT_TARGET_PATH", "target")
     published = run_dbt("run-operation publish_spark_build", layout, project_dir=project, database=scratch,
-                        extra_vars=extra, target="spark")
+                        extra_vars=extra, target="spark", extra_env={"DBT_TARGET_PATH": str(target_path / "publish")})
     if published.returncode != 0:
         raise WarehouseError(f"dbt run-operation publish_spark_build failed (exit {published.returncode}); "
                              "the serving schema still serves the previous version")

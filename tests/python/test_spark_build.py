@@ -140,7 +140,9 @@ def test_the_build_stayed_in_its_private_folders_and_was_published(builds):
     spark = work / "spark"
     assert (spark / "target" / "run_results.json").exists() and (spark / "logs" / "dbt.log").exists()
     results = json.loads((spark / "target" / "run_results.json").read_text())
-    assert results["args"]["which"] == "run-operation"  # the publish ran last, after the build
+    assert results["args"]["which"] == "build"  # the build's results stay where dbt puts them
+    published = json.loads((spark / "target" / "publish" / "run_results.json").read_text())
+    assert published["args"]["which"] == "run-operation"  # the publish's, beside them
     versions = sorted((spark / "warehouse").glob("cinemart__v*.db"))
     assert len(versions) == 1
     assert {p.name for p in versions[0].iterdir() if p.is_dir()} == {p.name for p in folder.iterdir() if p.is_dir()}
