@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import duckdb
 
-from bench_scale import STAGES, BuildRun, ensure_dataset, run_build
+from bench_scale import STAGES, BuildRun, dataset_folder, run_build
 
 DEFAULT_GRID = {"rank": [10], "reg": [0.1], "iterations": [10]}
 ENGINES = ("duckdb", "spark")
@@ -65,12 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
-        if name == "small":
-            if not os.environ.get("CINEMART_DATA_DIR"):
-                raise SystemExit("set CINEMART_DATA_DIR to an ml-latest-small folder to benchmark 'small'")
-            data = Path(os.environ["CINEMART_DATA_DIR"])
-        else:
-            data = ensure_dataset(args.work, name)
+        data = dataset_folder(args.work, name)
         runs = {engine: build(engine, name, data, args.work, args.grid) for engine in ENGINES}
         print(f"\n{name}: node seconds / peak RSS per stage", flush=True)
         print(f"{'stage':<22}" + "".join(f"{e:>22}" for e in ENGINES) + f"{'spark/duckdb':>14}")

@@ -19,12 +19,11 @@ revisions read the same files). The last columns are after / before.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from bench_scale import ROOT, STAGES, BuildRun, ensure_dataset, run_build
+from bench_scale import ROOT, STAGES, BuildRun, dataset_folder, run_build
 
 PRE_RESTRUCTURE = "1a4ac68"
 
@@ -62,12 +61,7 @@ def main() -> None:
 
     rows: list[tuple[str, dict[str, BuildRun]]] = []
     for name in args.datasets:
-        if name == "small":
-            if not os.environ.get("CINEMART_DATA_DIR"):
-                raise SystemExit("set CINEMART_DATA_DIR to an ml-latest-small folder to benchmark 'small'")
-            data = Path(os.environ["CINEMART_DATA_DIR"])
-        else:
-            data = ensure_dataset(args.work, name)
+        data = dataset_folder(args.work, name)
         phases = ["cold", "warm"] if not rows else ["warm"]  # only the first builds of a checkout are cold
         for phase in phases:
             rows.append((f"{name} {phase}", {side: build(tree, f"{side}-{name}-{phase}", data, args.work)

@@ -102,6 +102,15 @@ def ensure_dataset(work: Path, size: str) -> Path:
     return out
 
 
+def dataset_folder(work: Path, name: str) -> Path:
+    """`small` is ml-latest-small from CINEMART_DATA_DIR; a size (1m, 5m, 25m) is generated once into `work`."""
+    if name != "small":
+        return ensure_dataset(work, name)
+    if not os.environ.get("CINEMART_DATA_DIR"):
+        raise SystemExit("set CINEMART_DATA_DIR to an ml-latest-small folder to benchmark 'small'")
+    return Path(os.environ["CINEMART_DATA_DIR"])
+
+
 @dataclass
 class BuildRun:
     """One finished `cinemart build` subprocess: wall time, memory samples, dbt's node timings."""
