@@ -5,15 +5,10 @@
     vectors fails (a range check of [-1, 1] could not: the Python side clips). -#}
 {%- set tolerance = 1e-4 -%}
 
-with factors as (
+{#- One factor table per model: their arrays differ in length, so they are never unioned. -#}
+{%- set factor_tables = {'explicit_als': 'movie_factors', 'implicit_als': 'implicit_movie_factors'} -%}
 
-    select movie_id, factors, model, run_id from {{ ref('movie_factors') }}
-    union all
-    select movie_id, factors, model, run_id from {{ ref('implicit_movie_factors') }}
-
-),
-
-pairs as (
+with pairs as (
 
     select 'similar_movies' as source, model, run_id, movie_id, similar_movie_id as other_movie_id, similarity
     from {{ ref('similar_movies') }}
@@ -29,14 +24,25 @@ pairs as (
 
 recomputed as (
 
+    {%- for model, table in factor_tables.items() %}
     select
         pairs.*,
-        {{ cosine_similarity('one.factors', 'other.factors') }} as cosine
+        -- a movie without factors is an error; all-zero factors (a movie the
+        -- implicit model counts no interaction for) have similarity 0
+        case when one.factors is not null and other.factors is not null
+             then coalesce({{ cosine_similarity('one.factors', 'other.factors') }}, 0) end as cosine
     from pairs
-    left join factors as one
-        on one.movie_id = pairs.movie_id and one.model = pairs.model and one.run_id = pairs.run_id
-    left join factors as other
-        on other.movie_id = pairs.other_movie_id and other.model = pairs.model and other.run_id = pairs.run_id
+    left join {{ ref(table) }} as one
+        on one.movie_id = pairs.movie_id and one.run_id = pairs.run_id
+    left join {{ ref(table) }} as other
+        on other.movie_id = pairs.other_movie_id and other.run_id = pairs.run_id
+    where pairs.model = '{{ model }}'
+    union all
+    {%- endfor %}
+    -- a model without movie factors of its own (popularity) cannot define similarity
+    select pairs.*, cast(null as double) as cosine
+    from pairs
+    where pairs.model not in ('{{ factor_tables.keys() | join("', '") }}')
 
 )
 
