@@ -9,7 +9,7 @@
 
 {#- dbt's default__format_column with one change: TYPE[k] reads as TYPE[]. -#}
 {% macro duckdb__format_column(column) -%}
-  {%- set data_type = modules.re.sub('\[\d+\]$', '[]', column.dtype) -%}
+  {%- set data_type = list_of_element_type(column.dtype) -%}
   {{ return({'name': column.name, 'data_type': data_type, 'formatted': column.column.lower() ~ ' ' ~ data_type}) }}
 {%- endmacro %}
 
@@ -28,7 +28,7 @@
     {%- set declared = (column['data_type'] or '') | upper -%}
     {%- set actual = built.get(name | lower, '') | upper -%}
     {%- set column = column.copy() -%}
-    {%- if declared.endswith('[]') and modules.re.sub('\[\d+\]$', '[]', actual) == duckdb_list_type(declared) -%}
+    {%- if declared.endswith('[]') and list_of_element_type(actual) == duckdb_list_type(declared) -%}
       {%- do column.update({'data_type': actual}) -%}
     {%- endif -%}
     {%- do columns.update({name: column}) -%}
@@ -50,4 +50,14 @@
 {% macro duckdb_list_type(declared) -%}
   {%- set described = adapter.get_column_schema_from_query('select cast(null as ' ~ declared ~ ') as x') -%}
   {{ return(described[0].dtype | upper) }}
+{%- endmacro %}
+
+
+{#- TYPE[k] -> TYPE[]; any other type unchanged. -#}
+{% macro list_of_element_type(data_type) -%}
+  {%- set parts = data_type.rsplit('[', 1) -%}
+  {%- if parts | length == 2 and parts[1].endswith(']') and parts[1][:-1].isdigit() -%}
+    {{ return(parts[0] ~ '[]') }}
+  {%- endif -%}
+  {{ return(data_type) }}
 {%- endmacro %}
