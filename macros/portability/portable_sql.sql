@@ -182,3 +182,20 @@
 {% macro spark__utc_now() -%}
   to_utc_timestamp(current_timestamp(), current_timezone())
 {%- endmacro %}
+
+
+{#- Cosine similarity of two equally long FLOAT arrays, in double precision;
+    NULL when either has no direction (all zeros). -#}
+{% macro cosine_similarity(left, right) -%}
+  {{ return(adapter.dispatch('cosine_similarity', 'cinemart')(left, right)) }}
+{%- endmacro %}
+
+{% macro default__cosine_similarity(left, right) -%}
+  (list_inner_product({{ left }}, {{ right }})
+    / nullif(sqrt(list_inner_product({{ left }}, {{ left }})) * sqrt(list_inner_product({{ right }}, {{ right }})), 0))
+{%- endmacro %}
+
+{% macro spark__cosine_similarity(left, right) -%}
+  ({{ spark_dot(left, right) }}
+    / nullif(sqrt({{ spark_dot(left, left) }}) * sqrt({{ spark_dot(right, right) }}), 0))
+{%- endmacro %}

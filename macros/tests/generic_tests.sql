@@ -65,3 +65,11 @@ from (
 ) as ordered
 where previous_value is not null and {{ column_name }} > previous_value
 {% endtest %}
+
+
+{#- The column adds up to `total` (within `tolerance`): shares of a whole. -#}
+{% test column_sums_to(model, column_name, total, tolerance=1e-9) %}
+select sum({{ column_name }}) as column_sum
+from {{ model }}
+having sum({{ column_name }}) is null or abs(sum({{ column_name }}) - {{ total }}) > {{ tolerance }}
+{% endtest %}

@@ -1,0 +1,21 @@
+{#- The contracted face of int_ranking_evaluation (a dbt Python model): dbt
+    enforces contracts on SQL models only, on DuckDB and on Spark alike, so the
+    public table is this select and the contract breaks the build, not a
+    dashboard, when the Python side renames or retypes a column. -#}
+
+select
+    run_id,
+    model,
+    precision_at_10,
+    recall_at_10,
+    ndcg_at_10,
+    map_at_10,
+    catalogue_coverage,
+    n_users_evaluated,
+    n_cold_start_test_rows,
+    is_served,
+    serves_similarity,
+    parameters,
+    evaluation_seconds,
+    library_versions
+from {{ ref('int_ranking_evaluation') }}
