@@ -5,7 +5,7 @@ plugin, cinemart.spark.dbt_session) a SparkSession. Both engines expose the
 same functions (one per dbt Python model, same names and signatures), so a
 model file is one line whatever the target:
 
-    return tables_for(session).als_grid_search(dbt.ref("int_ratings_split"), dbt.config.get("model_settings"))
+    return tables_for(session).int_als_grid_search(dbt.ref("int_ratings_split"), dbt.config.get("model_settings"))
 
 The Spark module is imported only for a SparkSession: the DuckDB path never
 imports pyspark (a DuckDB-only install has none).

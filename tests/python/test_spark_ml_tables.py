@@ -64,14 +64,14 @@ def tables(split):
         built[name].count()
         return built[name]
 
-    grid = keep("als_grid_search", spark_tables.als_grid_search(split, settings))
+    grid = keep("als_grid_search", spark_tables.int_als_grid_search(split, settings))
     fits = keep("int_als_factors", spark_tables.int_als_factors(split, grid, settings))
     keep("als_predictions", spark_tables.als_predictions(split, fits, settings))
     keep("als_factors", fits.where("fit = 'all'").drop("fit"))  # the SQL model als_factors
     implicit = keep("implicit_grid_search", spark_tables.implicit_grid_search(split, settings))
-    keep("implicit_factors", spark_tables.implicit_factors(split, implicit, settings))
+    keep("implicit_factors", spark_tables.int_implicit_factors(split, implicit, settings))
     keep("popularity_factors", spark_tables.popularity_factors(split, settings))
-    evaluation = keep("ranking_evaluation", spark_tables.ranking_evaluation(split, implicit, grid, fits, settings))
+    evaluation = keep("ranking_evaluation", spark_tables.int_ranking_evaluation(split, implicit, grid, fits, settings))
     refs = (evaluation, built["implicit_factors"], built["als_factors"], built["popularity_factors"])
     keep("serving_settings", spark_tables.serving_settings(*refs, settings))
     keep("int_user_recommendations", spark_tables.int_user_recommendations(split, *refs, settings))

@@ -2,4 +2,4 @@ from cinemart.engine import tables_for
 
 
 def model(dbt, session):
-    return tables_for(session).als_grid_search(dbt.ref("int_ratings_split"), dbt.config.get("model_settings"))
+    return tables_for(session).int_als_grid_search(dbt.ref("int_ratings_split"), dbt.config.get("model_settings"))

@@ -2,5 +2,5 @@ from cinemart.engine import tables_for
 
 
 def model(dbt, session):
-    return tables_for(session).implicit_factors(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
+    return tables_for(session).int_implicit_factors(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
         dbt.config.get("model_settings"))

@@ -2,5 +2,5 @@ from cinemart.engine import tables_for
 
 
 def model(dbt, session):
-    return tables_for(session).ranking_evaluation(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
+    return tables_for(session).int_ranking_evaluation(dbt.ref("int_ratings_split"), dbt.ref("implicit_grid_search"),
         dbt.ref("als_grid_search"), dbt.ref("int_als_factors"), dbt.config.get("model_settings"))

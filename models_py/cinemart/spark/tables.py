@@ -20,7 +20,7 @@ from cinemart.spark import explicit, ranking, serving
 FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
 
 
-def als_grid_search(split: DataFrame, model_settings: str) -> DataFrame:
+def int_als_grid_search(split: DataFrame, model_settings: str) -> DataFrame:
     return explicit.als_grid_search(split, model_settings)
 
 
@@ -36,7 +36,7 @@ def implicit_grid_search(split: DataFrame, model_settings: str) -> DataFrame:
     return ranking.implicit_grid_search(split, model_settings)
 
 
-def implicit_factors(split: DataFrame, implicit_grid_search: DataFrame, model_settings: str) -> DataFrame:
+def int_implicit_factors(split: DataFrame, implicit_grid_search: DataFrame, model_settings: str) -> DataFrame:
     return ranking.implicit_factors(split, implicit_grid_search, model_settings)
 
 
@@ -44,7 +44,7 @@ def popularity_factors(split: DataFrame, model_settings: str) -> DataFrame:
     return ranking.popularity_factors(split, model_settings)
 
 
-def ranking_evaluation(split: DataFrame, implicit_grid_search: DataFrame, als_grid_search: DataFrame,
+def int_ranking_evaluation(split: DataFrame, implicit_grid_search: DataFrame, als_grid_search: DataFrame,
                        int_als_factors: DataFrame, model_settings: str) -> DataFrame:
     return ranking.ranking_evaluation(split, implicit_grid_search, als_grid_search, int_als_factors, model_settings)
 

@@ -8,13 +8,16 @@ the Spark engine (`cinemart.spark.tables`) provides the same functions over
 Spark DataFrames, and `cinemart.engine.tables_for(session)` picks one by the
 session the model receives.
 
-Internal DAG (-> = refs; every configuration is fitted once per build):
+Internal DAG (-> = refs; every configuration is fitted once per build). dbt
+enforces contracts on SQL models only, so a public table a Python model makes
+is an `int_` Python model plus a contracted SQL model of the public name:
 
-    int_ratings_split -> als_grid_search -> int_als_factors -> als_predictions
-                                                \\-> als_factors (SQL) -> user_factors, movie_factors
-    int_ratings_split -> implicit_grid_search -> implicit_factors
+    int_ratings_split -> int_als_grid_search -> als_grid_search (SQL)
+    als_grid_search -> int_als_factors -> als_predictions; -> als_factors (SQL) -> user_factors, movie_factors
+    int_ratings_split -> implicit_grid_search -> int_implicit_factors -> implicit_factors (SQL)
     int_ratings_split -> popularity_factors
-    int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors -> ranking_evaluation
+    int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors -> int_ranking_evaluation
+        -> ranking_evaluation (SQL)
     ranking_evaluation + factor tables -> serving_settings, int_user_recommendations, int_similar_movies
 """
 
@@ -80,7 +83,7 @@ def _columns(relation: Relation, columns: str = "*") -> dict:
     return relation.project(columns).fetchnumpy()
 
 
-def als_grid_search(split: Relation, model_settings: str) -> pa.Table:
+def int_als_grid_search(split: Relation, model_settings: str) -> pa.Table:
     return explicit.grid_search_table(_split(split), explicit.ExplicitSettings.from_dbt(model_settings))
 
 
@@ -104,7 +107,7 @@ def implicit_grid_search(split: Relation, model_settings: str) -> pa.Table:
     return ranking.implicit_grid_search_table(_split(split), ranking.RankingSettings.from_dbt(model_settings))
 
 
-def implicit_factors(split: Relation, implicit_grid_search: Relation, model_settings: str) -> pa.Table:
+def int_implicit_factors(split: Relation, implicit_grid_search: Relation, model_settings: str) -> pa.Table:
     grid = _columns(implicit_grid_search)
     return ranking.implicit_factors_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
                                           ranking.chosen_params(grid), str(grid["run_id"][0]))
@@ -114,7 +117,7 @@ def popularity_factors(split: Relation, model_settings: str) -> pa.Table:
     return ranking.popularity_factors_table(_split(split))
 
 
-def ranking_evaluation(split: Relation, implicit_grid_search: Relation, als_grid_search: Relation,
+def int_ranking_evaluation(split: Relation, implicit_grid_search: Relation, als_grid_search: Relation,
                        int_als_factors: Relation, model_settings: str) -> pa.Table:
     grid = _columns(implicit_grid_search)
     explicit_grid = _columns(als_grid_search, "rank, reg, iterations, is_chosen, biased")
