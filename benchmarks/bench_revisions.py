@@ -19,6 +19,7 @@ revisions read the same files). The last columns are after / before.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,11 +42,27 @@ def checkout(rev: str | None, work: Path) -> Path:
     return tree
 
 
+def python_path(tree: Path, work: Path) -> str:
+    """PYTHONPATH that makes `tree`'s package the one imported.
+
+    The installed checkout registers the dbt plugin module dbt_cinemart_spark,
+    which imports cinemart.spark; a revision from before the Spark engine has
+    neither, so an empty plugin module shadows it there.
+    """
+    package = tree / "models_py"
+    if (package / "dbt_cinemart_spark.py").exists():
+        return str(package)
+    shim = work / "no-spark-plugin"
+    shim.mkdir(exist_ok=True)
+    (shim / "dbt_cinemart_spark.py").write_text("plugins = []\n")
+    return f"{package}{os.pathsep}{shim}"
+
+
 def build(tree: Path, label: str, data: Path, work: Path) -> BuildRun:
     warehouse = work / f"warehouse-{label}"
     print(f"building {label} …", file=sys.stderr, flush=True)
     return run_build(["--from", str(data)], warehouse, work / f"build-{label}.log",
-                     {"PYTHONPATH": str(tree / "models_py")}, cwd=tree)
+                     {"PYTHONPATH": python_path(tree, work)}, cwd=tree)
 
 
 def main() -> None:
