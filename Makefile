@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Empty: whatever CINEMART_DATA_DIR holds, else ml-latest-small (`cinemart build` without a name).
 DATASET ?=
 
-.PHONY: run test setup bench docs clean
+.PHONY: run test setup lock bench docs clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # prints where the warehouse is.
 run: setup
 	$(BIN)/cinemart build $(DATASET)
+
+# Re-resolve every dependency to the newest version pyproject.toml allows, in a
+# scratch venv, and pin the result; commit constraints.txt once make test passes on it.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e ".[test,spark]"
+	head -3 constraints.txt > constraints.new
+	.lock-venv/bin/pip freeze --exclude-editable | LC_ALL=C sort -f >> constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .lock-venv
 
 test: setup
 	$(BIN)/pytest
