@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from cinemart.spark import explicit, ranking, serving
+from cinemart.spark import activity, explicit, ranking, serving
 
 #: Which model each factor table serves, as `cinemart.warehouse.tables.FACTOR_TABLES`.
 FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
@@ -65,3 +65,10 @@ def int_similar_movies(evaluation: DataFrame, implicit_factors: DataFrame, als_f
                        model_settings: str) -> DataFrame:
     return serving.int_similar_movies(evaluation, {"implicit_als": implicit_factors, "explicit_als": als_factors},
                                       model_settings)
+
+
+def int_ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, implicit_grid_search: DataFrame,
+                                       int_als_factors: DataFrame, int_popular_movies: DataFrame,
+                                       model_settings: str) -> DataFrame:
+    return activity.ranking_evaluation_by_activity(split, evaluation, implicit_grid_search, int_als_factors,
+                                                   int_popular_movies, model_settings)
