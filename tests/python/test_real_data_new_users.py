@@ -31,7 +31,7 @@ def test_popular_movies_is_the_documented_damped_mean(real_warehouse):
     assert {(p, n) for _, _, p, n in got} == {(50, 20)}
     assert len(got) == 1297  # movies with >= 20 ratings on ml-latest-small
     top = [t for (t,) in real_warehouse.query("select title from popular_movies where rank <= 3 order by rank")]
-    assert top[0] == "Shawshank Redemption, The (1994)"
+    assert top[0] == "Shawshank Redemption, The"
 
 
 def test_recommend_for_an_unknown_user_serves_the_fallback(real_warehouse):
@@ -54,8 +54,11 @@ def test_fold_in_of_a_users_own_ratings_gives_their_served_list(real_warehouse):
 
     The served factors are fitted on all clean ratings, so a user's own
     ratings are what the fit saw; the fold-in is the fit's next user
-    half-step. Measured (122 users, implicit ALS served): mean overlap@10
-    0.968, min 0.7.
+    half-step. Measured (implicit ALS served, 128 factors): mean overlap@10
+    0.987 over these 122 users, min 0.9; 0.985 over all 610 users, where the
+    one 0.0 is user 442 (every rating < 4.0: threshold confidence leaves an
+    all-zero factor row, so the fold-in answers with the popular fallback
+    while user_recommendations lists score-0 ties by movie_id).
     """
     served = ServedModel.load(real_warehouse.database)
     ratings = real_warehouse.query("select user_id, movie_id, rating from stg_movielens__ratings "
@@ -74,8 +77,8 @@ def test_fold_in_of_a_users_own_ratings_gives_their_served_list(real_warehouse):
         overlaps.append(len({r.movie_id for r in recs} & served_lists[user_id]) / 10)
     print(f"fold-in overlap@10 over {len(overlaps)} users: mean {np.mean(overlaps):.3f}, min {min(overlaps):.2f}")
     assert len(overlaps) == 122
-    assert 0.93 <= np.mean(overlaps) <= 1.0
-    assert min(overlaps) >= 0.5
+    assert 0.96 <= np.mean(overlaps) <= 1.0
+    assert min(overlaps) >= 0.8
 
 
 def test_fold_in_names_the_unknown_movie_ids(real_warehouse):
@@ -144,9 +147,17 @@ def test_evaluation_by_activity_adds_up_to_ranking_evaluation(real_warehouse):
 
 
 def test_evaluation_by_activity_figures(real_warehouse):
-    """ml-latest-small's bands (README table): users have >= 20 ratings in all, so 1-5 is empty and 6-20 thin."""
+    """ml-latest-small's figures (README table). Every user has >= 20 ratings in all, so 1-5 is empty and 6-20
+    thin (64 users); the served implicit ALS beats the fallback in every bucket that has users.
+    Measured precision@10, implicit_als / popular_movies: 6-20 0.0766 / 0.0453, 21-100 0.1693 / 0.0696,
+    >100 0.3727 / 0.2166."""
     rows = {(m, b): (n, p) for m, b, n, p in real_warehouse.query(
         "select model, activity_bucket, n_users_evaluated, precision_at_10 from ranking_evaluation_by_activity")}
-    assert rows[("implicit_als", "1-5")][0] == 0
-    assert rows[("popular_movies", ">100")][1] < rows[("implicit_als", ">100")][1]
-    assert 0.09 <= rows[("popular_movies", "21-100")][1] + 0.0 <= 0.13
+    assert [rows[("implicit_als", b)][0] for b in ("1-5", "6-20", "21-100", ">100")] == [0, 64, 319, 205]
+    for bucket in ("6-20", "21-100", ">100"):
+        assert rows[("implicit_als", bucket)][1] > rows[("popular_movies", bucket)][1]
+    assert 0.06 <= rows[("implicit_als", "6-20")][1] <= 0.10
+    assert 0.15 <= rows[("implicit_als", "21-100")][1] <= 0.19
+    assert 0.34 <= rows[("implicit_als", ">100")][1] <= 0.40
+    assert 0.06 <= rows[("popular_movies", "21-100")][1] <= 0.08
+    assert 0.20 <= rows[("popular_movies", ">100")][1] <= 0.235

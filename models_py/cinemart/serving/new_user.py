@@ -120,8 +120,8 @@ class ServedModel:
             found = con.execute("select parameters from ranking_evaluation where model = ?", [model]).fetchall()
             if len(found) != 1:
                 raise RecommendError(f"{database}: ranking_evaluation has no parameters for the served model {model}")
-            movies = con.execute(f"select id, factors, bias, global_mean from {FACTOR_TABLES[model]} "
-                                 "where entity = 'movie' order by id").fetch_arrow_table()
+            movies = con.sql(f"select id, factors, bias, global_mean from {FACTOR_TABLES[model]} "
+                                 "where entity = 'movie' order by id").to_arrow_table()
             titles = dict(con.execute("select movie_id, title from movies").fetchall())
             popular = tuple(con.execute("select movie_id, damped_mean_rating from popular_movies "
                                         "order by rank").fetchall())
