@@ -127,7 +127,7 @@ class ServedModel:
                                         "order by rank").fetchall())
         finally:
             con.close()
-        k = movies.schema.field("factors").type.list_size
+        k = getattr(movies.schema.field("factors").type, "list_size", -1)
         if k <= 0:  # a variable-length list: read its first row's length
             k = len(movies.column("factors")[0].as_py())
         factors = np.asarray(movies.column("factors").combine_chunks().flatten().to_numpy(), np.float32).reshape(-1, k)

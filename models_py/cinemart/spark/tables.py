@@ -4,7 +4,7 @@ A dbt Python model calls `cinemart.engine.tables_for(session).<model name>(refs.
 with a SparkSession it lands here, the refs are Spark DataFrames and each
 function returns the table's Spark DataFrame (dbt-spark writes it). The DAG
 is the DuckDB one (see `cinemart.warehouse.tables`): every configuration is
-fitted once per build, int_als_factors holds the explicit train and all
+fitted once per build (the activity split refits the implicit one on train), int_als_factors holds the explicit train and all
 fits, and serving reads the factor tables back. The work lives in
 `explicit`, `ranking` and `serving`; this module only maps each model's refs
 onto them.

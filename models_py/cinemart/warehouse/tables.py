@@ -8,7 +8,8 @@ the Spark engine (`cinemart.spark.tables`) provides the same functions over
 Spark DataFrames, and `cinemart.engine.tables_for(session)` picks one by the
 session the model receives.
 
-Internal DAG (-> = refs; every configuration is fitted once per build). dbt
+Internal DAG (-> = refs; every configuration is fitted once per build, but
+for the implicit train refit of the activity split, below). dbt
 enforces contracts on SQL models only, so a public table a Python model makes
 is an `int_` Python model plus a contracted SQL model of the public name:
 
