@@ -18,6 +18,7 @@ factor row (threshold confidence, nothing >= 4.0) gets the fallback, as
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import duckdb
@@ -45,8 +46,6 @@ def main() -> None:
                                                  "order by user_id, movie_id").fetchnumpy())
         (parameters,), = con.execute("select parameters from ranking_evaluation where model = 'implicit_als'").fetchall()
         popular = con.sql("select movie_id, damped_mean_rating from int_popular_movies where fit = 'train'").fetchnumpy()
-    import json
-
     params = ImplicitParams(**json.loads(parameters))
     fold = FoldIn.from_parameters("implicit_als", parameters)
     protocol = EvaluationProtocol.of(data)
