@@ -37,7 +37,7 @@
       'similar_movies_min_ratings', 'tuning_strategy', 'tuning_max_ratings',
       'data_dir', 'movielens_format', 'movies_encoding', 'has_tags', 'has_links',
       'split_seed', 'test_percent', 'cv_folds', 'popularity_prior_weight',
-      'spark_serving_schema'] -%}
+      'spark_serving_schema', 'popular_prior_ratings', 'popular_min_ratings'] -%}
   {%- set given = invocation_args_dict.get('vars') or {} -%}
   {%- if given is string -%}{%- set given = fromyaml(given) or {} -%}{%- endif -%}
   {%- for name in given if name not in known -%}

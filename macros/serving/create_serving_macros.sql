@@ -11,6 +11,11 @@
     movies; ties by movie_id), and agree with the materialized user_recommendations
     / similar_movies (a test compares them for every model type). Created after
     every build that produced the tables.
+    recommend_for never answers with nothing: a user the served model has no
+    factor row for (a new user id) gets the top of popular_movies, the damped-
+    mean fallback. Its `source` column says which: 'personalised' (scored by
+    the served model, `model` names it) or 'popular_fallback' (`model` is
+    'popular_movies', `score` its damped mean rating).
     On Spark the same two names are SQL table functions
     (macros/spark/serving_functions.sql). -#}
 
@@ -23,7 +28,7 @@
   {%- set relations = {
         'serving_settings': ref('serving_settings'), 'stg_movielens__ratings': ref('stg_movielens__ratings'),
         'movies': ref('movies'), 'implicit_factors': ref('implicit_factors'), 'als_factors': ref('als_factors'),
-        'popularity_factors': ref('popularity_factors')} -%}
+        'popularity_factors': ref('popularity_factors'), 'popular_movies': ref('popular_movies')} -%}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {#- schema-qualified only: the catalog is named after the file, and a copied or renamed file must keep working -#}
   {%- for name, relation in relations.items() -%}{%- do relations.update({name: relation.include(database=False)}) -%}{%- endfor -%}
@@ -56,22 +61,40 @@
         movie.model,
         -- p_u . q_i + b_i + b_u + mu (implicit ALS and popularity carry zero biases and mean)
         list_inner_product(target_user.factors, movie.factors)
-          + movie.bias + target_user.bias + target_user.global_mean as score
+          + movie.bias + target_user.bias + target_user.global_mean as score,
+        'personalised' as source
       from factors as movie, target_user
       where movie.entity = 'movie'
         and not exists (
           select 1 from {{ relations['stg_movielens__ratings'] }} as rated
           where rated.user_id = target_user_id and rated.movie_id = movie.id
         )
+    ),
+    fallback as (
+      -- no factor row for the user: the damped-mean list (empty when target_user is not)
+      select popular.movie_id, 'popular_movies' as model, popular.damped_mean_rating as score,
+        'popular_fallback' as source
+      from {{ relations['popular_movies'] }} as popular
+      where not exists (select 1 from target_user)
+        and not exists (
+          select 1 from {{ relations['stg_movielens__ratings'] }} as rated
+          where rated.user_id = target_user_id and rated.movie_id = popular.movie_id
+        )
+    ),
+    answered as (
+      select * from scored
+      union all
+      select * from fallback
     )
     select
-      row_number() over (order by scored.score desc, scored.movie_id) as rank,
-      scored.movie_id,
+      row_number() over (order by answered.score desc, answered.movie_id) as rank,
+      answered.movie_id,
       movies.title,
-      scored.score,
-      scored.model
-    from scored
-    inner join {{ relations['movies'] }} as movies on scored.movie_id = movies.movie_id
+      answered.score,
+      answered.model,
+      answered.source
+    from answered
+    inner join {{ relations['movies'] }} as movies on answered.movie_id = movies.movie_id
     order by rank
     limit n;
 

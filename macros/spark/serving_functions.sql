@@ -12,7 +12,8 @@
     of `table_schema` by name, serving_settings included (which model serves
     which list is looked up at query time, as the DuckDB macros do): created in
     the serving schema by publish_spark_build, they follow every publish and
-    rollback. -#}
+    rollback. recommend_for answers a user without a factor row from
+    popular_movies (source = 'popular_fallback'), as on DuckDB. -#}
 
 {#- The hook creates the functions by running statements (Spark runs one
     statement per call), so it acts only when models were built: `dbt compile`
@@ -60,10 +61,11 @@
     {%- endif -%}
   {%- endfor -%}
   {%- if not tables -%}{{ return(false) }}{%- endif -%}
+  {%- set has_fallback = adapter.get_relation(database=none, schema=table_schema, identifier='popular_movies') is not none -%}
 
   {% call statement('create_recommend_for') %}
   create or replace function {{ function_schema }}.recommend_for(target_user_id bigint, n int)
-  returns table (rank int, movie_id bigint, title string, score double, model string)
+  returns table (rank int, movie_id bigint, title string, score double, model string, source string)
   return
     with factors as (
       {{- spark_served_factors(table_schema, tables, 'recommendations_model') }}
@@ -79,21 +81,35 @@
         movie.id as movie_id,
         movie.model,
         -- mu + b_u + b_i + p_u . q_i (implicit ALS and popularity carry zero biases and mean)
-        {{ spark_dot('target_user.factors', 'movie.factors') }} + movie.bias + target_user.bias + target_user.global_mean as score
+        {{ spark_dot('target_user.factors', 'movie.factors') }} + movie.bias + target_user.bias + target_user.global_mean as score,
+        'personalised' as source
       from factors as movie
       cross join target_user
       left anti join rated on rated.movie_id = movie.id
       where movie.entity = 'movie'
     ),
+    answered as (
+      select movie_id, model, score, source from scored
+      {%- if has_fallback %}
+      union all
+      -- no factor row for the user: the damped-mean list (empty when target_user is not)
+      select popular.movie_id, 'popular_movies' as model, popular.damped_mean_rating as score,
+        'popular_fallback' as source
+      from {{ table_schema }}.popular_movies as popular
+      left anti join rated on rated.movie_id = popular.movie_id
+      where not exists (select 1 from target_user)
+      {%- endif %}
+    ),
     ranked as (
       select
-        cast(row_number() over (order by scored.score desc, scored.movie_id) as int) as rank,
-        scored.movie_id,
+        cast(row_number() over (order by answered.score desc, answered.movie_id) as int) as rank,
+        answered.movie_id,
         movies.title,
-        scored.score,
-        scored.model
-      from scored
-      inner join {{ table_schema }}.movies as movies on scored.movie_id = movies.movie_id
+        answered.score,
+        answered.model,
+        answered.source
+      from answered
+      inner join {{ table_schema }}.movies as movies on answered.movie_id = movies.movie_id
     )
     select * from ranked where rank <= n
   {% endcall %}

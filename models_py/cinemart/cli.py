@@ -45,6 +45,7 @@ from cinemart.warehouse.publish import (
     write_atomically,
 )
 from cinemart.report import write_report
+from cinemart.serving.new_user import RecommendError, Recommendation, ServedModel, parse_ratings, served_list
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment
 from cinemart.warehouse.dbt import (
     WarehouseError,
@@ -76,6 +77,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     PublishError,
     SettingsError,
     SparkEnvironmentError,
+    RecommendError,
     OSError,
 )
 
@@ -373,7 +375,45 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report]
+def _add_recommend(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "recommend",
+        help="top movies for new ratings (fold-in, no retrain) or for a user id",
+        description="--ratings: solve a new user's factors from movie_id:rating pairs against the served model "
+        "(no retrain) and print their top movies; --user: print what recommend_for serves that id (its list, "
+        "or the popular_movies fallback for an id the model does not know). Reads the warehouse read-only.",
+    )
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--ratings", metavar="ID:RATING,...", help="e.g. 260:5,1196:4.5,1210:4 (ratings 0.5..5)")
+    who.add_argument("--user", type=int, metavar="ID", help="a user id of the warehouse (or any other id)")
+    parser.add_argument("-n", type=int, default=10, metavar="N", help="list length (default 10)")
+    parser.add_argument("--warehouse", type=Path, metavar="PATH",
+                        help="warehouse to read (default: the published warehouse/cinemart.duckdb)")
+    parser.set_defaults(handler=_run_recommend)
+
+
+def _run_recommend(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise RecommendError(f"-n must be at least 1, got {args.n}")
+    database = args.warehouse or database_path(find_project_dir())
+    if args.ratings is not None:
+        ratings = parse_ratings(args.ratings)
+        recommendations = ServedModel.load(database).recommend(ratings, args.n)
+    else:
+        recommendations = served_list(database, args.user, args.n)
+    _print_recommendations(recommendations)
+    return 0
+
+
+def _print_recommendations(recommendations: Sequence[Recommendation]) -> None:
+    width = min(60, max([len("title"), *(len(r.title) for r in recommendations)]))
+    print(f"{'rank':>4}  {'movie_id':>8}  {'title':<{width}}  {'score':>8}  source")
+    for r in recommendations:
+        title = r.title if len(r.title) <= width else r.title[:width - 1] + "…"
+        print(f"{r.rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:>8.4f}  {r.source}")
+
+
+COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -130,3 +130,18 @@ def test_agrees_with_implicit_where_definitions_coincide() -> None:
     # implicit's "precision" is the pooled recall, not hits / k
     assert ours.pooled_recall == pytest.approx(theirs["precision"], rel=1e-9)
     assert ours.precision != pytest.approx(theirs["precision"])
+
+
+def test_metrics_by_activity_split_the_evaluated_users_by_train_profile():
+    """Buckets by train ratings; an empty bucket is reported with 0 users and no metrics, never zeros."""
+    from cinemart.evaluation.activity import activity_bucket, metrics_by_activity
+
+    assert activity_bucket(np.array([0, 1, 5, 6, 20, 21, 100, 101, 5000])).tolist() == [-1, 0, 0, 1, 1, 2, 2, 3, 3]
+    # users 0..3: relevant item = their own index; user 3 has none (not evaluated)
+    relevant = relevant_matrix(np.array([0, 1, 2]), np.array([0, 1, 2]), np.array([5.0, 5.0, 4.0]), 4, 4)
+    top = np.array([[0, 1], [2, 3], [2, -1], [0, 1]])  # hits: user 0 at rank 1, user 2 at rank 1
+    rows = metrics_by_activity(top, relevant, n_train=np.array([3, 8, 50, 2]))
+    assert [(r["activity_bucket"], r["bucket_order"], r["n_users"]) for r in rows] == [
+        ("1-5", 1, 1), ("6-20", 2, 1), ("21-100", 3, 1), (">100", 4, 0)]
+    assert [r["precision"] for r in rows] == [0.5, 0.0, 0.5, None]
+    assert [r["ndcg"] for r in rows] == [1.0, 0.0, 1.0, None]

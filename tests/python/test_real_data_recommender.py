@@ -65,9 +65,11 @@ def test_sql_macros_agree_with_materialized_tables(real_warehouse):
     for user_id in (1, 77, 414, 610):
         table = real_warehouse.query("select movie_id, score from user_recommendations where user_id = ? order by rank",
                                      [user_id])
-        macro = real_warehouse.query("select movie_id, score from recommend_for(?, 10) order by rank", [user_id])
-        assert [m for m, _ in macro] == [m for m, _ in table]
-        assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6) for (_, a), (_, b) in zip(macro, table))
+        macro = real_warehouse.query("select movie_id, score, source from recommend_for(?, 10) order by rank",
+                                     [user_id])
+        assert {source for *_, source in macro} == {"personalised"}
+        assert [m for m, *_ in macro] == [m for m, _ in table]
+        assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6) for (_, a, _), (_, b) in zip(macro, table))
     for movie_id in (1, 260, 2571):
         table = real_warehouse.query("select similar_movie_id, similarity from similar_movies where movie_id = ? "
                                      "order by rank", [movie_id])
@@ -119,6 +121,10 @@ def test_every_model_type_is_served_identically_by_table_and_macro(real_warehous
             table = table.sort_values("rank")
             assert [m for m, _ in macro] == table["similar_movie_id"].tolist(), movie_id
             assert all(math.isclose(a, b, abs_tol=1e-6) for (_, a), b in zip(macro, table["similarity"]))
+        # whichever model serves, an id it has no factors for gets the fallback list, never nothing
+        fallback = con.execute("select movie_id, model, source from recommend_for(-1, 10) order by rank").fetchall()
+        popular = con.execute("select movie_id from popular_movies where rank <= 10 order by rank").fetchall()
+        assert fallback == [(m, "popular_movies", "popular_fallback") for (m,) in popular]
     if served == "popularity":
         assert ties > 0  # the comparison really covered tied scores
 

@@ -47,6 +47,12 @@ def test_every_sql_table_is_identical_on_ml_latest_small(full_spark_build):
     assert differences(full_spark_build.duckdb, parquet_folder_files(full_spark_build.spark_tables), tables) == {}
 
 
+def test_the_popular_movies_fallback_is_identical(full_spark_build):
+    """popular_movies is plain SQL (int_popular_movies): the same list, ranks included, on both engines."""
+    tables = ["int_popular_movies", "popular_movies"]
+    assert differences(full_spark_build.duckdb, parquet_folder_files(full_spark_build.spark_tables), tables) == {}
+
+
 def test_the_split_is_the_same_rating_by_rating(full_spark_build):
     """The md5 protocol on its own: the same ratings land in test and in each fold."""
     import duckdb

@@ -120,6 +120,11 @@ def add_factor_tables(spark):
         select 'movie', movie_id, array(cast(movie_id % 7 as float), cast(movie_id % 2 as float)),
                cast(0 as float), cast(0 as double), 100
         from {BUILD}.stg_movielens__movies""")
+    # the fallback recommend_for serves a user without factors: three movies, damped means from their ids
+    spark.sql(f"""create table {BUILD}.popular_movies using parquet as
+        select cast(row_number() over (order by movie_id desc) as bigint) as rank, movie_id,
+               cast(movie_id as double) as damped_mean_rating
+        from (select movie_id from {BUILD}.stg_movielens__movies order by movie_id limit 3)""")
 
 
 def check_serving_functions(spark):
@@ -135,6 +140,13 @@ def check_serving_functions(spark):
     got = spark.sql(f"select rank, movie_id, score, model from {SERVING}.recommend_for({user}, 5)").collect()
     assert [(r.rank, r.movie_id, r.model) for r in got] == [(i + 1, m, "implicit_als") for i, m in enumerate(expected)]
     assert [r.score for r in got] == pytest.approx([score[m] for m in expected])
+    assert {r.source for r in spark.sql(f"select source from {SERVING}.recommend_for({user}, 5)").collect()} == \
+        {"personalised"}
+    # an id without factors gets popular_movies, best first, never nothing
+    popular = sorted(movies)[:3][::-1]
+    got = spark.sql(f"select rank, movie_id, score, model, source from {SERVING}.recommend_for(987654321, 5)").collect()
+    assert [(r.rank, r.movie_id, r.score, r.model, r.source) for r in got] == \
+        [(i + 1, m, float(m), "popular_movies", "popular_fallback") for i, m in enumerate(popular)]
 
     def vector(m):
         return (m % 7, m % 2)

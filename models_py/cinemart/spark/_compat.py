@@ -6,6 +6,7 @@ grid presets) and run-id recipe as the DuckDB path, so both engines accept and
 reject exactly the same vars.
 """
 
+from cinemart.evaluation.activity import ACTIVITY_BUCKETS  # noqa: F401
 from cinemart.evaluation.ranking import RELEVANT_MIN_RATING  # noqa: F401
 from cinemart.models.implicit_als import CONFIDENCE_KINDS, ImplicitParams  # noqa: F401
 from cinemart.models.popularity import POPULAR_MIN_RATING  # noqa: F401

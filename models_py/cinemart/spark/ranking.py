@@ -161,6 +161,16 @@ EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recal
                      "parameters string, evaluation_seconds double, library_versions string")
 
 
+def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_factors: DataFrame,
+                 explicit_parameters: str = "") -> dict:
+    """Each ranked model on the train part, as (its factor table, made on call; its parameters JSON)."""
+    return {
+        "implicit_als": (lambda: fit_implicit(train, params, seed), json.dumps(asdict(params), sort_keys=True)),
+        "popularity": (lambda: popularity_table(train), json.dumps({"score": "train ratings >= 4.0 per movie"})),
+        "explicit_als": (lambda: explicit.train_fit(int_als_factors), explicit_parameters),
+    }
+
+
 def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame, int_als_factors: DataFrame,
                        settings_json: str) -> DataFrame:
     """implicit ALS, popularity and explicit ALS fitted on train, judged on test by one protocol.
@@ -181,14 +191,7 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
     n_warm = (test.join(train.select("user_id").distinct(), "user_id", "left_semi")
               .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
     n_cold = test.count() - n_warm
-    models = {
-        "implicit_als": (lambda: fit_implicit(train, params, settings.seed),
-                         json.dumps(asdict(params), sort_keys=True)),
-        "popularity": (lambda: popularity_table(train),
-                       json.dumps({"score": "train ratings >= 4.0 per movie"})),
-        "explicit_als": (lambda: explicit.train_fit(int_als_factors),
-                         json.dumps({**asdict(point), "biased": biased})),
-    }
+    models = train_models(train, params, settings.seed, int_als_factors, json.dumps({**asdict(point), "biased": biased}))
     rows = []
     for name, (make, parameters) in models.items():
         started = time.perf_counter()

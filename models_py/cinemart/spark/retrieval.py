@@ -91,11 +91,12 @@ def because_you_liked(recommendations: DataFrame, ratings: DataFrame, taste: Dat
     return recommendations.join(best, ["user_id", "movie_id"], "left")
 
 
-def ranking_metrics(recommendations: DataFrame, relevant: DataFrame, k: int, n_catalogue: int) -> dict:
-    """precision/recall/NDCG/MAP@k averaged over users with a relevant held-out movie, plus coverage.
+def per_user_ranking_metrics(recommendations: DataFrame, relevant: DataFrame, k: int) -> DataFrame:
+    """user_id, precision, recall, ndcg, map of every user with a relevant held-out movie.
 
-    Definitions as cinemart.ranking_metrics (recall and ideal DCG over
-    min(k, R), AP normalised by min(k, R)); recommendations: user_id, rank, movie_id.
+    Definitions as cinemart.evaluation.ranking.per_user_metrics (recall and
+    ideal DCG over min(k, R), AP normalised by min(k, R)); recommendations:
+    user_id, rank, movie_id. A user with no recommendation scores zeros.
     """
     per_user = relevant.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_relevant"))
     hits = (recommendations.select("user_id", "rank", "movie_id").join(relevant.select("user_id", "movie_id"),
@@ -107,9 +108,14 @@ def ranking_metrics(recommendations: DataFrame, relevant: DataFrame, k: int, n_c
     denom = F.least(F.lit(k), F.col("n_relevant"))
     ideal = F.expr(f"aggregate(sequence(1, least({k}, n_relevant)), cast(0 as double), "
                    f"(acc, i) -> acc + 1 / log2(i + 1))")
-    scored = per_user.join(gains, "user_id", "left").fillna(0, ["hits", "dcg", "ap_sum"]).select(
-        (F.col("hits") / k).alias("precision"), (F.col("hits") / denom).alias("recall"),
+    return per_user.join(gains, "user_id", "left").fillna(0, ["hits", "dcg", "ap_sum"]).select(
+        "user_id", (F.col("hits") / k).alias("precision"), (F.col("hits") / denom).alias("recall"),
         (F.col("dcg") / ideal).alias("ndcg"), (F.col("ap_sum") / denom).alias("map"))
+
+
+def ranking_metrics(recommendations: DataFrame, relevant: DataFrame, k: int, n_catalogue: int) -> dict:
+    """precision/recall/NDCG/MAP@k averaged over users with a relevant held-out movie, plus coverage."""
+    scored = per_user_ranking_metrics(recommendations, relevant, k)
     row = scored.agg(*(F.avg(c).alias(c) for c in ("precision", "recall", "ndcg", "map")),
                      F.count(F.lit(1)).alias("n_users")).first()
     if not row["n_users"]:

@@ -4,7 +4,7 @@ A dbt Python model calls `cinemart.engine.tables_for(session).<model name>(refs.
 with a SparkSession it lands here, the refs are Spark DataFrames and each
 function returns the table's Spark DataFrame (dbt-spark writes it). The DAG
 is the DuckDB one (see `cinemart.warehouse.tables`): every configuration is
-fitted once per build, int_als_factors holds the explicit train and all
+fitted once per build (the activity split refits the implicit one on train), int_als_factors holds the explicit train and all
 fits, and serving reads the factor tables back. The work lives in
 `explicit`, `ranking` and `serving`; this module only maps each model's refs
 onto them.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from cinemart.spark import explicit, ranking, serving
+from cinemart.spark import activity, explicit, ranking, serving
 
 #: Which model each factor table serves, as `cinemart.warehouse.tables.FACTOR_TABLES`.
 FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
@@ -65,3 +65,10 @@ def int_similar_movies(evaluation: DataFrame, implicit_factors: DataFrame, als_f
                        model_settings: str) -> DataFrame:
     return serving.int_similar_movies(evaluation, {"implicit_als": implicit_factors, "explicit_als": als_factors},
                                       model_settings)
+
+
+def int_ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, implicit_grid_search: DataFrame,
+                                       int_als_factors: DataFrame, int_popular_movies: DataFrame,
+                                       model_settings: str) -> DataFrame:
+    return activity.ranking_evaluation_by_activity(split, evaluation, implicit_grid_search, int_als_factors,
+                                                   int_popular_movies, model_settings)

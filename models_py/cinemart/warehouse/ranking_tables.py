@@ -119,6 +119,55 @@ def chosen_params(grid: Mapping[str, np.ndarray]) -> ImplicitParams:
                           confidence=str(grid["confidence"][i]), threshold=float(grid["confidence_threshold"][i]))
 
 
+@dataclass(frozen=True)
+class EvaluationProtocol:
+    """The test side of the evaluation protocol, on the train part's indices (README "Evaluation protocol").
+
+    relevant: test ratings >= 4.0 of users and movies present in train;
+    eval_users: users with at least one; seen: what each user rated in train
+    (never recommended back); n_cold: test ratings left out because their
+    user or movie has no train rating (no model can recommend them).
+    """
+
+    train: IndexedRatings
+    relevant: sp.csr_matrix
+    eval_users: np.ndarray
+    seen: sp.csr_matrix
+    n_cold: int
+
+    @classmethod
+    def of(cls, data: SplitRatings) -> EvaluationProtocol:
+        train = IndexedRatings.build(data, data.train)
+        n_users, n_movies = len(train.users), len(train.movies)
+        test_users = train.users.encode(data.user_id[data.is_test])
+        test_movies = train.movies.encode(data.movie_id[data.is_test])
+        warm = (test_users >= 0) & (test_movies >= 0)
+        relevant = relevant_matrix(test_users[warm], test_movies[warm], data.rating[data.is_test][warm], n_users,
+                                   n_movies)
+        seen = interaction_matrix(train.user_idx, train.movie_idx, np.ones(train.rating.size), n_users, n_movies)
+        return cls(train, relevant, np.flatnonzero(np.diff(relevant.indptr)), seen, int((~warm).sum()))
+
+    def top_k(self, factors: Factors, k: int) -> np.ndarray:
+        """Every evaluated user's top-k unseen movies by `factors` (the served scorer), as top_k_matrix."""
+        recs = top_n(factors, self.seen, self.eval_users, n=k)
+        return top_k_matrix(recs.user, recs.rank, recs.item, len(self.train.users), k)
+
+
+def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implicit: ImplicitParams,
+                 explicit_train_fit: ServedFactors, explicit_parameters: str
+                 ) -> dict[str, tuple[Callable[[], Factors], str]]:
+    """Each ranked model on the train part, as (fit it, its parameters JSON): what ranking_evaluation judges."""
+    train = protocol.train
+    n_users, n_movies = len(train.users), len(train.movies)
+    return {
+        "implicit_als": (lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users, n_movies,
+                                                  implicit, settings.seed), _params_json(implicit)),
+        "popularity": (lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
+                       json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"})),
+        "explicit_als": (lambda: explicit_train_fit.aligned(train.users, train.movies), explicit_parameters),
+    }
+
+
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
                              explicit_train_fit: ServedFactors, explicit_parameters: str,
                              progress: Progress = print_progress) -> pa.Table:
@@ -129,27 +178,13 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     recommended by any model and are left out of the relevant sets (counted in
     n_cold_start_test_rows).
     """
-    train = IndexedRatings.build(data, data.train)
-    n_users, n_movies = len(train.users), len(train.movies)
-    test_users = train.users.encode(data.user_id[data.is_test])
-    test_movies = train.movies.encode(data.movie_id[data.is_test])
-    warm = (test_users >= 0) & (test_movies >= 0)
-    relevant = relevant_matrix(test_users[warm], test_movies[warm], data.rating[data.is_test][warm], n_users, n_movies)
-    eval_users = np.flatnonzero(np.diff(relevant.indptr))
-    seen = interaction_matrix(train.user_idx, train.movie_idx, np.ones(train.rating.size), n_users, n_movies)
-
-    models: dict[str, tuple[Callable[[], Factors], str]] = {
-        "implicit_als": (lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users, n_movies,
-                                                  implicit, settings.seed), _params_json(implicit)),
-        "popularity": (lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
-                       json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"})),
-        "explicit_als": (lambda: explicit_train_fit.aligned(train.users, train.movies), explicit_parameters),
-    }
+    protocol = EvaluationProtocol.of(data)
+    relevant = protocol.relevant
+    models = train_models(protocol, settings, implicit, explicit_train_fit, explicit_parameters)
     rows = []
     for name, (make, params) in models.items():
         started = time.perf_counter()
-        recs = top_n(make(), seen, eval_users, n=settings.top_n)
-        metrics = ranking_metrics(top_k_matrix(recs.user, recs.rank, recs.item, n_users, settings.top_n), relevant)
+        metrics = ranking_metrics(protocol.top_k(make(), settings.top_n), relevant)
         seconds = time.perf_counter() - started
         progress(f"ranking evaluation {name}: precision@10={metrics.precision:.4f} ndcg@10={metrics.ndcg:.4f} "
                  f"({seconds:.1f}s)")
@@ -167,7 +202,7 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
         "map_at_10": [r["map"] for r in rows],
         "catalogue_coverage": [r["coverage"] for r in rows],
         "n_users_evaluated": [r["n_users"] for r in rows],
-        "n_cold_start_test_rows": [int((~warm).sum())] * len(rows),
+        "n_cold_start_test_rows": [protocol.n_cold] * len(rows),
         "is_served": [r["model"] == served for r in rows],
         "serves_similarity": [r["model"] == taste for r in rows],
         "parameters": [r["parameters"] for r in rows],

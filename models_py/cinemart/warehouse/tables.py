@@ -8,7 +8,8 @@ the Spark engine (`cinemart.spark.tables`) provides the same functions over
 Spark DataFrames, and `cinemart.engine.tables_for(session)` picks one by the
 session the model receives.
 
-Internal DAG (-> = refs; every configuration is fitted once per build). dbt
+Internal DAG (-> = refs; every configuration is fitted once per build, but
+for the implicit train refit of the activity split, below). dbt
 enforces contracts on SQL models only, so a public table a Python model makes
 is an `int_` Python model plus a contracted SQL model of the public name:
 
@@ -19,6 +20,10 @@ is an `int_` Python model plus a contracted SQL model of the public name:
     int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors -> int_ranking_evaluation
         -> ranking_evaluation (SQL)
     ranking_evaluation + factor tables -> serving_settings, int_user_recommendations, int_similar_movies
+    int_ratings_split -> int_popular_movies (SQL) -> popular_movies (SQL, recommend_for's fallback)
+    int_ratings_split, ranking_evaluation, implicit_grid_search, int_als_factors, int_popular_movies
+        -> int_ranking_evaluation_by_activity -> ranking_evaluation_by_activity (SQL)
+        (refits the chosen implicit configuration on train: the one model fitted twice per build)
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from cinemart.data.ratings import SPLIT_COLUMNS, SplitRatings
+from cinemart.warehouse import activity_tables as activity
 from cinemart.warehouse import explicit_tables as explicit
 from cinemart.warehouse import ranking_tables as ranking
 from cinemart.warehouse.factor_tables import ServedFactors
@@ -154,3 +160,14 @@ def int_similar_movies(evaluation: Relation, implicit_factors: Relation, als_fac
     tables = {"implicit_als": implicit_factors, "explicit_als": als_factors}
     return ranking.similar_movies_table(_served(evaluation, "serves_similarity", tables),
                                         ranking.RankingSettings.from_dbt(model_settings))
+
+
+def int_ranking_evaluation_by_activity(split: Relation, evaluation: Relation, implicit_grid_search: Relation,
+                                       int_als_factors: Relation, int_popular_movies: Relation,
+                                       model_settings: str) -> pa.Table:
+    grid = _columns(implicit_grid_search)
+    served = ranking.flagged_model(_columns(evaluation, "model, is_served"), "is_served")
+    popular = _columns(int_popular_movies.filter("fit = 'train'"), "movie_id, damped_mean_rating")
+    return activity.ranking_evaluation_by_activity_table(
+        _split(split), ranking.RankingSettings.from_dbt(model_settings), ranking.chosen_params(grid),
+        str(grid["run_id"][0]), _fit(int_als_factors, "train", explicit.MODEL_NAME), served, popular)

@@ -1,0 +1,198 @@
+"""Recommendations for a user the served model has never seen, from a handful of ratings, without a retrain.
+
+    served = ServedModel.load("warehouse/cinemart.duckdb")
+    for rec in served.recommend({260: 5.0, 1196: 4.5, 1210: 4.0}, n=10):
+        print(rec.rank, rec.movie_id, rec.title, rec.score, rec.source)
+
+The user's factor row is solved from their ratings against the served model's
+movie factors (`cinemart.models.fold_in`: one ALS half-step, what `implicit`'s
+`recalculate_user` does, for every served model kind), then scored by the
+one scorer every served list uses (`cinemart.serving.scoring.top_n`), the
+rated movies excluded. Everything comes from the published warehouse, read
+only: serving_settings says which model serves recommendations, its factor
+table gives the movie side, ranking_evaluation.parameters its settings, so a
+fold-in follows every publish and rollback. DuckDB warehouses only (the Spark
+engine's tables live in a metastore; the same code works on its factor table
+exported to a DuckDB file).
+
+When the ratings teach the model nothing (implicit ALS with threshold
+confidence and no rating >= the threshold: an all-zero factor row), every
+score would tie; the answer is then the popular_movies fallback, tagged
+source = 'popular_fallback', as recommend_for gives a user without factors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from cinemart.models.base import Factors
+from cinemart.models.fold_in import FoldIn, fold_in
+from cinemart.serving.scoring import top_n
+
+#: The factor table behind each servable model (the dbt models' names).
+FACTOR_TABLES = {"implicit_als": "implicit_factors", "explicit_als": "als_factors", "popularity": "popularity_factors"}
+#: MovieLens's rating scale (half stars; ml-100k and ml-1m use whole stars within it).
+RATING_RANGE = (0.5, 5.0)
+
+
+class RecommendError(ValueError):
+    """Input or warehouse the caller can fix; the message is one line naming what is wrong."""
+
+
+class Recommendation(NamedTuple):
+    rank: int
+    movie_id: int
+    title: str
+    score: float
+    source: str  # fold_in | popular_fallback | personalised (a known user's served list)
+
+
+def parse_ratings(text: str) -> dict[int, float]:
+    """'260:5,1196:4.5' -> {260: 5.0, 1196: 4.5}; a RecommendError names the first bad pair."""
+    pairs = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not pairs:
+        raise RecommendError("--ratings is empty; give movie_id:rating pairs, e.g. 260:5,1196:4.5")
+    ratings: dict[int, float] = {}
+    for pair in pairs:
+        movie, sep, value = pair.partition(":")
+        try:
+            movie_id, rating = int(movie), float(value)
+        except ValueError:
+            movie_id, rating = None, None
+        if not sep or movie_id is None or not np.isfinite(rating):
+            raise RecommendError(f"--ratings: {pair!r} is not movie_id:rating (e.g. 260:5)")
+        if not RATING_RANGE[0] <= rating <= RATING_RANGE[1]:
+            raise RecommendError(f"--ratings: rating {value.strip()} for movie {movie_id} is outside "
+                                 f"{RATING_RANGE[0]}..{RATING_RANGE[1]}")
+        if movie_id in ratings:
+            raise RecommendError(f"--ratings: movie {movie_id} is rated twice")
+        ratings[movie_id] = rating
+    return ratings
+
+
+def connect(database: Path):
+    """A read-only connection to a built warehouse, or one line saying why there is none."""
+    import duckdb
+
+    database = Path(database)
+    if not database.is_file():
+        raise RecommendError(f"no warehouse at {database}; build one with `cinemart build`")
+    try:
+        con = duckdb.connect(str(database), read_only=True)
+    except duckdb.Error as exc:
+        raise RecommendError(f"cannot open {database} read-only: {str(exc).splitlines()[0]}") from None
+    missing = {"serving_settings", "ranking_evaluation", "movies", "popular_movies"} - {
+        name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()}
+    if missing:
+        con.close()
+        raise RecommendError(f"{database} is not a complete Cinemart warehouse (no {', '.join(sorted(missing))}); "
+                             "run `cinemart build`")
+    return con
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """The served recommendations model's movie side, loaded from a warehouse, ready to fold users in."""
+
+    model: str
+    run_id: str
+    fold: FoldIn
+    movie_ids: np.ndarray  # sorted MovieLens ids of the factor table's movies
+    item_factors: np.ndarray  # (n_movies, k) float32, as stored
+    item_bias: np.ndarray  # (n_movies,)
+    global_mean: float
+    gram: np.ndarray  # item_factors' Y'Y in float64, once per load
+    titles: Mapping[int, str]
+    catalogue: frozenset[int]  # every movie_id of `movies`, rated or not
+    popular: tuple[tuple[int, float], ...]  # popular_movies (movie_id, damped mean) in rank order
+
+    @classmethod
+    def load(cls, database: Path) -> ServedModel:
+        con = connect(database)
+        try:
+            (model, run_id), = con.execute(
+                "select recommendations_model, recommendations_run_id from serving_settings").fetchall()
+            found = con.execute("select parameters from ranking_evaluation where model = ?", [model]).fetchall()
+            if len(found) != 1:
+                raise RecommendError(f"{database}: ranking_evaluation has no parameters for the served model {model}")
+            movies = con.sql(f"select id, factors, bias, global_mean from {FACTOR_TABLES[model]} "
+                                 "where entity = 'movie' order by id").to_arrow_table()
+            titles = dict(con.execute("select movie_id, title from movies").fetchall())
+            popular = tuple(con.execute("select movie_id, damped_mean_rating from popular_movies "
+                                        "order by rank").fetchall())
+        finally:
+            con.close()
+        k = getattr(movies.schema.field("factors").type, "list_size", -1)
+        if k <= 0:  # a variable-length list: read its first row's length
+            k = len(movies.column("factors")[0].as_py())
+        factors = np.asarray(movies.column("factors").combine_chunks().flatten().to_numpy(), np.float32).reshape(-1, k)
+        mean = movies.column("global_mean").to_numpy()
+        return cls(model, run_id, FoldIn.from_parameters(model, found[0][0], "duckdb"),
+                   movies.column("id").to_numpy().astype(np.int64), factors,
+                   movies.column("bias").to_numpy().astype(np.float64), float(mean[0]) if mean.size else 0.0,
+                   factors.astype(np.float64).T @ factors.astype(np.float64), titles, frozenset(titles), popular)
+
+    def movie_index(self, movie_ids: np.ndarray) -> np.ndarray:
+        """Rows of `movie_ids` in the factor table; a RecommendError names every id the model cannot use."""
+        movie_ids = np.asarray(movie_ids, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.movie_ids, movie_ids), max(self.movie_ids.size - 1, 0))
+        known = self.movie_ids.size > 0
+        found = (self.movie_ids[pos] == movie_ids) if known else np.zeros(movie_ids.shape, bool)
+        if not found.all():
+            missing = movie_ids[~found].tolist()
+            unknown = [m for m in missing if m not in self.catalogue]
+            unrated = [m for m in missing if m in self.catalogue]
+            parts = ([f"{', '.join(map(str, unknown))} (not in movies)"] if unknown else []) + \
+                ([f"{', '.join(map(str, unrated))} (in movies, but never rated, so the model has no factors for it)"]
+                 if unrated else [])
+            raise RecommendError(f"unknown movie id{'s' if len(missing) > 1 else ''}: {'; '.join(parts)}")
+        return pos
+
+    def fold_in(self, ratings: Mapping[int, float]) -> Factors:
+        """A one-user `Factors` whose user row is solved from `ratings` (movie_id -> rating)."""
+        idx = self.movie_index(np.fromiter(ratings.keys(), np.int64, len(ratings)))
+        values = np.fromiter(ratings.values(), np.float64, len(ratings))
+        x, b_u = fold_in(self.fold, self.item_factors, self.item_bias, self.global_mean, idx, values, self.gram)
+        return Factors(x[None, :], self.item_factors, np.array([b_u], np.float64), self.item_bias, self.global_mean)
+
+    def recommend(self, ratings: Mapping[int, float], n: int = 10) -> list[Recommendation]:
+        """Top-n movies not in `ratings` for a user who rated `ratings`, best first."""
+        if not ratings:
+            raise RecommendError("give at least one rating")
+        factors = self.fold_in(ratings)
+        if not np.any(factors.user_factors) and factors.user_bias[0] == 0:
+            return self.fallback(ratings, n)
+        idx = self.movie_index(np.fromiter(ratings.keys(), np.int64, len(ratings)))
+        seen = sp.csr_matrix((np.ones(idx.size), (np.zeros(idx.size, np.int64), idx)), shape=(1, self.movie_ids.size))
+        seen.sort_indices()
+        found = top_n(factors, seen, np.array([0]), n=n)
+        return [Recommendation(int(rank), int(self.movie_ids[item]), self.titles.get(int(self.movie_ids[item]), ""),
+                               float(score), "fold_in")
+                for rank, item, score in zip(found.rank, found.item, found.score)]
+
+    def fallback(self, exclude: Mapping[int, float], n: int) -> list[Recommendation]:
+        """The top of popular_movies minus `exclude`: recommend_for's answer for a user without factors."""
+        kept = [(m, s) for m, s in self.popular if m not in exclude][:n]
+        return [Recommendation(i, m, self.titles.get(m, ""), float(s), "popular_fallback")
+                for i, (m, s) in enumerate(kept, start=1)]
+
+
+def fold_in_user(database: Path, ratings: Mapping[int, float], n: int = 10) -> list[Recommendation]:
+    """One-shot `ServedModel.load(database).recommend(ratings, n)` (load once to fold in many users)."""
+    return ServedModel.load(database).recommend(ratings, n)
+
+
+def served_list(database: Path, user_id: int, n: int = 10) -> list[Recommendation]:
+    """What `recommend_for(user_id, n)` serves: a known user's list, the popular fallback for any other id."""
+    con = connect(database)
+    try:
+        rows = con.execute("select rank, movie_id, title, score, source from recommend_for(?, ?) order by rank",
+                           [user_id, n]).fetchall()
+    finally:
+        con.close()
+    return [Recommendation(int(r), int(m), t, float(s), src) for r, m, t, s, src in rows]

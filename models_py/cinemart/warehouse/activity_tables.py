@@ -1,0 +1,91 @@
+"""ranking_evaluation split by user activity, as the warehouse table (README "Users the model has not seen").
+
+  ranking_evaluation_by_activity_table -> int_ranking_evaluation_by_activity
+
+Every model ranking_evaluation judges, plus the fallback list recommend_for
+gives a user without factors (popular_movies' 'train' fit, from SQL:
+models/intermediate/recommender/int_popular_movies.sql), on the same protocol
+(`EvaluationProtocol`: train fit, test relevant >= 4.0, train-seen movies
+excluded) and the same scorer, with the metrics averaged per train-profile
+bucket (`cinemart.evaluation.activity`).
+
+Cost: the implicit configuration is fitted on train a second time here (the
+explicit train fit is read back from int_als_factors, popularity and the
+fallback are counts). The fit is seeded, so these lists are the ones
+ranking_evaluation scored, and the buckets' user-weighted means give back its
+figures (a test checks it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from cinemart.console import Progress, print_progress
+from cinemart.data.ids import IdIndex
+from cinemart.data.ratings import SplitRatings
+from cinemart.evaluation.activity import metrics_by_activity
+from cinemart.models.base import Factors
+from cinemart.models.implicit_als import ImplicitParams
+from cinemart.warehouse.factor_tables import ServedFactors
+from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, train_models
+
+#: The fallback's name in the model column (the table recommend_for reads it from).
+FALLBACK_MODEL = "popular_movies"
+
+
+def fallback_factors(users: IdIndex, movies: IdIndex, popular: Mapping[str, np.ndarray]) -> Factors:
+    """The fallback list as a rank-1 model the scorer ranks: user [1], movie [damped mean rating].
+
+    `popular` holds movie_id and damped_mean_rating of the listed movies (the
+    'train' fit of int_popular_movies). A movie not listed (too few ratings)
+    gets item bias -inf: never a candidate, as the scorer treats seen movies.
+    Ties go to the lower movie_id, as in the SQL list.
+    """
+    columns = movies.encode(np.asarray(popular["movie_id"]))
+    if (columns < 0).any():
+        raise ValueError("int_popular_movies lists movies without a train rating; rebuild it with the split")
+    score = np.zeros((len(movies), 1))
+    score[columns, 0] = np.asarray(popular["damped_mean_rating"], dtype=np.float64)
+    bias = np.full(len(movies), -np.inf)
+    bias[columns] = 0.0
+    return Factors(np.ones((len(users), 1)), score, np.zeros(len(users)), bias)
+
+
+def ranking_evaluation_by_activity_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams,
+                                         rid: str, explicit_train_fit: ServedFactors, served_model: str,
+                                         popular_train: Mapping[str, np.ndarray],
+                                         progress: Progress = print_progress) -> pa.Table:
+    """One row per (model, activity bucket): ranking_evaluation's metrics over the bucket's test users."""
+    protocol = EvaluationProtocol.of(data)
+    train = protocol.train
+    n_train = np.bincount(train.user_idx, minlength=len(train.users))
+    models = {name: make for name, (make, _) in train_models(protocol, settings, implicit, explicit_train_fit,
+                                                               "").items()}
+    models[FALLBACK_MODEL] = lambda: fallback_factors(train.users, train.movies, popular_train)
+    rows = []
+    for name, make in models.items():
+        started = time.perf_counter()
+        buckets = metrics_by_activity(protocol.top_k(make(), settings.top_n), protocol.relevant, n_train)
+        rows += [{"model": name, **bucket} for bucket in buckets]
+        progress(f"ranking evaluation by activity {name}: "
+                 + ", ".join(f"{b['activity_bucket']} {b['n_users']} users ndcg@10="
+                             + ("-" if b["ndcg"] is None else f"{b['ndcg']:.3f}") for b in buckets)
+                 + f" ({time.perf_counter() - started:.1f}s)")
+    return pa.table({
+        "run_id": [rid] * len(rows),
+        "model": [r["model"] for r in rows],
+        "activity_bucket": [r["activity_bucket"] for r in rows],
+        "bucket_order": pa.array([r["bucket_order"] for r in rows], pa.int32()),
+        "min_train_ratings": pa.array([r["min_train_ratings"] for r in rows], pa.int64()),
+        "max_train_ratings": pa.array([r["max_train_ratings"] for r in rows], pa.int64()),
+        "n_users_evaluated": pa.array([r["n_users"] for r in rows], pa.int64()),
+        "precision_at_10": pa.array([r["precision"] for r in rows], pa.float64()),
+        "recall_at_10": pa.array([r["recall"] for r in rows], pa.float64()),
+        "ndcg_at_10": pa.array([r["ndcg"] for r in rows], pa.float64()),
+        "map_at_10": pa.array([r["ap"] for r in rows], pa.float64()),
+        "is_served": [r["model"] == served_model for r in rows],
+    })
