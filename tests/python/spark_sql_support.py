@@ -30,6 +30,10 @@ def start_spark(work: Path):
     """A local[2] Spark session with a Hive metastore and warehouse under `work`."""
     from pyspark.sql import SparkSession
 
+    from cinemart.spark.environment import use_this_python
+
+    # a later module's getOrCreate may reuse this session: its Python workers need this interpreter too
+    use_this_python()
     work.mkdir(parents=True, exist_ok=True)
     return (
         SparkSession.builder.master("local[2]")
