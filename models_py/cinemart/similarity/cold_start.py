@@ -50,13 +50,15 @@ def pick_order(movie_id: np.ndarray, user_id: np.ndarray, movies: np.ndarray, ma
                seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows (into the rating arrays) of the first max_k ratings of each of `movies` in a seeded random order.
 
-    Returns (rows, pick) with pick = 0, 1, ... per movie; deterministic for the
-    same rating arrays in the same order and the same seed.
+    Returns (rows, pick) with pick = 0, 1, ... per movie; the same ratings and
+    seed give the same picks in whatever order the rows come.
     """
     movie_id = np.asarray(movie_id, dtype=np.int64)
+    user_id = np.asarray(user_id, dtype=np.int64)
     rows = np.flatnonzero(np.isin(movie_id, movies))
+    rows = rows[np.lexsort((user_id[rows], movie_id[rows]))]  # whatever order the engine fetched them in
     key = np.random.default_rng(seed).random(rows.size)
-    rows = rows[np.lexsort((np.asarray(user_id)[rows], key, movie_id[rows]))]
+    rows = rows[np.lexsort((key, movie_id[rows]))]
     starts = np.flatnonzero(np.r_[True, movie_id[rows][1:] != movie_id[rows][:-1]])
     pick = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
     keep = pick < max_k
@@ -64,10 +66,11 @@ def pick_order(movie_id: np.ndarray, user_id: np.ndarray, movies: np.ndarray, ma
 
 
 def _lists(vectors: SimilarityVectors, queries: np.ndarray, sample: np.ndarray) -> np.ndarray:
-    """(len(sample), TOP_N) candidate rows, -1 where a list is shorter."""
+    """(len(sample), TOP_N) candidate rows, -1 where a list is shorter; no list for an all-zero query."""
     found = nearest(queries, vectors.candidate, sample, TOP_N, allowed=vectors.is_candidate)
     lists = np.full((sample.size, TOP_N), -1, dtype=np.int64)
     lists[found.item, found.rank.astype(np.int64) - 1] = found.similar_item
+    lists[~np.any(queries != 0, axis=1)] = -1  # nothing to search from: every score 0, the order meaningless
     return lists
 
 
@@ -115,8 +118,8 @@ def cold_start_table(vectors: SimilarityVectors, sample: np.ndarray, picked_movi
             folded[row] = fold_in(fold, y, user_bias, global_mean, user_of[mine], picked_rating[mine], gram)[0]
         unit_cf = unit_rows(folded)
         has_direction = np.any(unit_cf != 0, axis=1)
-        add(k, "collaborative", None, 1.0,
-            _agreement(_lists(vectors, query_vectors(unit_cf, vectors.content[sample], has_direction), sample),
+        add(k, "collaborative", None, 1.0,  # a movie whose k ratings give no direction gets no list
+            _agreement(_lists(vectors, query_vectors(unit_cf, vectors.content[sample], np.ones(sample.size)), sample),
                        reference))
         add(k, "content", None, 0.0, content_scores)
         for threshold in thresholds:
