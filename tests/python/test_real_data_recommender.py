@@ -68,13 +68,15 @@ def test_sql_macros_agree_with_materialized_tables(real_warehouse):
         macro = real_warehouse.query("select movie_id, score from recommend_for(?, 10) order by rank", [user_id])
         assert [m for m, _ in macro] == [m for m, _ in table]
         assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6) for (_, a), (_, b) in zip(macro, table))
-    for movie_id in (1, 260, 2571):
-        table = real_warehouse.query("select similar_movie_id, similarity from similar_movies where movie_id = ? "
+    # collaborative (1, 260, 2571), blends (rated 1 and 5 times) and content only (never rated)
+    for movie_id in (1, 260, 2571, 149, 64, 6668, 2939):
+        table = real_warehouse.query("select similar_movie_id, similarity, source from similar_movies "
+                                     "where movie_id = ? order by rank", [movie_id])
+        macro = real_warehouse.query("select similar_movie_id, similarity, source from similar_to(?, 10) "
                                      "order by rank", [movie_id])
-        macro = real_warehouse.query("select similar_movie_id, similarity from similar_to(?, 10) order by rank",
-                                     [movie_id])
-        assert [m for m, _ in macro] == [m for m, _ in table]
-        assert all(math.isclose(a, b, abs_tol=1e-6) for (_, a), (_, b) in zip(macro, table))
+        assert len(table) == 10 and [m for m, *_ in macro] == [m for m, *_ in table]
+        assert {s for *_, s in macro} == {s for *_, s in table}
+        assert all(math.isclose(a, b, abs_tol=1e-6) for (_, a, _), (_, b, _) in zip(macro, table))
 
 
 def _serve(con, recommendations: str, similar: str) -> None:
@@ -104,7 +106,10 @@ def test_every_model_type_is_served_identically_by_table_and_macro(real_warehous
         factors = [con.table(name) for name in ("implicit_factors", "als_factors", "popularity_factors")]
         recs = tables.int_user_recommendations(con.table("int_ratings_split"), con.table("ranking_evaluation"),
                                                *factors, "{}").to_pandas()
-        neighbours = tables.int_similar_movies(con.table("ranking_evaluation"), *factors[:2], "{}").to_pandas()
+        vectors = tables.int_movie_similarity_vectors(con.table("ranking_evaluation"), *factors[:2],
+                                                      con.table("int_movie_content_vectors"), "{}")
+        con.execute("create or replace table int_movie_similarity_vectors as select * from vectors")
+        neighbours = tables.int_similar_movies(con.table("int_movie_similarity_vectors"), "{}").to_pandas()
         assert set(recs["model"]) == {served} and set(neighbours["model"]) == {similar}
         ties = 0
         for user_id, table in list(recs.groupby("user_id"))[::3]:  # 204 users
