@@ -57,16 +57,24 @@ def int_user_recommendations(split: DataFrame, evaluation: DataFrame, factor_tab
 
 
 def _on_driver(frame: DataFrame) -> pa.Table:
-    """A model-sized frame (per movie or per user) as Arrow, array columns as FLOAT[k] like the DuckDB tables."""
+    """A model-sized frame (per movie or per user) as Arrow, array columns as FLOAT[k] like the DuckDB tables.
+
+    A null array (MLlib gives no factors to a movie with no interaction, e.g.
+    no rating >= the threshold) becomes zeros: no direction, as the DuckDB
+    engine's all-zero factors.
+    """
     table = frame.toArrow()
     columns = {}
     for name in table.column_names:
         column = table.column(name).combine_chunks()
         if pa.types.is_list(column.type):
-            widths = pc.unique(pc.list_value_length(column)).to_pylist()
+            widths = pc.unique(pc.list_value_length(column).drop_null()).to_pylist()
             if len(widths) > 1:
                 raise ValueError(f"column {name!r} holds arrays of different lengths {widths}")
-            column = pa.FixedSizeListArray.from_arrays(column.flatten().cast(pa.float32()), widths[0] if widths else 0)
+            width = widths[0] if widths else 0
+            if column.null_count:
+                column = pc.fill_null(column, pa.scalar([0.0] * width, column.type))
+            column = pa.FixedSizeListArray.from_arrays(column.flatten().cast(pa.float32()), width)
         columns[name] = column
     return pa.table(columns)
 
