@@ -7,8 +7,9 @@
     They read which model serves which list, and its settings, from the
     serving_settings table at query time (nothing about a run is baked in), score
     from that model's factor table with the formula of cinemart.serving.scoring
-    (dot product + movie bias + user bias + mean in DOUBLE; cosine for similar
-    movies; ties by movie_id), and agree with the materialized user_recommendations
+    (dot product + movie bias + user bias + mean in DOUBLE; for similar movies
+    the stored query . candidate vectors of cinemart.similarity.blend; ties by
+    movie_id), and agree with the materialized user_recommendations
     / similar_movies (a test compares them for every model type). Created after
     every build that produced the tables.
     recommend_for never answers with nothing: a user the served model has no
@@ -28,7 +29,8 @@
   {%- set relations = {
         'serving_settings': ref('serving_settings'), 'stg_movielens__ratings': ref('stg_movielens__ratings'),
         'movies': ref('movies'), 'implicit_factors': ref('implicit_factors'), 'als_factors': ref('als_factors'),
-        'popularity_factors': ref('popularity_factors'), 'popular_movies': ref('popular_movies')} -%}
+        'popularity_factors': ref('popularity_factors'), 'popular_movies': ref('popular_movies'),
+        'int_movie_similarity_vectors': ref('int_movie_similarity_vectors')} -%}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {#- schema-qualified only: the catalog is named after the file, and a copied or renamed file must keep working -#}
   {%- for name, relation in relations.items() -%}{%- do relations.update({name: relation.include(database=False)}) -%}{%- endfor -%}
@@ -99,30 +101,33 @@
     limit n;
 
   create or replace macro {{ schema }}.similar_to(target_movie_id, n) as table
-    with eligible as (
-      -- enough ratings, and a direction: all-zero factors have no cosine
-      select id as movie_id, model, factors from {{ schema }}.served_factors('similar_movies')
-      where entity = 'movie'
-        and n_ratings >= (select similar_movies_min_ratings from {{ relations['serving_settings'] }})
-        and list_inner_product(factors, factors) > 0
+    -- score = query . candidate from int_movie_similarity_vectors (cinemart.similarity.blend):
+    -- collaborative cosine for movies with enough ratings, content below, blended in between
+    with vectors as (
+      select movie_id, model, source, is_query, is_candidate,
+        cast(query_vector as double[]) as query_vector, cast(candidate_vector as double[]) as candidate_vector
+      from {{ relations['int_movie_similarity_vectors'] }}
     ),
     target_movie as (
-      select factors from eligible where movie_id = target_movie_id
+      select query_vector, source from vectors where movie_id = target_movie_id and is_query
     ),
     scored as (
       select
         candidates.movie_id,
         candidates.model,
-        least(greatest(list_cosine_similarity(target_movie.factors, candidates.factors), -1.0), 1.0) as similarity
-      from eligible as candidates, target_movie
-      where candidates.movie_id <> target_movie_id
+        target_movie.source,
+        least(greatest(list_inner_product(target_movie.query_vector, candidates.candidate_vector), -1.0), 1.0)
+          as similarity
+      from vectors as candidates, target_movie
+      where candidates.is_candidate and candidates.movie_id <> target_movie_id
     )
     select
       row_number() over (order by scored.similarity desc, scored.movie_id) as rank,
       scored.movie_id as similar_movie_id,
       movies.title as similar_title,
       scored.similarity,
-      scored.model
+      scored.model,
+      scored.source
     from scored
     inner join {{ relations['movies'] }} as movies on scored.movie_id = movies.movie_id
     order by rank

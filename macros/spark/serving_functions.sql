@@ -114,32 +114,32 @@
     select * from ranked where rank <= n
   {% endcall %}
 
+  {#- similar_to reads the stored similarity vectors: only where a build made them -#}
+  {%- if adapter.get_relation(database=none, schema=table_schema, identifier='int_movie_similarity_vectors') is not none %}
   {% call statement('create_similar_to') %}
   create or replace function {{ function_schema }}.similar_to(target_movie_id bigint, n int)
-  returns table (rank int, similar_movie_id bigint, similar_title string, similarity double, model string)
+  returns table (rank int, similar_movie_id bigint, similar_title string, similarity double, model string,
+                 source string)
   return
-    with factors as (
-      {{- spark_served_factors(table_schema, tables, 'similar_movies_model') }}
-    ),
-    eligible as (
-      -- enough ratings, and a direction: all-zero factors have no cosine
-      select id as movie_id, model, factors, sqrt({{ spark_dot('factors', 'factors') }}) as norm
-      from factors
-      where entity = 'movie'
-        and n_ratings >= (select max(similar_movies_min_ratings) from {{ table_schema }}.serving_settings)
-        and {{ spark_dot('factors', 'factors') }} > 0
+    with vectors as (
+      -- score = query . candidate (cinemart.similarity.blend): collaborative cosine for
+      -- movies with enough ratings, content below, blended in between
+      select movie_id, model, source, is_query, is_candidate, query_vector, candidate_vector
+      from {{ table_schema }}.int_movie_similarity_vectors
     ),
     target_movie as (
-      select factors, norm from eligible where movie_id = target_movie_id
+      select query_vector, source from vectors where movie_id = target_movie_id and is_query
     ),
     scored as (
       select
         candidates.movie_id,
         candidates.model,
-        {{ spark_dot('target_movie.factors', 'candidates.factors') }} / (target_movie.norm * candidates.norm) as similarity
-      from eligible as candidates
+        target_movie.source,
+        least(greatest({{ spark_dot('target_movie.query_vector', 'candidates.candidate_vector') }}, -1.0), 1.0)
+          as similarity
+      from vectors as candidates
       cross join target_movie
-      where candidates.movie_id <> target_movie_id
+      where candidates.is_candidate and candidates.movie_id <> target_movie_id
     ),
     ranked as (
       select
@@ -147,11 +147,13 @@
         scored.movie_id as similar_movie_id,
         movies.title as similar_title,
         scored.similarity,
-        scored.model
+        scored.model,
+        scored.source
       from scored
       inner join {{ table_schema }}.movies as movies on scored.movie_id = movies.movie_id
     )
     select * from ranked where rank <= n
   {% endcall %}
+  {%- endif %}
   {{ return(true) }}
 {% endmacro %}

@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "als_seed": 2020,
     "implicit_grid": "default",  # preset (default, quick) or a mapping over ImplicitParams' fields
     "implicit_seed": 2020,
-    "similar_movies_min_ratings": 10,  # fewer ratings: no similar list, never listed as similar
+    "similar_movies_min_ratings": 10,  # ratings from which similar lists are collaborative; below: blended with content
     "tuning_strategy": "auto",  # auto | kfold | sampled_holdout
     "tuning_max_ratings": 2_000_000,  # auto: k-fold CV up to this many train ratings
 }

@@ -1,5 +1,5 @@
-{#- similar_movies.similarity and user_recommendations.because_similarity are
-    the cosine of two movies' factors. Recomputed here in SQL from the public
+{#- similar_movies.similarity (of the movies whose lists are collaborative) and
+    user_recommendations.because_similarity are the cosine of two movies' factors. Recomputed here in SQL from the public
     factor tables of the similarity model (serving_settings): a similarity taken from another
     model's or another run's factors, from the wrong movie or from unnormalised
     vectors fails (a range check of [-1, 1] could not: the Python side clips). -#}
@@ -12,6 +12,9 @@ with pairs as (
 
     select 'similar_movies' as source, model, run_id, movie_id, similar_movie_id as other_movie_id, similarity
     from {{ ref('similar_movies') }}
+    -- blend and content lists mix in content vectors (checked against the stored
+    -- vectors by tests/python: similar_to and the table must agree)
+    where source = 'collaborative'
     union all
     -- explanations use the similarity model's factors, whichever model recommends
     select 'user_recommendations', settings.similar_movies_model, settings.similar_movies_run_id,

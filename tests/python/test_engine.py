@@ -40,7 +40,7 @@ def test_both_engines_offer_every_python_model_with_the_same_signature():
     pytest.importorskip("pyspark")
     duck, spark = tables_for(duckdb.connect()), tables_for(fake_spark_session())
     models = sorted(p.stem for d in MODELS_DIRS for p in d.glob("*.py"))
-    assert len(models) == 10
+    assert len(models) == 14
     for name in models:
         assert list(inspect.signature(getattr(duck, name)).parameters) == \
             list(inspect.signature(getattr(spark, name)).parameters), name

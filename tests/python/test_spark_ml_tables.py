@@ -26,7 +26,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from spark_ml_data import ML_SMALL_DIR, module_session, split_ratings  # noqa: E402
+from spark_ml_data import ML_SMALL_DIR, catalogue, module_session, split_ratings  # noqa: E402
 
 if not (ML_SMALL_DIR / "ratings.csv").exists():
     pytest.skip(f"ml-latest-small not found at {ML_SMALL_DIR} (set CINEMART_DATA_DIR)", allow_module_level=True)
@@ -75,7 +75,13 @@ def tables(split):
     refs = (evaluation, built["implicit_factors"], built["als_factors"], built["popularity_factors"])
     keep("serving_settings", spark_tables.serving_settings(*refs, settings))
     keep("int_user_recommendations", spark_tables.int_user_recommendations(split, *refs, settings))
-    keep("int_similar_movies", spark_tables.int_similar_movies(*refs[:3], settings))
+    movies, tags = catalogue(split.sparkSession)
+    content = keep("int_movie_content_vectors", spark_tables.int_movie_content_vectors(movies, tags, settings))
+    vectors = keep("int_movie_similarity_vectors",
+                   spark_tables.int_movie_similarity_vectors(*refs[:3], content, settings))
+    keep("int_similar_movies", spark_tables.int_similar_movies(vectors, settings))
+    keep("int_similar_movies_cold_start",
+         spark_tables.int_similar_movies_cold_start(split, *refs[:3], content, settings))
     return built
 
 
@@ -106,8 +112,15 @@ CONTRACT = {  # the DuckDB tables' columns and types (models/marts/recommender/*
     "int_user_recommendations": "user_id:bigint,rank:int,movie_id:bigint,score:float,"
                                 "because_you_liked_movie_id:bigint,because_similarity:float,model:string,"
                                 "run_id:string",
-    "int_similar_movies": "movie_id:bigint,rank:int,similar_movie_id:bigint,similarity:float,model:string,"
-                          "run_id:string",
+    "int_similar_movies": "movie_id:bigint,rank:int,similar_movie_id:bigint,similarity:float,source:string,"
+                          "model:string,run_id:string",
+    "int_movie_content_vectors": "movie_id:bigint,content:array<float>",
+    "int_movie_similarity_vectors": "movie_id:bigint,n_ratings:bigint,support_weight:double,source:string,"
+                                    "is_query:boolean,is_candidate:boolean,query_vector:array<float>,"
+                                    "candidate_vector:array<float>,model:string,run_id:string",
+    "int_similar_movies_cold_start": "k:int,method:string,threshold:int,support_weight:double,n_movies:bigint,"
+                                     "overlap_at_10:double,top1_in_top10:double,is_default:boolean,model:string,"
+                                     "run_id:string",
 }
 
 
@@ -171,6 +184,21 @@ def test_recommendations_exclude_rated_movies_and_are_ordered(tables, split):
     assert explained.join(liked, ["user_id", "because_you_liked_movie_id"], "left_anti").count() == 0
 
 
+def test_similar_movies_are_the_numpy_blend_bit_for_bit(tables):
+    """Every movie with a direction gets the list the shared NumPy scorer gives the same vectors, ties included."""
+    from cinemart.similarity.blend import blended_similar
+    from cinemart.spark.serving import _on_driver
+    from cinemart.warehouse.similarity_tables import read_vectors
+
+    vectors, sources, _, _ = read_vectors(_on_driver(tables["int_movie_similarity_vectors"]))
+    expected = blended_similar(vectors)
+    got = tables["int_similar_movies"].toPandas().sort_values(["movie_id", "rank"])
+    assert got["movie_id"].tolist() == vectors.movies.decode(expected.item).tolist()
+    assert got["similar_movie_id"].tolist() == vectors.movies.decode(expected.similar_item).tolist()
+    assert (got["similarity"].to_numpy() == expected.similarity).all()
+    assert got["movie_id"].nunique() >= 9700 and set(got["source"]) == {"collaborative", "blend", "content"}
+
+
 def test_similar_movies_are_the_exact_cosine_top_10_among_eligible(tables):
     similar = tables["int_similar_movies"]
     movies = tables["implicit_factors"].where("entity = 'movie' and n_ratings >= 10").collect()
@@ -178,7 +206,8 @@ def test_similar_movies_are_the_exact_cosine_top_10_among_eligible(tables):
     vectors = np.array([r["factors"] for r in movies], dtype=np.float64)
     norms = np.linalg.norm(vectors, axis=1)
     ids, unit = ids[norms > 0], vectors[norms > 0] / norms[norms > 0, None]
-    assert similar.select("movie_id").distinct().count() == ids.size
+    collaborative = similar.where("source = 'collaborative'").select("movie_id").distinct()
+    assert sorted(r[0] for r in collaborative.collect()) == sorted(ids.tolist())
     for movie in (1, 260, 2571):
         cosine = unit @ unit[ids == movie][0]
         cosine[ids == movie] = -np.inf

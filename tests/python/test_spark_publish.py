@@ -106,7 +106,8 @@ def test_readers_see_a_whole_version_during_a_rebuild_and_rollback(spark, datase
 def add_factor_tables(spark):
     """Stand-ins for the recommender's tables (built by the Python models, not by
     this test) so that the publish creates recommend_for / similar_to: two
-    factors per user and movie, from their ids."""
+    factors per user and movie, from their ids, and the similarity vectors of
+    movies whose lists are collaborative (the unit factors)."""
     spark.sql(f"create table {BUILD}.serving_settings using parquet as "
               "select 'implicit_als' as recommendations_model, 'implicit_als' as similar_movies_model, "
               "cast(10 as bigint) as similar_movies_min_ratings")
@@ -125,6 +126,19 @@ def add_factor_tables(spark):
         select cast(row_number() over (order by movie_id desc) as bigint) as rank, movie_id,
                cast(movie_id as double) as damped_mean_rating
         from (select movie_id from {BUILD}.stg_movielens__movies order by movie_id limit 3)""")
+    # similar_to scores query . candidate vectors; here both are the unit factors (collaborative lists)
+    spark.sql(f"""create table {BUILD}.int_movie_similarity_vectors using parquet as
+        with unit as (
+            select id as movie_id, n_ratings,
+                   case when exists(factors, x -> x <> 0)
+                        then transform(factors, x -> cast(x / sqrt(aggregate(factors, 0D, (a, y) -> a + y * y)) as float))
+                        else factors end as v,
+                   exists(factors, x -> x <> 0) as has_direction
+            from {BUILD}.implicit_factors where entity = 'movie')
+        select movie_id, n_ratings, 1D as support_weight, 'collaborative' as source, has_direction as is_query,
+               has_direction as is_candidate, v as query_vector, v as candidate_vector,
+               'implicit_als' as model, 'stand-in' as run_id
+        from unit""")
 
 
 def check_serving_functions(spark):

@@ -17,6 +17,7 @@ select
     neighbours.similar_movie_id,
     neighbour.title as similar_title,
     neighbours.similarity,
+    neighbours.source,
     neighbours.model,
     neighbours.run_id
 from neighbours

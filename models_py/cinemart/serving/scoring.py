@@ -1,7 +1,7 @@
 """The one scorer behind every served list: user_recommendations, similar_movies and the SQL macros.
 
     recommendations: score(u, i) = p_u . q_i + b_i + b_u + mu   (`Factors`; zeros where a model has no bias)
-    similar movies:  cosine(q_i, q_j)
+    similar movies:  cosine(q_i, q_j), or a blended query . candidate (`nearest`, cinemart.similarity.blend)
 
 Both run as blocked float64 matrix products, then `argpartition` for the top
 n, then a deterministic order: score descending, ties by item index. Item
@@ -157,3 +157,32 @@ def similar(item_factors: np.ndarray, item_ids: np.ndarray, n: int = 10,
         return scores
 
     return SimilarItems(*_ranked(item_ids, score_block, n, n_items))
+
+
+def nearest(queries: np.ndarray, candidates: np.ndarray, exclude: np.ndarray, n: int = 10,
+            allowed: np.ndarray | None = None) -> SimilarItems:
+    """The `n` candidates with the highest dot product queries[i] . candidates[j], for every query row i.
+
+    For vectors built so that one dot product is the whole score (the blended
+    similar movies). `exclude[i]` is the candidate index query i must never
+    get (the movie itself), or -1; `allowed` (bool per candidate) limits the
+    answers. `item` in the result is the query's row in `queries`.
+    """
+    require_int("n", n, 1)
+    queries = np.asarray(queries, dtype=np.float64)
+    candidates_t = np.asarray(candidates, dtype=np.float64).T
+    n_items = candidates_t.shape[1]
+    exclude = np.asarray(exclude, dtype=np.int64)
+    if queries.shape[1] != candidates_t.shape[0] or exclude.shape != (queries.shape[0],):
+        raise ValueError(f"queries {queries.shape}, candidates {candidates_t.T.shape} and exclude {exclude.shape} "
+                         "do not match")
+    mask = np.ones(n_items, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+
+    def score_block(batch: np.ndarray) -> np.ndarray:
+        scores = np.clip(queries[batch] @ candidates_t, -1.0, 1.0)
+        scores[:, ~mask] = -np.inf
+        own = exclude[batch]
+        scores[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
+        return scores
+
+    return SimilarItems(*_ranked(np.arange(queries.shape[0]), score_block, n, n_items))

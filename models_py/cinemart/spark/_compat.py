@@ -15,3 +15,5 @@ from cinemart.tuning.implicit import validate_grid as expand_implicit_grid  # no
 from cinemart.warehouse.audit import library_versions as package_library_versions, run_id  # noqa: F401
 from cinemart.warehouse.explicit_tables import ExplicitSettings  # noqa: F401  als_* settings, explicit grid presets
 from cinemart.warehouse.ranking_tables import RankingSettings  # noqa: F401  implicit_* settings
+from cinemart.warehouse.factor_tables import ServedFactors  # noqa: F401  a factor table loaded on the driver
+from cinemart.warehouse import similarity_tables as similarity  # noqa: F401  similar movies' shared NumPy

@@ -52,17 +52,18 @@ def top_n_unseen(table: DataFrame, seen: DataFrame, users: DataFrame, n: int) ->
     return top_n_against(queries, "user_id", ids, movies, n, "movie_id", "score")
 
 
-def similar_movies(table: DataFrame, eligible: DataFrame, n: int) -> DataFrame:
-    """Top-n cosine neighbours of every eligible movie (id) among eligible movies with a non-zero vector.
+def similar_by_vectors(vectors: DataFrame, n: int) -> DataFrame:
+    """Top-n by query_vector . candidate_vector (int_movie_similarity_vectors), itself excluded.
 
+    Candidates (is_candidate) are broadcast; every is_query movie streams past them.
     Returns movie_id, rank, similar_movie_id, similarity (double, clipped to [-1, 1]).
     """
-    vectors = entity(table, "movie").join(eligible.select("id"), "id").select("id", unit("factors").alias("u"))
-    ids, units = _movie_side(vectors, "u")
-    queries = vectors.where(F.col("u").isNotNull()).select(
-        F.col("id").alias("movie_id"), F.col("u").alias("vector"), F.array("id").alias("exclude"),
+    ids, candidates = _movie_side(vectors.where("is_candidate").select(
+        F.col("movie_id").alias("id"), F.col("candidate_vector").cast("array<double>").alias("c")), "c")
+    queries = vectors.where("is_query").select(
+        "movie_id", F.col("query_vector").cast("array<double>").alias("vector"), F.array("movie_id").alias("exclude"),
         F.lit(0.0).alias("offset"))
-    found = top_n_against(queries, "movie_id", ids, units, n, "similar_movie_id", "similarity")
+    found = top_n_against(queries, "movie_id", ids, candidates, n, "similar_movie_id", "similarity")
     return found.withColumn("similarity", F.least(F.greatest("similarity", F.lit(-1.0)), F.lit(1.0)))
 
 

@@ -1,7 +1,11 @@
 """Served lists on Spark, read from the factor TABLES (as the DuckDB path and the SQL macros do).
 
   int_user_recommendations(split, ranking_evaluation, factor_tables, settings_json) -> int_user_recommendations
-  int_similar_movies(ranking_evaluation, factor_tables, settings_json)               -> int_similar_movies
+  int_movie_content_vectors(movies, tags, settings_json)                            -> int_movie_content_vectors
+  int_movie_similarity_vectors(ranking_evaluation, factor_tables, content, settings) -> int_movie_similarity_vectors
+  int_similar_movies(similarity_vectors, settings_json)                             -> int_similar_movies
+  int_similar_movies_cold_start(split, ranking_evaluation, factor_tables, content, settings)
+                                                                                    -> int_similar_movies_cold_start
   serving_settings(ranking_evaluation, factor_tables, settings_json)                 -> serving_settings
 
 `factor_tables` maps model name -> its factor table: {"implicit_als":
@@ -14,12 +18,16 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cinemart.spark.frames import entity, single_row, split_frame
 from cinemart.spark.ranking import settings_of
-from cinemart.spark.retrieval import because_you_liked, similar_movies, top_n_unseen
+from cinemart.spark._compat import ServedFactors, similarity
+from cinemart.spark.retrieval import because_you_liked, similar_by_vectors, top_n_unseen
 
 
 def _flagged(evaluation: DataFrame, flag: str, factor_tables: Mapping[str, DataFrame]) -> tuple[str, DataFrame, str]:
@@ -48,14 +56,98 @@ def int_user_recommendations(split: DataFrame, evaluation: DataFrame, factor_tab
         F.lit(served).alias("model"), F.lit(run).alias("run_id"))
 
 
-def int_similar_movies(evaluation: DataFrame, factor_tables: Mapping[str, DataFrame], settings_json: str) -> DataFrame:
-    """Top-N cosine neighbours among movies with >= similar_movies_min_ratings ratings and non-zero factors."""
+def _on_driver(frame: DataFrame) -> pa.Table:
+    """A model-sized frame (per movie or per user) as Arrow, array columns as FLOAT[k] like the DuckDB tables.
+
+    A null array (MLlib gives no factors to a movie with no interaction, e.g.
+    no rating >= the threshold) becomes zeros: no direction, as the DuckDB
+    engine's all-zero factors.
+    """
+    table = frame.toArrow()
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name).combine_chunks()
+        if pa.types.is_list(column.type):
+            widths = pc.unique(pc.list_value_length(column).drop_null()).to_pylist()
+            if len(widths) > 1:
+                raise ValueError(f"column {name!r} holds arrays of different lengths {widths}")
+            width = widths[0] if widths else 0
+            if column.null_count:
+                column = pc.fill_null(column, pa.scalar([0.0] * width, column.type))
+            column = pa.FixedSizeListArray.from_arrays(column.flatten().cast(pa.float32()), width)
+        columns[name] = column
+    return pa.table(columns)
+
+
+def _to_frame(spark, table: pa.Table) -> DataFrame:
+    """An Arrow table the shared NumPy code made, as a Spark DataFrame (FLOAT[k] -> array<float>)."""
+    columns = {name: (column.combine_chunks().cast(pa.list_(pa.float32()))
+                      if pa.types.is_fixed_size_list(column.type) else column)
+               for name, column in zip(table.column_names, table.columns)}
+    return spark.createDataFrame(pa.table(columns))
+
+
+def _taste(evaluation: DataFrame, factor_tables: Mapping[str, DataFrame]) -> ServedFactors:
+    """The taste model's factor table on the driver (movies x k and users x k: the model itself)."""
+    name, table, _ = _flagged(evaluation, "serves_similarity", factor_tables)
+    return ServedFactors.from_table(name, _on_driver(table))
+
+
+def int_movie_content_vectors(movies: DataFrame, tags: DataFrame, settings_json: str) -> DataFrame:
+    """Content vectors by the shared NumPy builder; the catalogue and its tag rows are collected to the driver."""
+    settings_of(settings_json)
+    catalogue = movies.select("movie_id", "genres", "release_year").toArrow()
+    tagged = tags.select("movie_id", "tag").toArrow()
+    table = similarity.content_vectors_table(
+        catalogue.column("movie_id").to_numpy(), catalogue.column("genres").to_pylist(),
+        catalogue.column("release_year").to_numpy(zero_copy_only=False).astype(np.float64),
+        tagged.column("movie_id").to_numpy(), tagged.column("tag").to_pylist())
+    return _to_frame(movies.sparkSession, table)
+
+
+def int_movie_similarity_vectors(evaluation: DataFrame, factor_tables: Mapping[str, DataFrame],
+                                 content_vectors: DataFrame, settings_json: str) -> DataFrame:
+    """Per-movie query/candidate vectors (cinemart.similarity.blend), built on the driver from model-sized inputs."""
+    table = similarity.similarity_vectors_table(_on_driver(content_vectors), _taste(evaluation, factor_tables),
+                                                settings_of(settings_json))
+    return _to_frame(evaluation.sparkSession, table)
+
+
+def int_similar_movies(similarity_vectors: DataFrame, settings_json: str) -> DataFrame:
+    """Top-N by query . candidate, distributed: candidates broadcast, query movies stream past them.
+
+    The vectors are exact multiples of 2^-20 (cinemart.similarity.blend), so the
+    scores, and their ties, are the DuckDB engine's bit for bit.
+    """
     settings = settings_of(settings_json)
-    name, table, run = _flagged(evaluation, "serves_similarity", factor_tables)
-    eligible = entity(table, "movie").where(F.col("n_ratings") >= settings.similar_min_ratings).select("id")
-    found = similar_movies(table, eligible, settings.top_n)
-    return found.select("movie_id", "rank", "similar_movie_id", F.col("similarity").cast("float").alias("similarity"),
-                        F.lit(name).alias("model"), F.lit(run).alias("run_id"))
+    vectors = similarity_vectors.cache()
+    found = similar_by_vectors(vectors, settings.top_n)
+    about = vectors.select("movie_id", "source", "model", "run_id")
+    return found.join(about, "movie_id").select(
+        "movie_id", "rank", "similar_movie_id", F.col("similarity").cast("float").alias("similarity"),
+        "source", "model", "run_id")
+
+
+def int_similar_movies_cold_start(split: DataFrame, evaluation: DataFrame, factor_tables: Mapping[str, DataFrame],
+                                  content_vectors: DataFrame, settings_json: str) -> DataFrame:
+    """The cold-start simulation, by the DuckDB engine's NumPy code on the driver.
+
+    Its inputs are model-sized (factors, content vectors) except the ratings of
+    the sampled movies (at most cinemart.similarity.cold_start.MAX_MOVIES
+    movies), which are collected; the picks do not depend on row order, so
+    both engines simulate the same ratings.
+    """
+    settings = settings_of(settings_json)
+    taste = _taste(evaluation, factor_tables)
+    parameters = str(evaluation.where(F.col("model") == taste.model_name).select("parameters").first()[0])
+    content = _on_driver(content_vectors)
+    sample = similarity.sample_movie_ids(content, taste, settings)
+    ratings = (split_frame(split).where(F.col("movie_id").isin([int(m) for m in sample]))
+               .select("movie_id", "user_id", "rating").toArrow())
+    table = similarity.cold_start_table(content, taste, parameters, "spark",
+                                        {name: ratings.column(name).to_numpy() for name in ratings.column_names},
+                                        settings)
+    return _to_frame(evaluation.sparkSession, table)
 
 
 SERVING_SETTINGS_SCHEMA = ("recommendations_model string, recommendations_run_id string, similar_movies_model string, "

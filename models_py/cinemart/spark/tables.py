@@ -61,10 +61,26 @@ def int_user_recommendations(split: DataFrame, evaluation: DataFrame, implicit_f
     return serving.int_user_recommendations(split, evaluation, tables, model_settings)
 
 
-def int_similar_movies(evaluation: DataFrame, implicit_factors: DataFrame, als_factors: DataFrame,
-                       model_settings: str) -> DataFrame:
-    return serving.int_similar_movies(evaluation, {"implicit_als": implicit_factors, "explicit_als": als_factors},
-                                      model_settings)
+def int_movie_content_vectors(movies: DataFrame, tags: DataFrame, model_settings: str) -> DataFrame:
+    return serving.int_movie_content_vectors(movies, tags, model_settings)
+
+
+def int_movie_similarity_vectors(evaluation: DataFrame, implicit_factors: DataFrame, als_factors: DataFrame,
+                                 content_vectors: DataFrame, model_settings: str) -> DataFrame:
+    return serving.int_movie_similarity_vectors(evaluation, {"implicit_als": implicit_factors,
+                                                             "explicit_als": als_factors}, content_vectors,
+                                                model_settings)
+
+
+def int_similar_movies(similarity_vectors: DataFrame, model_settings: str) -> DataFrame:
+    return serving.int_similar_movies(similarity_vectors, model_settings)
+
+
+def int_similar_movies_cold_start(split: DataFrame, evaluation: DataFrame, implicit_factors: DataFrame,
+                                  als_factors: DataFrame, content_vectors: DataFrame, model_settings: str) -> DataFrame:
+    return serving.int_similar_movies_cold_start(split, evaluation, {"implicit_als": implicit_factors,
+                                                                     "explicit_als": als_factors},
+                                                 content_vectors, model_settings)
 
 
 def int_ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, implicit_grid_search: DataFrame,

@@ -6,7 +6,7 @@
   ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS on test)
   serving_settings_table     -> serving_settings     (which model serves what; read by the SQL macros)
   recommendations_table      -> int_user_recommendations (served model, from its factor *table*)
-  similar_movies_table       -> int_similar_movies
+  (similar movies: cinemart.warehouse.similarity_tables)
 
 Every configuration is fitted once: implicit and popularity on train here, the
 explicit model's train fit comes from int_als_factors. Serving reads the
@@ -33,7 +33,7 @@ from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
 from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
 from cinemart.serving.explanations import because_you_liked
-from cinemart.serving.scoring import similar, top_n
+from cinemart.serving.scoring import top_n
 from cinemart.settings import FamilySettings, with_defaults
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
@@ -277,32 +277,4 @@ def recommendations_table(data: SplitRatings, served: ServedFactors, taste: Serv
         "because_similarity": pa.array(why.similarity, mask=why.item < 0),
         "model": [served.model_name] * recs.user.size,
         "run_id": [served.run_id] * recs.user.size,
-    })
-
-
-def similar_movies_table(served: ServedFactors, settings: RankingSettings, progress: Progress = print_progress) -> pa.Table:
-    """Top-N cosine neighbours for every movie with enough ratings, among such movies.
-
-    Factors of a movie rated a handful of times are mostly prior; listing it,
-    or listing it as a neighbour, would be noise (README "Similar movies").
-    A movie whose factors are all zero (implicit ALS with threshold confidence
-    and no rating >= the threshold) has no direction, so no cosine: left out too.
-    """
-    started = time.perf_counter()
-    has_direction = np.abs(served.factors.item_factors).sum(axis=1) > 0
-    eligible = np.flatnonzero((served.movie_ratings >= settings.similar_min_ratings) & has_direction)
-    if eligible.size < 2:
-        return pa.table({"movie_id": pa.array([], pa.int64()), "rank": pa.array([], pa.int32()),
-                         "similar_movie_id": pa.array([], pa.int64()), "similarity": pa.array([], pa.float32()),
-                         "model": pa.array([], pa.string()), "run_id": pa.array([], pa.string())})
-    found = similar(served.factors.item_factors, eligible, n=settings.top_n, restrict_to=eligible)
-    progress(f"similar movies: top-{settings.top_n} for {eligible.size:,} movies with >= "
-             f"{settings.similar_min_ratings} ratings in {time.perf_counter() - started:.1f}s")
-    return pa.table({
-        "movie_id": served.movies.decode(found.item),
-        "rank": found.rank.astype(np.int32),
-        "similar_movie_id": served.movies.decode(found.similar_item),
-        "similarity": found.similarity,
-        "model": [served.model_name] * found.item.size,
-        "run_id": [served.run_id] * found.item.size,
     })

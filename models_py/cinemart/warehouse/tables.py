@@ -19,7 +19,11 @@ is an `int_` Python model plus a contracted SQL model of the public name:
     int_ratings_split -> popularity_factors
     int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors -> int_ranking_evaluation
         -> ranking_evaluation (SQL)
-    ranking_evaluation + factor tables -> serving_settings, int_user_recommendations, int_similar_movies
+    ranking_evaluation + factor tables -> serving_settings, int_user_recommendations
+    stg_movielens__movies, stg_movielens__tags -> int_movie_content_vectors
+    ranking_evaluation + taste factor tables + int_movie_content_vectors -> int_movie_similarity_vectors
+        -> int_similar_movies -> similar_movies (SQL); and with int_ratings_split -> int_similar_movies_cold_start
+        -> similar_movies_cold_start (SQL)
     int_ratings_split -> int_popular_movies (SQL) -> popular_movies (SQL, recommend_for's fallback)
     int_ratings_split, ranking_evaluation, implicit_grid_search, int_als_factors, int_popular_movies
         -> int_ranking_evaluation_by_activity -> ranking_evaluation_by_activity (SQL)
@@ -38,6 +42,7 @@ from cinemart.data.ratings import SPLIT_COLUMNS, SplitRatings
 from cinemart.warehouse import activity_tables as activity
 from cinemart.warehouse import explicit_tables as explicit
 from cinemart.warehouse import ranking_tables as ranking
+from cinemart.warehouse import similarity_tables as similarity
 from cinemart.warehouse.factor_tables import ServedFactors
 
 Relation = Any  # a duckdb.DuckDBPyRelation, as dbt.ref() returns it
@@ -155,11 +160,39 @@ def int_user_recommendations(split: Relation, evaluation: Relation, implicit_fac
                                          ranking.RankingSettings.from_dbt(model_settings))
 
 
-def int_similar_movies(evaluation: Relation, implicit_factors: Relation, als_factors: Relation,
-                       model_settings: str) -> pa.Table:
-    tables = {"implicit_als": implicit_factors, "explicit_als": als_factors}
-    return ranking.similar_movies_table(_served(evaluation, "serves_similarity", tables),
-                                        ranking.RankingSettings.from_dbt(model_settings))
+def int_movie_content_vectors(movies: Relation, tags: Relation, model_settings: str) -> pa.Table:
+    catalogue = movies.project("movie_id, genres, release_year").arrow().read_all()
+    tagged = _columns(tags, "movie_id, tag")
+    return similarity.content_vectors_table(
+        catalogue.column("movie_id").to_numpy(), catalogue.column("genres").to_pylist(),
+        catalogue.column("release_year").to_numpy(zero_copy_only=False).astype(np.float64),
+        tagged["movie_id"], list(tagged["tag"]))
+
+
+def _taste(evaluation: Relation, implicit_factors: Relation, als_factors: Relation) -> ServedFactors:
+    return _served(evaluation, "serves_similarity", {"implicit_als": implicit_factors, "explicit_als": als_factors})
+
+
+def int_movie_similarity_vectors(evaluation: Relation, implicit_factors: Relation, als_factors: Relation,
+                                 content_vectors: Relation, model_settings: str) -> pa.Table:
+    return similarity.similarity_vectors_table(content_vectors.arrow().read_all(),
+                                               _taste(evaluation, implicit_factors, als_factors),
+                                               ranking.RankingSettings.from_dbt(model_settings))
+
+
+def int_similar_movies(similarity_vectors: Relation, model_settings: str) -> pa.Table:
+    return similarity.similar_movies_table(similarity_vectors.arrow().read_all(),
+                                           ranking.RankingSettings.from_dbt(model_settings))
+
+
+def int_similar_movies_cold_start(split: Relation, evaluation: Relation, implicit_factors: Relation,
+                                  als_factors: Relation, content_vectors: Relation, model_settings: str) -> pa.Table:
+    taste = _taste(evaluation, implicit_factors, als_factors)
+    (parameters,) = evaluation.filter(f"model = '{taste.model_name}'").project("parameters").fetchall()[0]
+    data = _split(split)
+    return similarity.cold_start_table(content_vectors.arrow().read_all(), taste, parameters, "duckdb",
+                                       {"movie_id": data.movie_id, "user_id": data.user_id, "rating": data.rating},
+                                       ranking.RankingSettings.from_dbt(model_settings))
 
 
 def int_ranking_evaluation_by_activity(split: Relation, evaluation: Relation, implicit_grid_search: Relation,

@@ -1,0 +1,7 @@
+from cinemart.engine import tables_for
+
+
+def model(dbt, session):
+    return tables_for(session).int_similar_movies_cold_start(dbt.ref("int_ratings_split"),
+        dbt.ref("ranking_evaluation"), dbt.ref("implicit_factors"), dbt.ref("als_factors"),
+        dbt.ref("int_movie_content_vectors"), dbt.config.get("model_settings"))
