@@ -156,6 +156,14 @@ def test_popularity_and_activity_are_long_tailed(small):
     assert np.median(per_movie) < 0.5 * per_movie.mean()
     assert per_user.max() > 8 * np.median(per_user)
 
+    recorded = manifest(small)["long_tail"]
+    rated = per_movie[per_movie > 0]  # most rated first
+    lorenz = np.cumsum(rated[::-1]) / rated.sum()
+    assert recorded["movie_gini"] == pytest.approx(1 - 2 * lorenz.mean() + 1 / rated.size, abs=1e-9)
+    assert recorded["top_movie_ratings"] == per_movie[0]
+    assert recorded["ratings_per_user"]["50%"] == np.median(per_user)
+    assert recorded["ratings_per_user"]["min"] == 20 and recorded["ratings_per_user"]["max"] == per_user.max()
+
 
 def test_rating_histogram_resembles_movielens(small):
     labels, counts = np.unique(read_ratings(small)["rating"], return_counts=True)
@@ -200,15 +208,13 @@ def taste_lift_of_rated_pairs(folder: Path) -> float:
     return float(np.mean(z[users, movies] - z.mean(axis=0)[movies]))
 
 
-def test_exposure_follows_taste_and_keeps_the_popularity_tail(small, tmp_path):
+def test_exposure_follows_taste_but_not_activity_or_the_rating_mean(small, tmp_path):
     blind = synthesize(SynthConfig(ratings=150_000, users=2_500, movies=2_000, seed=7, exposure_taste=0.0),
                        tmp_path / "blind")
 
     assert taste_lift_of_rated_pairs(small) > 0.5  # users rate what they like...
     assert abs(taste_lift_of_rated_pairs(tmp_path / "blind")) < 0.05  # ...not so with popularity alone
-    tail, blind_tail = manifest(small)["long_tail"], blind["long_tail"]
-    assert tail["movie_gini"] == pytest.approx(blind_tail["movie_gini"], abs=0.04)
-    assert tail["ratings_per_user"] == blind_tail["ratings_per_user"]
+    assert manifest(small)["long_tail"]["ratings_per_user"] == blind["long_tail"]["ratings_per_user"]
     assert manifest(small)["rating_mean"] == pytest.approx(blind["rating_mean"], abs=0.1)
 
 
@@ -457,4 +463,8 @@ def test_a_rank_10_model_recovers_the_planted_structure(tmp_path):
     biases = bias_only_rmse(users, movies, ratings, test)
 
     assert floor < als < floor + 0.1
-    assert als < biases - 0.1
+    # Taste-driven exposure leaves mostly liked movies among a user's ratings,
+    # so p_u.q_i varies less across them than across all pairs and biases
+    # explain more, as on real MovieLens (biases alone come within ~0.02 of
+    # ALS there); the factors must still be worth something.
+    assert als < biases - 0.01

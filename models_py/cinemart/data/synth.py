@@ -28,10 +28,14 @@ sigmoid(exposure_taste * z), z = p_u.q_i / sqrt(FACTOR_VARIANCE) the planted
 affinity in standard units.  So user u's next movie is i with probability
 proportional to popularity_i * sigmoid(exposure_taste * z_ui).  z is
 symmetric about 0 for every movie, so averaged over users each movie keeps
-its popularity share (sigmoid(x) + sigmoid(-x) = 1) and the long tails are
-those of popularity alone; but a user's own ratings lean to the movies they
-like, which is what lets collaborative filtering beat popularity on ranking,
-as it does on real MovieLens.  exposure_taste = 0 is popularity alone.
+its popularity share of the draws (sigmoid(x) + sigmoid(-x) = 1); only the
+very head changes, since a movie nearly everyone would be shown is rated at
+most by those who like it (POPULARITY_LOG_SCALE is set with that cap in
+mind).  A user's own ratings lean to the movies they like, which is what lets
+collaborative filtering beat popularity on ranking, as it does on real
+MovieLens.  exposure_taste = 0 is popularity alone.  Selection also lifts the
+mean of the rated pairs' p_u.q_i; the planted intercept is lowered by that
+lift (`taste_lift`) so the written ratings keep MovieLens's mean.
 
 Each user's movies are a weighted sample without replacement (successive
 sampling).  Most users take the first n distinct accepted movies of a
@@ -481,8 +485,8 @@ class _Taste:
     The factors are kept transposed, in float32, with the users' pre-scaled by
     strength / sqrt(FACTOR_VARIANCE) so a dot product is the logit: the chance
     of every proposed movie is the generator's hottest loop, and a column at a
-    time over contiguous rows is several times faster than gathering whole
-    rows.  The chance only decides a coin flip, so float32 loses nothing."""
+    time over contiguous rows is about twice as fast as gathering whole rows.
+    The chance only decides a coin flip, so float32 loses nothing."""
 
     strength: float
     user_columns: np.ndarray  # rank x users
