@@ -597,8 +597,8 @@ class _MovieSampler:
         owners = np.repeat(np.arange(counts.size, dtype=np.int64), draws)
         movies = self._draw(rng, owners.size)
         if self._taste is not None:
-            kept = rng.random(owners.size) < self._taste.chance(first + owners, movies)
-            owners, movies = owners[kept], movies[kept]
+            rated = rng.random(owners.size) < self._taste.chance(first + owners, movies)
+            owners, movies = owners[rated], movies[rated]
         pairs, first_draw = np.unique(owners * self._movies + movies, return_index=True)
         in_draw_order = np.argsort(first_draw)  # grouped by user: the stream is laid out user by user
         owner = pairs[in_draw_order] // self._movies
@@ -613,7 +613,7 @@ class _MovieSampler:
         method: one uniform picks a column and, by its fraction, the column's
         movie or its alias; several times faster than a CDF search)."""
         spot = rng.random(size) * self._movies
-        column = spot.astype(np.int64)
+        column = np.minimum(spot.astype(np.int64), self._movies - 1)  # random() * n may round up to n
         return np.where(spot - column < self._alias_chance[column], column, self._alias[column])
 
     def _earliest(self, rng: np.random.Generator, count: int, user: int = 0) -> np.ndarray:
