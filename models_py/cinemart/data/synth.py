@@ -21,12 +21,29 @@ item Gini 0.94, about 5% of catalogue movies never rated, user activity
   generous ratings and a tail of harsh raters and bad movies: that is what puts
   the mode at 4.0 while the mean stays near 3.5.
 
+Exposure (which movies a user rates) follows taste as well as popularity,
+as in real catalogues, where people watch what they expect to like: a user is
+shown movies in proportion to popularity and rates a shown movie with chance
+sigmoid(exposure_taste * z), z = p_u.q_i / sqrt(FACTOR_VARIANCE) the planted
+affinity in standard units.  So user u's next movie is i with probability
+proportional to popularity_i * sigmoid(exposure_taste * z_ui).  z is
+symmetric about 0 for every movie, so averaged over users each movie keeps
+its popularity share of the draws (sigmoid(x) + sigmoid(-x) = 1); only the
+very head changes, since a movie nearly everyone would be shown is rated at
+most by those who like it (POPULARITY_LOG_SCALE is set with that cap in
+mind).  A user's own ratings lean to the movies they like, which is what lets
+collaborative filtering beat popularity on ranking, as it does on real
+MovieLens.  exposure_taste = 0 is popularity alone.  Selection also lifts the
+mean of the rated pairs' p_u.q_i; the planted intercept is lowered by that
+lift (`taste_lift`) so the written ratings keep MovieLens's mean.
+
 Each user's movies are a weighted sample without replacement (successive
-sampling).  Most users take the first n distinct movies of a with-replacement
-popularity stream, which is exactly that distribution and vectorizes over a
-whole block of users; users for whom such a stream would be too long (heavy
-raters) or fell short get exponential-clock top-n over the whole catalogue
-(the same distribution again, at a cost of one catalogue pass per user).
+sampling).  Most users take the first n distinct accepted movies of a
+with-replacement popularity stream (each draw kept with its rating chance),
+which is exactly that distribution and vectorizes over a whole block of
+users; users for whom such a stream would be too long (heavy raters) or fell
+short get exponential-clock top-n over the whole catalogue (the same
+distribution again, at a cost of one catalogue pass per user).
 
 Users are generated in fixed blocks of USERS_PER_BLOCK, each block with its
 own random stream, and streamed to disk; the same arguments give
@@ -70,7 +87,7 @@ MAX_MOVIES = 9_999_999  # imdbId is written as 7 zero-padded digits
 USERS_PER_BLOCK = 1024  # fixed: it keys the random streams, so it is not a knob
 
 # Planted model (see the module docstring for why the biases are skewed).
-GLOBAL_MEAN = 3.55
+GLOBAL_MEAN = 3.55  # of the rated pairs, as in MovieLens (see taste_lift)
 USER_BIAS_SCALE = 0.65
 ITEM_BIAS_SCALE = 0.60
 BIAS_SKEW_SHAPE = 0.5  # gamma shape: smaller is more skewed
@@ -78,13 +95,23 @@ FACTOR_VARIANCE = 0.25  # variance of p_u.q_i, whatever the rank
 
 # Activity and popularity.
 USER_ACTIVITY_SIGMA = 1.59
-POPULARITY_LOG_SCALE = 2.6
+# 2.6 matched ml-25m when exposure was popularity alone; taste caps a
+# blockbuster at the users who like it, and 2.9 restores ml-25m's head
+# (top movie rated by ~50% of users, Gini ~0.93 at 25M).
+POPULARITY_LOG_SCALE = 2.9
 POPULARITY_HEAD_KNEE = 3.5  # in exponential quantile units (~97th percentile)
 POPULARITY_HEAD_SLOPE = 0.2
 TAG_ONLY_FRACTION = 0.03
 
-# A user whose with-replacement stream would need more than this many draws
-# per distinct movie is sampled by exponential clocks over the catalogue.
+# Exposure: a shown movie is rated with chance sigmoid(EXPOSURE_TASTE * z),
+# z the planted affinity in standard units (see the module docstring).
+# Calibrated so that implicit ALS beats popularity on synthetic data by about
+# the margin it has on real MovieLens (README, "Large datasets").
+EXPOSURE_TASTE = 8.0
+_TASTE_QUADRATURE_NODES = 9  # for the expected distinct count under taste
+
+# A user whose with-replacement stream would need more than this many kept
+# draws per distinct movie is sampled by exponential clocks over the catalogue.
 HEAVY_DRAW_RATIO = 4.0
 _DISTINCT_GRID_POINTS = 256
 
@@ -167,6 +194,7 @@ class SynthConfig:
     seed: int = 0
     rank: int = 10
     noise_std: float = 0.5
+    exposure_taste: float = EXPOSURE_TASTE
 
     def __post_init__(self) -> None:
         _require_int("ratings", self.ratings)
@@ -188,9 +216,10 @@ class SynthConfig:
             )
         _require_int("seed", self.seed, 0)
         _require_int("rank", self.rank)
-        noise = self.noise_std
-        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
-            raise SynthError(f"noise_std must be a finite number >= 0, got {noise!r}")
+        for name in ("noise_std", "exposure_taste"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise SynthError(f"{name} must be a finite number >= 0, got {value!r}")
 
     @classmethod
     def scaled(cls, ratings: int, *, users: int | None = None, movies: int | None = None, **rest) -> "SynthConfig":
@@ -243,12 +272,24 @@ def planted_model(config: SynthConfig) -> PlantedModel:
     rng = _rng(config.seed, _Stream.PLANTED)
     scale = config.factor_scale
     return PlantedModel(
-        global_mean=GLOBAL_MEAN,
+        global_mean=GLOBAL_MEAN - taste_lift(config.exposure_taste),
         user_bias=USER_BIAS_SCALE * _left_skewed(rng, config.users),
         item_bias=ITEM_BIAS_SCALE * _left_skewed(rng, config.movies),
         user_factors=rng.normal(0.0, scale, (config.users, config.rank)),
         item_factors=rng.normal(0.0, scale, (config.movies, config.rank)),
     )
+
+
+def taste_lift(strength: float) -> float:
+    """How much higher p_u.q_i is on average over rated pairs than over all
+    pairs, when exposure has taste `strength`: E[z | rated] * sqrt(FACTOR_VARIANCE)
+    with z ~ N(0, 1) kept with chance sigmoid(strength * z).  People rate what
+    they expect to like, so the rated pairs' mean sits above the mean over all
+    pairs; the planted intercept is lowered by this much so the written ratings
+    keep MovieLens's mean (GLOBAL_MEAN) at any strength."""
+    z = np.linspace(-8.0, 8.0, 4001)
+    kept = np.exp(-0.5 * z * z) * _sigmoid(strength * z)
+    return float((z * kept).sum() / kept.sum()) * math.sqrt(FACTOR_VARIANCE)
 
 
 def _left_skewed(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -435,40 +476,129 @@ def _popularity(config: SynthConfig) -> np.ndarray:
     return weights
 
 
+@dataclass(frozen=True)
+class _Taste:
+    """The chance that a user rates a movie shown to them, sigmoid(strength * z)
+    with z = p_u.q_i / sqrt(FACTOR_VARIANCE): the exposure half of the planted
+    model (module docstring).
+
+    The factors are kept transposed, in float32, with the users' pre-scaled by
+    strength / sqrt(FACTOR_VARIANCE) so a dot product is the logit: the chance
+    of every proposed movie is the generator's hottest loop, and a column at a
+    time over contiguous rows is about twice as fast as gathering whole rows.
+    The chance only decides a coin flip, so float32 loses nothing."""
+
+    strength: float
+    user_columns: np.ndarray  # rank x users
+    item_columns: np.ndarray  # rank x movies
+
+    @classmethod
+    def planted(cls, model: PlantedModel, strength: float) -> "_Taste":
+        users = model.user_factors.T * (strength / math.sqrt(FACTOR_VARIANCE))
+        return cls(strength, np.ascontiguousarray(users, np.float32),
+                   np.ascontiguousarray(model.item_factors.T, np.float32))
+
+    def chance(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
+        """Per (user, movie) pair, 0-based global indices."""
+        logit = np.zeros(users.size, dtype=np.float32)
+        for user_column, item_column in zip(self.user_columns, self.item_columns):
+            logit += user_column[users] * item_column[movies]
+        return _sigmoid(logit)
+
+    def chances(self, user: int) -> np.ndarray:
+        """One user's chance for every movie in the catalogue."""
+        return _sigmoid(self.user_columns[:, user] @ self.item_columns)
+
+
+def _alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias table (Vose's construction) for drawing by `weights`:
+    column i keeps its own movie with the returned chance, else gives
+    alias[i].  A zero-weight movie is never drawn."""
+    size = weights.size
+    chance = (weights * (size / weights.sum())).tolist()
+    alias = list(range(size))
+    small = [i for i, c in enumerate(chance) if c < 1.0]
+    large = [i for i, c in enumerate(chance) if c >= 1.0]
+    while small and large:
+        light, heavy = small.pop(), large[-1]
+        alias[light] = heavy
+        chance[heavy] += chance[light] - 1.0
+        if chance[heavy] < 1.0:
+            small.append(large.pop())
+    for leftover in small + large:  # ~1 up to rounding
+        chance[leftover] = 1.0
+    chance, alias = np.array(chance), np.array(alias, dtype=np.int64)
+    # Rounding must not let a zero-weight (tag-only) movie keep its column.
+    unused = weights == 0
+    chance[unused] = 0.0
+    alias[unused & (alias == np.arange(size))] = int(np.argmax(weights))
+    return chance, alias
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 + 0.5 * np.tanh(0.5 * x)  # no overflow warnings for large |x|
+
+
 class _MovieSampler:
-    """Distinct movies per user, drawn by popularity without replacement."""
+    """Distinct movies per user, drawn without replacement with weights
+    popularity (x the user's taste chance, if a `taste` is given)."""
 
-    def __init__(self, weights: np.ndarray, max_count: int) -> None:
+    def __init__(self, weights: np.ndarray, max_count: int, taste: _Taste | None = None) -> None:
         self._movies = weights.size
-        self._cdf = np.cumsum(weights)
-        with np.errstate(divide="ignore"):
-            self._mean_wait = 1.0 / weights  # inf for tag-only movies: never chosen
-        # Expected distinct movies after t draws, sum(1 - exp(-t p)): a slight
-        # underestimate of the exact sum(1 - (1 - p)^t), so budgets err long.
-        p = weights[weights > 0] / self._cdf[-1]
-        self._log_draws = np.linspace(0.0, math.log(HEAVY_DRAW_RATIO * max_count + 1), _DISTINCT_GRID_POINTS)
-        self._distinct = np.array([-np.expm1(-math.exp(t) * p).sum() for t in self._log_draws])
+        self._weights = weights
+        self._alias_chance, self._alias = _alias_table(weights)
+        self._taste = taste
+        # Expected distinct movies after t draws, sum(1 - exp(-t p a)) with a
+        # the chance a draw is kept, averaged over z ~ N(0, 1) by quadrature
+        # (a = 1 without taste): a slight underestimate of the exact
+        # sum(1 - (1 - p a)^t), so budgets err long.
+        # Movies of nearly equal weight are counted together (1/64 of a unit
+        # of log weight apart at most), which keeps this cheap at any size.
+        p = weights[weights > 0] / weights.sum()
+        _, group, members = np.unique(np.rint(64 * np.log(p)), return_inverse=True, return_counts=True)
+        p = np.bincount(group, p) / members
+        # Half of all draws are kept under any taste (z is symmetric), so a
+        # stream's length is judged in kept draws.
+        self._keep_rate = 1.0 if taste is None else 0.5
+        if taste is None:
+            kept, share = np.ones(1), np.ones(1)
+        else:
+            nodes, share = np.polynomial.hermite_e.hermegauss(_TASTE_QUADRATURE_NODES)
+            kept, share = _sigmoid(taste.strength * nodes), share / share.sum()
+        longest = HEAVY_DRAW_RATIO * max_count / self._keep_rate
+        self._log_draws = np.linspace(0.0, math.log(longest + 1), _DISTINCT_GRID_POINTS)
+        self._distinct = np.array([
+            sum(weight * (members * -np.expm1(-math.exp(t) * a * p)).sum() for a, weight in zip(kept, share))
+            for t in self._log_draws
+        ])
 
-    def sample(self, rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
-        """Sorted keys user * movies + movie (user local to the block), `counts[user]` movies per user."""
+    def sample(self, rng: np.random.Generator, counts: np.ndarray, first: int = 0) -> np.ndarray:
+        """Sorted keys user * movies + movie (user local to the block, whose
+        first user is global index `first`), `counts[user]` movies per user."""
         # Aim four standard deviations past the count (the distinct count's
         # variance is below its mean), so a stream rarely falls short.
         target = counts + 4.0 * np.sqrt(counts) + 4.0
         draws = np.ceil(np.exp(np.interp(target, self._distinct, self._log_draws))).astype(np.int64)
-        draws[draws > HEAVY_DRAW_RATIO * counts] = 0
-        keys, short = self._first_distinct(rng, counts, draws)
-        heavy = [user * self._movies + self._earliest(rng, int(counts[user])) for user in np.flatnonzero(short)]
+        draws[draws * self._keep_rate > HEAVY_DRAW_RATIO * counts] = 0
+        keys, short = self._first_distinct(rng, counts, draws, first)
+        heavy = [
+            user * self._movies + self._earliest(rng, int(counts[user]), first + int(user))
+            for user in np.flatnonzero(short)
+        ]
         return np.sort(np.concatenate([keys, *heavy]))
 
     def _first_distinct(
-        self, rng: np.random.Generator, counts: np.ndarray, draws: np.ndarray
+        self, rng: np.random.Generator, counts: np.ndarray, draws: np.ndarray, first: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """First `counts[u]` distinct movies of a `draws[u]`-long popularity
-        stream per user, and which users' streams held fewer (dropped, at the
-        cost of a tiny conditioning bias: it happens to no user at all in a
-        full ml-25m-size run)."""
+        """First `counts[u]` distinct kept movies of a `draws[u]`-long
+        popularity stream per user, and which users' streams held fewer
+        (dropped, at the cost of a tiny conditioning bias: it happens to
+        about 0.1% of the users in a full ml-25m-size run)."""
         owners = np.repeat(np.arange(counts.size, dtype=np.int64), draws)
-        movies = np.searchsorted(self._cdf, rng.random(owners.size) * self._cdf[-1], side="right")
+        movies = self._draw(rng, owners.size)
+        if self._taste is not None:
+            rated = rng.random(owners.size) < self._taste.chance(first + owners, movies)
+            owners, movies = owners[rated], movies[rated]
         pairs, first_draw = np.unique(owners * self._movies + movies, return_index=True)
         in_draw_order = np.argsort(first_draw)  # grouped by user: the stream is laid out user by user
         owner = pairs[in_draw_order] // self._movies
@@ -478,10 +608,21 @@ class _MovieSampler:
         kept &= ~short[owner]
         return pairs[in_draw_order[kept]], short
 
-    def _earliest(self, rng: np.random.Generator, count: int) -> np.ndarray:
+    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """`size` movies drawn with replacement by weight (Walker's alias
+        method: one uniform picks a column and, by its fraction, the column's
+        movie or its alias; several times faster than a CDF search)."""
+        spot = rng.random(size) * self._movies
+        column = np.minimum(spot.astype(np.int64), self._movies - 1)  # random() * n may round up to n
+        return np.where(spot - column < self._alias_chance[column], column, self._alias[column])
+
+    def _earliest(self, rng: np.random.Generator, count: int, user: int = 0) -> np.ndarray:
         """The `count` movies whose exponential clocks (rate = weight) ring
-        first: a successive sample at one catalogue pass, for heavy users."""
-        arrival = rng.standard_exponential(self._movies) * self._mean_wait
+        first: a successive sample at one catalogue pass, for heavy users
+        (`user` is global, for the taste chances)."""
+        rates = self._weights if self._taste is None else self._weights * self._taste.chances(user)
+        with np.errstate(divide="ignore"):
+            arrival = rng.standard_exponential(self._movies) / rates  # inf for tag-only movies: never chosen
         return np.argpartition(arrival, count - 1)[:count]
 
 
@@ -520,7 +661,8 @@ _TAG_COLUMNS = [field.name for field in fields(_Tags)]
 def _write_dataset(config: SynthConfig, folder: Path, progress: ProgressCallback | None) -> dict[str, object]:
     users = _users(config)
     model = planted_model(config)
-    sampler = _MovieSampler(_popularity(config), config.max_ratings_per_user)
+    taste = _Taste.planted(model, config.exposure_taste) if config.exposure_taste > 0 else None
+    sampler = _MovieSampler(_popularity(config), config.max_ratings_per_user, taste)
     stats = _RatingStats(np.zeros(config.movies, dtype=np.int64), np.zeros(10, dtype=np.int64))
     tags: list[_Tags] = []  # ~1% of the ratings: small enough to sort once at the end
     with pa.OSFile(str(folder / "ratings.csv"), "wb") as sink:
@@ -529,7 +671,7 @@ def _write_dataset(config: SynthConfig, folder: Path, progress: ProgressCallback
             for block, first in enumerate(range(0, config.users, USERS_PER_BLOCK)):
                 last = min(first + USERS_PER_BLOCK, config.users)
                 rng = _rng(config.seed, _Stream.BLOCK, block)
-                keys = sampler.sample(rng, users.counts[first:last])
+                keys = sampler.sample(rng, users.counts[first:last], first)
                 user, movie = first + keys // config.movies, keys % config.movies
                 prediction = model.predict(user, movie)
                 noisy = prediction + rng.normal(0.0, config.noise_std, user.size)
@@ -548,7 +690,7 @@ def _write_dataset(config: SynthConfig, folder: Path, progress: ProgressCallback
     tag_count = _write_tags(folder / "tags.csv", tags)
     _write_movies(folder / "movies.csv", config)
     missing_tmdb = _write_links(folder / "links.csv", config)
-    manifest = _manifest(config, stats, tag_count, missing_tmdb)
+    manifest = _manifest(config, stats, users.counts, tag_count, missing_tmdb)
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
@@ -652,7 +794,9 @@ def _write_links(path: Path, config: SynthConfig) -> int:
     return int(missing.sum())
 
 
-def _manifest(config: SynthConfig, stats: _RatingStats, tags: int, missing_tmdb: int) -> dict[str, object]:
+def _manifest(
+    config: SynthConfig, stats: _RatingStats, user_counts: np.ndarray, tags: int, missing_tmdb: int
+) -> dict[str, object]:
     halfstars = stats.halfstar_counts
     popular_first = np.sort(stats.movie_ratings)[::-1]
     top_percent = max(1, config.movies // 100)
@@ -664,12 +808,25 @@ def _manifest(config: SynthConfig, stats: _RatingStats, tags: int, missing_tmdb:
         "planted": {
             "rank": config.rank,
             "noise_std": config.noise_std,
-            "global_mean": GLOBAL_MEAN,
+            "global_mean": GLOBAL_MEAN - taste_lift(config.exposure_taste),
+            "taste_lift": taste_lift(config.exposure_taste),
             "user_bias_scale": USER_BIAS_SCALE,
             "item_bias_scale": ITEM_BIAS_SCALE,
             "bias_skew_gamma_shape": BIAS_SKEW_SHAPE,
             "factor_scale": config.factor_scale,
             "factor_variance": FACTOR_VARIANCE,
+        },
+        "exposure": {
+            "model": "user u's next rated movie is i with probability proportional to "
+                     "popularity_i * sigmoid(taste * z_ui), without replacement; "
+                     "z_ui = p_u.q_i / sqrt(factor_variance)",
+            "taste": config.exposure_taste,
+            "popularity": "exp(log_scale * (level - max level)), level ~ Exponential(1) softened above "
+                          "head_knee by head_slope; tag-only movies have popularity 0",
+            "popularity_log_scale": POPULARITY_LOG_SCALE,
+            "popularity_head_knee": POPULARITY_HEAD_KNEE,
+            "popularity_head_slope": POPULARITY_HEAD_SLOPE,
+            "tag_only_fraction": TAG_ONLY_FRACTION,
         },
         # RMSE of the noiseless planted prediction against the written ratings.
         "achievable_rmse": math.sqrt(stats.squared_error / stats.ratings),
@@ -685,4 +842,20 @@ def _manifest(config: SynthConfig, stats: _RatingStats, tags: int, missing_tmdb:
         "rating_mean": float((halfstars * np.arange(1, 11)).sum() / 2 / stats.ratings),
         "rating_histogram": {label: int(n) for label, n in zip(RATING_LABELS.to_pylist(), halfstars)},
         "top_1pct_movies_rating_share": float(popular_first[:top_percent].sum() / stats.ratings),
+        "long_tail": _long_tail(stats.movie_ratings, user_counts),
+    }
+
+
+def _long_tail(movie_ratings: np.ndarray, user_counts: np.ndarray) -> dict[str, object]:
+    """The figures to hold against ml-25m's (movie Gini 0.94 over rated
+    movies, top movie rated by ~50% of users, ratings per user: min 20,
+    median ~70): what taste-driven exposure must not distort."""
+    rated = np.sort(movie_ratings[movie_ratings > 0]).astype(np.float64)
+    rank = np.arange(1, rated.size + 1)
+    quantiles = {"min": 0, "25%": 25, "50%": 50, "75%": 75, "90%": 90, "99%": 99, "max": 100}
+    return {
+        "movie_gini": float(((2 * rank - rated.size - 1) * rated).sum() / (rated.size * rated.sum())),
+        "top_movie_ratings": int(rated[-1]),
+        "top_movie_user_share": float(rated[-1] / user_counts.size),
+        "ratings_per_user": {name: float(np.percentile(user_counts, q)) for name, q in quantiles.items()},
     }
