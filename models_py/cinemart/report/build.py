@@ -34,12 +34,15 @@ Record = dict[str, Any]
 REQUIRED_TABLES = (
     "dataset_overview", "genre_summary", "rating_distribution", "user_activity", "movie_popularity",
     "movies_by_release_year", "movies", "als_grid_search", "als_model_runs", "ranking_evaluation",
-    "user_recommendations", "similar_movies",
+    "user_recommendations", "similar_movies", "similar_movies_cold_start", "ranking_evaluation_by_activity",
+    "serving_settings",
 )
 # Well-known movies whose neighbours a reader can judge at a glance (titles as the movies mart stores them).
 SHOWCASE_TITLES = ("Toy Story", "Star Wars: Episode IV - A New Hope", "Matrix, The")
 SHOWCASE_COUNT = 3
-MODEL_NAMES = {"implicit_als": "implicit ALS", "popularity": "popularity", "explicit_als": "explicit ALS"}
+MODEL_NAMES = {"implicit_als": "implicit ALS", "popularity": "popularity", "explicit_als": "explicit ALS",
+               "popular_movies": "popular fallback"}
+COLD_START_METHODS = {"collaborative": "collaborative only", "content": "content only", "blend": "blend (served)"}
 RANKING_METRICS = {"precision_at_10": "precision@10", "recall_at_10": "recall@10", "ndcg_at_10": "NDCG@10",
                    "map_at_10": "MAP@10", "catalogue_coverage": "coverage"}
 FULL_WIDTH = 960  # viewBox width of a chart spanning the page; half-width charts keep svg's default 600
@@ -216,8 +219,31 @@ def _ranking(con: duckdb.DuckDBPyConnection) -> Section:
         "ranking", "Ranking evaluation", "Each model is fitted on the train part and judged on its top-10 lists "
         "against the test part (relevant = test rating ≥ 4.0); the factor model with the best NDCG@10 is served "
         "(ranking_evaluation).",
-        figure("ranking", chart) + table(columns, body),
+        figure("ranking", chart) + table(columns, body) + _by_activity(con),
     )
+
+
+def _by_activity(con: duckdb.DuckDBPyConnection) -> str:
+    """precision@10 per train-profile size for the served model and the fallback: where personalisation pays."""
+    rows = _records(con, "select * from ranking_evaluation_by_activity "
+                         "where is_served or model = 'popular_movies' order by bucket_order, is_served desc, model")
+    buckets = list(dict.fromkeys(r["activity_bucket"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    cell = {(r["activity_bucket"], r["model"]): r for r in rows}
+    columns = [Column("Train ratings of the user"), Column("Users", numeric=True),
+               *(Column(f"{MODEL_NAMES.get(m, m)} p@10", numeric=True) for m in models)]
+
+    def metric(bucket: str, model: str) -> str:
+        value = cell[bucket, model]["precision_at_10"]
+        return "—" if value is None else f"{value:.3f}"
+
+    body = [[b, fmt_number(cell[b, models[0]]["n_users_evaluated"]), *(metric(b, m) for m in models)]
+            for b in buckets]
+    return (heading(3, "By user activity")
+            + paragraph("precision@10 of the served model and of the popular fallback (what a user without "
+                        "factors gets), by how many train ratings the user has (ranking_evaluation_by_activity; "
+                        "— : no user of that size in the test part).")
+            + table(columns, body))
 
 
 def _sample_users(con: duckdb.DuckDBPyConnection) -> list[tuple[Record, str]]:
@@ -278,10 +304,51 @@ def _similar_movies(con: duckdb.DuckDBPyConnection) -> Section:
                       + table(columns, [[r["rank"], r["full_title"], f"{r['similarity']:.2f}"] for r in rows])
                       + "</div>")
     return Section(
-        "similar-movies", "Similar movies", "The ten nearest movies by cosine similarity of the served model's "
-        "movie factors (similar_movies; only movies with enough ratings are listed).",
-        grid(*tables, narrow=True),
+        "similar-movies", "Similar movies", "The ten nearest movies: by the served model's movie factors where a "
+        "movie has enough ratings, by its content (genres, tags, year) where it has few, and a blend in between "
+        "(similar_movies).",
+        _similarity_coverage(con) + grid(*tables, narrow=True) + _cold_start_curve(con),
     )
+
+
+def _similarity_coverage(con: duckdb.DuckDBPyConnection) -> str:
+    c = _records(con, "select (select count(*) from movies) as catalogue, "
+                      "(select count(*) from movies where n_ratings > 0) as rated, "
+                      "count(distinct movie_id) as listed, "
+                      "count(distinct movie_id) filter (where source = 'collaborative') as collaborative, "
+                      "count(distinct movie_id) filter (where source = 'blend') as blend, "
+                      "count(distinct movie_id) filter (where source = 'content') as content "
+                      "from similar_movies where rank = 1")[0]
+    return cards([
+        Card("Movies with a list", fmt_number(c["listed"]),
+             f"of {fmt_number(c['catalogue'])} in the catalogue ({fmt_number(c['rated'])} rated)"),
+        Card("Collaborative", fmt_number(c["collaborative"]), "enough ratings: the model's factors alone"),
+        Card("Blend", fmt_number(c["blend"]), "some ratings: factors and content, weighted by support"),
+        Card("Content", fmt_number(c["content"]), "no usable ratings: genres, tags and year"),
+    ])
+
+
+def cold_start_chart(rows: Sequence[Record], threshold: int) -> str:
+    """overlap@10 with the full-data list against ratings kept, one line per method (the blend as served)."""
+    series = []
+    for method, label in COLD_START_METHODS.items():
+        points = [(r["k"], r["overlap_at_10"]) for r in rows
+                  if r["method"] == method and (method != "blend" or r["threshold"] == threshold)]
+        if points:
+            series.append(Series(label, sorted(points)))
+    return line_chart(series, title="Cold start: how much of a movie's list survives with k ratings",
+                      x_label="Ratings kept (k)", y_label="overlap@10 with the full-data list", x_log=True,
+                      y_format=_decimals(2), dots=True, y_from_zero=True, width=FULL_WIDTH)
+
+
+def _cold_start_curve(con: duckdb.DuckDBPyConnection) -> str:
+    threshold = _records(con, "select similar_movies_min_ratings as t from serving_settings")[0]["t"]
+    rows = _records(con, "select * from similar_movies_cold_start order by k, method, threshold nulls first")
+    n_movies = max((r["n_movies"] for r in rows), default=0)
+    return figure("cold-start", cold_start_chart(rows, threshold),
+                  f"{fmt_number(n_movies)} movies with at least 50 ratings keep only k of them; their lists are "
+                  f"rebuilt and compared with the lists from all their ratings (similar_movies_cold_start). "
+                  f"The blend is drawn at the served threshold, {threshold} ratings.")
 
 
 SECTIONS: tuple[Callable[[duckdb.DuckDBPyConnection], Section], ...] = (
