@@ -1,6 +1,6 @@
 """Scale suite: the whole `cinemart build` per dataset size, stage by stage.
 
-Usage:  .venv/bin/python benchmarks/bench_scale.py [--sizes 1m 5m 25m] [--work DIR] [--skip-als-sweep]
+Usage:  .venv/bin/python benchmarks/bench_scale.py [--sizes 250k 1m 5m 25m] [--work DIR] [--skip-als-sweep]
 
 For each size a synthetic MovieLens set (`cinemart data synth`, ml-25m shape
 scaled down) is generated once into --work, then built end to end by a real
@@ -32,6 +32,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SIZES = {  # ratings, users, movies: ml-25m's ratios (162,541 users, 62,423 movies for 25M)
+    "250k": (250_000, 1_625, 624),  # CI's smoke size: every stage, in minutes rather than tens of minutes
     "1m": (1_000_000, 6_502, 2_497),
     "5m": (5_000_000, 32_508, 12_485),
     "25m": (25_000_095, 162_541, 62_423),
@@ -42,11 +43,14 @@ STAGES = {  # stage -> dbt model names; a trailing * matches a prefix
                     "genre_summary", "rating_distribution", "user_activity", "movie_popularity", "unrated_movies",
                     "rarely_rated_movies", "movies_by_release_year", "tag_summary"],
     "tuning": ["int_als_grid_search", "als_grid_search", "implicit_grid_search"],
-    "evaluation": ["als_predictions", "als_test_predictions", "int_ranking_evaluation", "ranking_evaluation", "als_model_runs"],
+    "evaluation": ["als_predictions", "als_test_predictions", "int_ranking_evaluation", "ranking_evaluation", "als_model_runs",
+                   "int_ranking_evaluation_by_activity", "ranking_evaluation_by_activity"],
     "final fit": ["int_als_factors", "als_factors", "int_implicit_factors", "implicit_factors", "popularity_factors", "user_factors", "movie_factors",
                   "implicit_user_factors", "implicit_movie_factors"],
-    "recommendations": ["serving_settings", "int_user_recommendations", "user_recommendations"],
-    "similar movies": ["int_similar_movies", "similar_movies"],
+    "recommendations": ["serving_settings", "int_user_recommendations", "user_recommendations", "int_popular_movies",
+                        "popular_movies"],
+    "similar movies": ["int_movie_content_vectors", "int_movie_similarity_vectors", "int_similar_movies", "similar_movies",
+                       "int_similar_movies_cold_start", "similar_movies_cold_start"],
 }
 
 
@@ -103,7 +107,7 @@ def ensure_dataset(work: Path, size: str) -> Path:
 
 
 def dataset_folder(work: Path, name: str) -> Path:
-    """`small` is ml-latest-small from CINEMART_DATA_DIR; a size (1m, 5m, 25m) is generated once into `work`."""
+    """`small` is ml-latest-small from CINEMART_DATA_DIR; a size (250k, 1m, 5m, 25m) is generated once into `work`."""
     if name != "small":
         return ensure_dataset(work, name)
     if not os.environ.get("CINEMART_DATA_DIR"):
