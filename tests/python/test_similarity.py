@@ -126,3 +126,17 @@ def test_cold_start_picks_are_seeded_nested_and_order_free():
     assert {(movie_id[shuffle][r], user_id[shuffle][r], p) for r, p in zip(again_rows, again_pick)} == chosen
     other_rows, _ = pick_order(movie_id, user_id, np.array([1]), 10, seed=8)
     assert set(user_id[other_rows]) != {u for m, u, _ in chosen if m == 1}
+
+
+def test_a_movie_without_taste_or_content_gets_the_most_rated_movies():
+    """Movie 40 has no genre, year or tag and all-zero factors: its list is by popularity, source 'popular'."""
+    content = catalogue()
+    factors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.0, 0.0], [0.5, 0.5]])
+    vectors = similarity_vectors(content, content.movies, factors, np.array([7, 30, 3, 2, 12]), threshold=5)
+    assert source_of(vectors.weight, vectors.is_popular).tolist() == ["collaborative", "collaborative", "blend",
+                                                                      "popular", "collaborative"]
+    found = blended_similar(vectors, n=3)
+    assert found.similar_item[found.item == 3].tolist() == [1, 4, 0]  # 30, 12 then 7 ratings
+    assert not vectors.is_candidate[3]  # popularity alone never makes a neighbour
+    others = found.item != 3
+    assert not np.isin(3, found.similar_item[others])

@@ -111,12 +111,13 @@ def test_user_recommendations_are_ten_per_evaluated_user_and_similar_movies_cove
     listed = similar.groupby("movie_id")["source"].first()
     vectors = spark_table(folder, "int_movie_similarity_vectors").to_pandas()
     placeable = set(vectors.loc[vectors["is_query"], "movie_id"])
-    # every movie something can place gets a list (9,739 of 9,742, as on DuckDB): the 3 rated movies
-    # left have ratings only below the threshold confidence's 4.0 and no genre, year or tag
-    assert set(listed.index) == placeable and len(set(factors.loc[factors.entity == "movie", "id"]) - placeable) == 3
+    # every movie gets a list (9,742, as on DuckDB): the 3 rated movies with ratings only below the threshold
+    # confidence's 4.0 and no genre, year or tag get the most-rated movies, source 'popular'
+    assert set(listed.index) == placeable == set(vectors["movie_id"])
+    assert (listed == "popular").sum() == 3
     # collaborative lists exactly where the minimum support is met
     assert set(listed[listed == "collaborative"].index) == set(eligible["id"]) and len(eligible) > 1000
-    assert set(listed) == {"collaborative", "blend", "content"}
+    assert set(listed) == {"collaborative", "blend", "content", "popular"}
     assert len(similar) == 10 * len(listed)
     assert (similar["model"] == settings["similar_movies_model"]).all()
     cold_start = spark_table(folder, "similar_movies_cold_start").to_pandas()

@@ -8,6 +8,13 @@ For movie i with n_i ratings and minimum support T (var similar_movies_min_ratin
     candidate C_j = [ s_j * unit(cf_j),               content_j ]
     score(i, j) = Q_i . C_j = w_i s_j cos(cf_i, cf_j) + (1 - w_i) content_i . content_j
 
+Both vectors end with one more column, popularity: 0 in every query but a
+movie's that has neither a taste direction nor content (rated, say, only below
+the implicit model's threshold, with no genre, year or tag), where it is 1; in
+every candidate it is n_j / max n. Such a movie's list is thus the most-rated
+candidates, `source` 'popular', rather than nothing; every other score is
+unchanged (its query has 0 there).
+
 A movie with T or more ratings (w = 1) therefore gets exactly the old
 collaborative list, among movies with >= T ratings: well-supported lists do not
 change. Below T its own factors count for w of its score and content for the
@@ -37,7 +44,7 @@ from cinemart.similarity.content import ContentVectors
 from cinemart.validation import require_int
 
 QUANTUM = 2.0 ** -20
-SOURCES = ("collaborative", "blend", "content")
+SOURCES = ("collaborative", "blend", "content", "popular")
 
 
 def quantized(vectors: np.ndarray) -> np.ndarray:
@@ -53,20 +60,30 @@ def support_weight(n_ratings: np.ndarray, has_direction: np.ndarray, threshold: 
     return np.where(np.asarray(has_direction, dtype=bool), weight, 0.0)
 
 
-def source_of(weight: np.ndarray) -> np.ndarray:
-    """'collaborative' (w = 1), 'content' (w = 0) or 'blend', per movie."""
+def source_of(weight: np.ndarray, popular: np.ndarray | None = None) -> np.ndarray:
+    """'collaborative' (w = 1), 'content' (w = 0), 'blend', or 'popular' where `popular`, per movie."""
     weight = np.asarray(weight, dtype=np.float64)
-    return np.where(weight >= 1.0, "collaborative", np.where(weight <= 0.0, "content", "blend")).astype(object)
+    source = np.where(weight >= 1.0, "collaborative", np.where(weight <= 0.0, "content", "blend")).astype(object)
+    if popular is not None:
+        source[np.asarray(popular, dtype=bool)] = "popular"
+    return source
 
 
-def query_vectors(unit_cf: np.ndarray, content: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def query_vectors(unit_cf: np.ndarray, content: np.ndarray, weight: np.ndarray,
+                  popular: np.ndarray | None = None) -> np.ndarray:
+    """Q with its popularity column: 1 where `popular` (no other signal), else 0."""
     weight = np.asarray(weight, dtype=np.float64)[:, None]
-    return quantized(np.hstack([weight * unit_cf, (1.0 - weight) * np.asarray(content, np.float64)]))
+    flag = np.zeros_like(weight) if popular is None else np.asarray(popular, dtype=np.float64)[:, None]
+    return quantized(np.hstack([weight * unit_cf, (1.0 - weight) * np.asarray(content, np.float64), flag]))
 
 
-def candidate_vectors(unit_cf: np.ndarray, content: np.ndarray, is_supported: np.ndarray) -> np.ndarray:
+def candidate_vectors(unit_cf: np.ndarray, content: np.ndarray, is_supported: np.ndarray,
+                      n_ratings: np.ndarray) -> np.ndarray:
+    """C with its popularity column, n / max n."""
     flag = np.asarray(is_supported, dtype=np.float64)[:, None]
-    return quantized(np.hstack([flag * unit_cf, np.asarray(content, np.float64)]))
+    counts = np.asarray(n_ratings, dtype=np.float64)
+    popularity = counts / max(counts.max(initial=0.0), 1.0)
+    return quantized(np.hstack([flag * unit_cf, np.asarray(content, np.float64), popularity[:, None]]))
 
 
 class SimilarityVectors(NamedTuple):
@@ -87,7 +104,13 @@ class SimilarityVectors(NamedTuple):
 
     @property
     def is_candidate(self) -> np.ndarray:
-        return np.any(self.candidate != 0, axis=1)
+        """Has taste or content (popularity alone does not make a neighbour)."""
+        return np.any(self.candidate[:, :-1] != 0, axis=1)
+
+    @property
+    def is_popular(self) -> np.ndarray:
+        """Placed by popularity alone: no taste direction and no content."""
+        return self.query[:, -1] != 0
 
 
 def aligned_factors(catalogue: IdIndex, factor_movies: IdIndex, item_factors: np.ndarray,
@@ -109,9 +132,11 @@ def similarity_vectors(content: ContentVectors, factor_movies: IdIndex, item_fac
     unit_cf, n_ratings = aligned_factors(content.movies, factor_movies, item_factors, movie_ratings)
     has_direction = np.any(unit_cf != 0, axis=1)
     weight = support_weight(n_ratings, has_direction, threshold)
+    no_signal = ~has_direction & ~np.any(np.asarray(content.vectors) != 0, axis=1)
     return SimilarityVectors(content.movies, n_ratings, unit_cf, content.vectors, weight,
-                             query_vectors(unit_cf, content.vectors, weight),
-                             candidate_vectors(unit_cf, content.vectors, has_direction & (n_ratings >= threshold)))
+                             query_vectors(unit_cf, content.vectors, weight, no_signal),
+                             candidate_vectors(unit_cf, content.vectors, has_direction & (n_ratings >= threshold),
+                                               n_ratings))
 
 
 def blended_similar(vectors: SimilarityVectors, n: int = 10) -> SimilarItems:

@@ -61,7 +61,7 @@ def similarity_vectors_table(content: pa.Table, taste: ServedFactors, settings: 
         "movie_id": vectors.movies.ids,
         "n_ratings": vectors.n_ratings,
         "support_weight": vectors.weight,
-        "source": pa.array(source_of(vectors.weight), pa.string()),
+        "source": pa.array(source_of(vectors.weight, vectors.is_popular), pa.string()),
         "is_query": vectors.is_query,
         "is_candidate": vectors.is_candidate,
         "query_vector": factor_column(vectors.query),
