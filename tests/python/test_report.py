@@ -27,7 +27,7 @@ CHROMIUM_FLAGS = (
 WINDOW_WIDTH = 1440  # a laptop screen
 EXPECTED_CHARTS = {
     "genre-movies", "genre-mean-rating", "rating-distribution", "release-years", "user-activity",
-    "movie-popularity", "als-grid", "als-rmse", "als-iterations", "ranking",
+    "movie-popularity", "als-grid", "als-rmse", "als-iterations", "ranking", "cold-start",
 }
 # An unescaped & would be a bare "&" followed by anything but an entity.
 BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|quot|#x27|#\d+);)")
@@ -96,6 +96,10 @@ def test_report_shows_the_warehouse(report, real_warehouse):
     assert {"Toy Story (1995)", "Star Wars: Episode IV - A New Hope (1977)", "Matrix, The (1999)"} <= set(page.headings)
     assert "Toy Story 2 (1999)" in text
     assert any(h.startswith("User 1 — first user: 232 ratings") for h in page.headings)
+    # coverage of similar movies (every movie has a list) and personalisation by activity beside the fallback
+    (listed,), = real_warehouse.query("select count(distinct movie_id) from similar_movies")
+    assert listed == 9742 and {"Movies with a list", "Popular", "popular fallback p@10"} <= text
+    assert "By user activity" in page.headings
 
 
 def test_every_ampersand_from_the_data_is_escaped(report):

@@ -317,7 +317,8 @@ def _similarity_coverage(con: duckdb.DuckDBPyConnection) -> str:
                       "count(distinct movie_id) as listed, "
                       "count(distinct movie_id) filter (where source = 'collaborative') as collaborative, "
                       "count(distinct movie_id) filter (where source = 'blend') as blend, "
-                      "count(distinct movie_id) filter (where source = 'content') as content "
+                      "count(distinct movie_id) filter (where source = 'content') as content, "
+                      "count(distinct movie_id) filter (where source = 'popular') as popular "
                       "from similar_movies where rank = 1")[0]
     return cards([
         Card("Movies with a list", fmt_number(c["listed"]),
@@ -325,6 +326,7 @@ def _similarity_coverage(con: duckdb.DuckDBPyConnection) -> str:
         Card("Collaborative", fmt_number(c["collaborative"]), "enough ratings: the model's factors alone"),
         Card("Blend", fmt_number(c["blend"]), "some ratings: factors and content, weighted by support"),
         Card("Content", fmt_number(c["content"]), "no usable ratings: genres, tags and year"),
+        Card("Popular", fmt_number(c["popular"]), "neither ratings nor content: the most-rated movies"),
     ])
 
 
