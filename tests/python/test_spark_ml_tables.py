@@ -196,7 +196,7 @@ def test_similar_movies_are_the_numpy_blend_bit_for_bit(tables):
     assert got["movie_id"].tolist() == vectors.movies.decode(expected.item).tolist()
     assert got["similar_movie_id"].tolist() == vectors.movies.decode(expected.similar_item).tolist()
     assert (got["similarity"].to_numpy() == expected.similarity).all()
-    assert got["movie_id"].nunique() >= 9700 and set(got["source"]) == {"collaborative", "blend", "content"}
+    assert got["movie_id"].nunique() >= 9700 and set(got["source"]) == {"collaborative", "blend", "content", "popular"}
 
 
 def test_similar_movies_are_the_exact_cosine_top_10_among_eligible(tables):

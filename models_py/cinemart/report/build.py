@@ -334,8 +334,8 @@ def cold_start_chart(rows: Sequence[Record], threshold: int) -> str:
     """overlap@10 with the full-data list against ratings kept, one line per method (the blend as served)."""
     series = []
     for method, label in COLD_START_METHODS.items():
-        points = [(r["k"], r["overlap_at_10"]) for r in rows
-                  if r["method"] == method and (method != "blend" or r["threshold"] == threshold)]
+        points = [(r["k"], r["overlap_at_10"]) for r in rows if r["overlap_at_10"] is not None
+                  and r["method"] == method and (method != "blend" or r["threshold"] == threshold)]
         if points:
             series.append(Series(label, sorted(points)))
     return line_chart(series, title="Cold start: how much of a movie's list survives with k ratings",
@@ -347,6 +347,9 @@ def _cold_start_curve(con: duckdb.DuckDBPyConnection) -> str:
     threshold = _records(con, "select similar_movies_min_ratings as t from serving_settings")[0]["t"]
     rows = _records(con, "select * from similar_movies_cold_start order by k, method, threshold nulls first")
     n_movies = max((r["n_movies"] for r in rows), default=0)
+    if n_movies == 0:
+        return paragraph("No movie has the 50 ratings the cold-start simulation starts from "
+                         "(similar_movies_cold_start): no curve to draw.")
     return figure("cold-start", cold_start_chart(rows, threshold),
                   f"{fmt_number(n_movies)} movies with at least 50 ratings keep only k of them; their lists are "
                   f"rebuilt and compared with the lists from all their ratings (similar_movies_cold_start). "

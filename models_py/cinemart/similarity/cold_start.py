@@ -74,7 +74,10 @@ def _lists(vectors: SimilarityVectors, queries: np.ndarray, sample: np.ndarray) 
     return lists
 
 
-def _agreement(lists: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+def _agreement(lists: np.ndarray, reference: np.ndarray) -> tuple[float | None, float | None]:
+    """(mean overlap@10, share with the full-data top 1 kept); None for no movie (a small catalogue), not NaN."""
+    if lists.shape[0] == 0:
+        return None, None
     hits = (lists[:, :, None] == reference[:, None, :]) & (reference[:, None, :] >= 0)
     overlap = hits.any(axis=1).sum(axis=1) / np.maximum((reference >= 0).sum(axis=1), 1)
     top1 = (lists == reference[:, :1]).any(axis=1)
