@@ -30,9 +30,11 @@ from typing import Mapping, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from cinemart.data.ids import IdIndex
 from cinemart.models.base import Factors
 from cinemart.models.fold_in import FoldIn, fold_in
 from cinemart.serving.scoring import top_n
+from cinemart.warehouse.factor_tables import ServedFactors
 
 #: The factor table behind each servable model (the dbt models' names).
 FACTOR_TABLES = {"implicit_als": "implicit_factors", "explicit_als": "als_factors", "popularity": "popularity_factors"}
@@ -120,29 +122,23 @@ class ServedModel:
             found = con.execute("select parameters from ranking_evaluation where model = ?", [model]).fetchall()
             if len(found) != 1:
                 raise RecommendError(f"{database}: ranking_evaluation has no parameters for the served model {model}")
-            movies = con.sql(f"select id, factors, bias, global_mean from {FACTOR_TABLES[model]} "
-                                 "where entity = 'movie' order by id").to_arrow_table()
+            served = ServedFactors.from_table(model, con.sql(f"select * from {FACTOR_TABLES[model]}").to_arrow_table())
             titles = dict(con.execute("select movie_id, title from movies").fetchall())
             popular = tuple(con.execute("select movie_id, damped_mean_rating from popular_movies "
                                         "order by rank").fetchall())
         finally:
             con.close()
-        k = getattr(movies.schema.field("factors").type, "list_size", -1)
-        if k <= 0:  # a variable-length list: read its first row's length
-            k = len(movies.column("factors")[0].as_py())
-        factors = np.asarray(movies.column("factors").combine_chunks().flatten().to_numpy(), np.float32).reshape(-1, k)
-        mean = movies.column("global_mean").to_numpy()
-        return cls(model, run_id, FoldIn.from_parameters(model, found[0][0], "duckdb"),
-                   movies.column("id").to_numpy().astype(np.int64), factors,
-                   movies.column("bias").to_numpy().astype(np.float64), float(mean[0]) if mean.size else 0.0,
-                   factors.astype(np.float64).T @ factors.astype(np.float64), titles, frozenset(titles), popular)
+        f = served.factors
+        items = f.item_factors.astype(np.float64)
+        return cls(model, run_id, FoldIn.from_parameters(model, found[0][0], "duckdb"), served.movies.ids,
+                   f.item_factors, f.item_bias.astype(np.float64), f.global_mean, items.T @ items, titles,
+                   frozenset(titles), popular)
 
     def movie_index(self, movie_ids: np.ndarray) -> np.ndarray:
         """Rows of `movie_ids` in the factor table; a RecommendError names every id the model cannot use."""
         movie_ids = np.asarray(movie_ids, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.movie_ids, movie_ids), max(self.movie_ids.size - 1, 0))
-        known = self.movie_ids.size > 0
-        found = (self.movie_ids[pos] == movie_ids) if known else np.zeros(movie_ids.shape, bool)
+        pos = IdIndex(self.movie_ids).encode(movie_ids)
+        found = pos >= 0
         if not found.all():
             missing = movie_ids[~found].tolist()
             unknown = [m for m in missing if m not in self.catalogue]
