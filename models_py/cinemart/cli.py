@@ -27,8 +27,9 @@ from cinemart.data.fetch import (
     fetch,
 )
 from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, detect_layout
-from cinemart.data.preflight import PreflightError, check_dataset
+from cinemart.data.preflight import PreflightError, PreflightReport, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
+from cinemart.memory import DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError, fixed_duckdb_limit, gib, plan_memory
 from cinemart.warehouse.explicit_tables import ExplicitSettings
 from cinemart.warehouse.ranking_tables import RankingSettings
 from cinemart.settings import SettingsError, check_var_names
@@ -72,6 +73,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     UnknownDatasetError,
     DatasetLayoutError,
     PreflightError,
+    MemoryBudgetError,
     SynthError,
     WarehouseError,
     PublishError,
@@ -239,10 +241,11 @@ def _run_build(args: argparse.Namespace) -> int:
         check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
     folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
     layout = detect_layout(folder, movies_encoding=extra.get("movies_encoding") or os.environ.get(MOVIES_ENCODING_ENV))
-    check_dataset(layout)
+    checked = check_dataset(layout)
     project = find_project_dir()
     if args.engine == "spark":
         return _build_on_spark(layout, project, extra, args.select)
+    memory = _plan_memory(checked)
     paths = WarehousePaths.for_project(project)
     with BuildLock(paths, wait=args.wait):
         if args.select:  # on the whole working copy: the selection and everything it invalidates
@@ -251,10 +254,10 @@ def _run_build(args: argparse.Namespace) -> int:
                                         extra_vars=extra)
             # eager: every test touching a rebuilt table runs; its other tables are in the whole working copy
             result = run_dbt("build", layout, project_dir=project, database=paths.build, extra_vars=extra,
-                             select=select, indirect_selection="eager")
+                             select=select, indirect_selection="eager", extra_env=memory)
         else:  # everything fresh; only the append-only history comes from the served file
             result = run_dbt("build", layout, project_dir=project, database=prepare_fresh_build(paths),
-                             extra_vars=extra, extra_env=carry_from(paths))
+                             extra_vars=extra, extra_env={**carry_from(paths), **memory})
         if result.returncode != 0:
             raise WarehouseError(f"dbt build failed (exit {result.returncode}); its output above names the failing "
                                  f"node. Nothing was published: {paths.serving} is unchanged")
@@ -263,6 +266,16 @@ def _run_build(args: argparse.Namespace) -> int:
         serving, report = _publish_with_report(paths)
     _print_published(serving, report)
     return 0
+
+
+def _plan_memory(checked: PreflightReport) -> dict[str, str]:
+    """The build's memory plan (cinemart.memory), from the ratings file's line count: DuckDB's share for dbt's env.
+
+    Refuses, before dbt starts, a dataset the budget cannot hold."""
+    plan = plan_memory(checked.files[0].n_data_lines, duckdb_limit=fixed_duckdb_limit())
+    print(f"memory budget {gib(plan.budget)} ({MEMORY_LIMIT_ENV}): model plugin ~{gib(plan.plugin)} for "
+          f"{plan.n_ratings:,} ratings, DuckDB {gib(plan.duckdb)}", flush=True)
+    return {DUCKDB_MEMORY_LIMIT_ENV: plan.duckdb_setting}
 
 
 def _publish_with_report(paths: WarehousePaths) -> tuple[Path, Path]:

@@ -42,21 +42,6 @@ def split_ratings(spark, data_dir: Path = ML_SMALL_DIR, folds: int = CV_FOLDS):
         from hashed""")
 
 
-def catalogue(spark, data_dir: Path = ML_SMALL_DIR):
-    """(movies, tags) with the columns the content model reads of stg_movielens__movies / __tags."""
-    spark.read.csv(str(data_dir / "movies.csv"), header=True, schema="movieId bigint, title string, genres string",
-                   quote='"', escape='"').createOrReplaceTempView("ml_small_movies")
-    spark.read.csv(str(data_dir / "tags.csv"), header=True, schema="userId bigint, movieId bigint, tag string, "
-                   "timestamp bigint", quote='"', escape='"').createOrReplaceTempView("ml_small_tags")
-    from pyspark.sql import functions as F
-
-    movies = spark.table("ml_small_movies").select(
-        F.col("movieId").alias("movie_id"),
-        F.filter(F.split("genres", r"[|]"), lambda g: g != "(no genres listed)").alias("genres"),
-        F.regexp_extract(F.trim("title"), r"\((\d{4})\)$", 1).try_cast("int").alias("release_year"))
-    return movies, spark.sql("select movieId as movie_id, tag from ml_small_tags")
-
-
 def plain_mllib_reference(spark, rank: int = 10, reg: float = 0.1, iterations: int = 10) -> dict:
     """Plain pyspark on the split: explicit ALS test RMSE (cold start dropped) and
     implicitPrefs ALS precision@10 (ratings >= 4 as 1, seen movies removed,

@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 
 from cinemart.data.ratings import SPLIT_COLUMNS, SplitRatings
+from cinemart.memory import parse_size, plan_memory
 from cinemart.warehouse import activity_tables as activity
 from cinemart.warehouse import explicit_tables as explicit
 from cinemart.warehouse import ranking_tables as ranking
@@ -66,6 +67,7 @@ class _SplitOnce:
     """
 
     KEY = "count(*), bit_xor(hash(user_id, movie_id, rating, is_test, cv_fold))"
+    LIMIT = "current_setting('memory_limit')"  # DuckDB's share, as this connection has it
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -74,10 +76,13 @@ class _SplitOnce:
 
     def __call__(self, relation: Relation) -> SplitRatings:
         split = relation.project(SPLIT_COLUMNS)
-        (key,) = split.aggregate(self.KEY).fetchall()
+        ((*key, duckdb_limit),) = split.aggregate(f"{self.KEY}, {self.LIMIT}").fetchall()
+        key = tuple(key)
         with self._lock:
             if key != self._key:
                 self._key, self._data = None, None  # free the old split before reading the new one
+                # a plain `dbt build` meets the budget here, before the first fit reads the ratings
+                plan_memory(key[0], duckdb_limit=parse_size(duckdb_limit, "DuckDB's memory_limit"))
                 # Sorted by DuckDB (parallel) so Python does not sort again.
                 data = SplitRatings.from_columns(split.order("user_id, movie_id").fetchnumpy())
                 for column in vars(data).values():  # shared: a model that wrote into it would corrupt the others
