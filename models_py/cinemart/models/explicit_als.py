@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cinemart.models.als_kernels import balanced_groups, solve_rows
-from cinemart.models.base import Factors
+from cinemart.models.base import Factors, pair_dots
 from cinemart.models.threads import cpu_slot, threads_for
 from cinemart.validation import index_array, require_int, require_number
 
@@ -284,7 +284,7 @@ class ExplicitALS:
         if users.size != items.size:
             raise ValueError(f"user_idx and item_idx must have equal lengths, got {users.size} and {items.size}")
         k = self.config.rank
-        scores = np.einsum("ij,ij->i", users_state[users, :k], items_state[items, :k], dtype=np.float64)
+        scores = pair_dots(users_state[:, :k], items_state[:, :k], users, items)
         scores += self.global_mean
         if self.config.biased:
             scores += users_state[users, k]

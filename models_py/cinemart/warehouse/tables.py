@@ -114,7 +114,7 @@ def _fit(relation: Relation, fit: str, model_name: str) -> ServedFactors:
     return ServedFactors.from_table(model_name, relation.filter(f"fit = '{fit}'").arrow().read_all())
 
 
-def als_predictions(split: Relation, int_als_factors: Relation, model_settings: str) -> pa.Table:
+def als_predictions(split: Relation, int_als_factors: Relation, model_settings: str) -> pa.RecordBatchReader:
     return explicit.predictions_table(_split(split), _fit(int_als_factors, "train", explicit.MODEL_NAME),
                                       explicit.ExplicitSettings.from_dbt(model_settings))
 
