@@ -11,8 +11,9 @@ rest left to the OS page cache and other programs):
 
 * the plugin's peak is estimated from the number of ratings
   (`PLUGIN_BYTES_PER_RATING`, measured by `benchmarks/bench_scale.py`);
-* DuckDB gets what is left, at most half the budget (it spills; the arrays
-  cannot), unless CINEMART_DUCKDB_MEMORY_LIMIT fixes it;
+* DuckDB gets what is left, at most a third of the budget (it spills; the
+  arrays cannot; on 24 GiB that is ~6 GB, the old fixed default), unless
+  CINEMART_DUCKDB_MEMORY_LIMIT fixes it;
 * when what is left is under `DUCKDB_MIN_BYTES`, the build stops before any
   work with one line saying what it needs and which setting to change.
 
@@ -41,6 +42,8 @@ PROCESS_BASE_BYTES = 1 * GIB
 #: Peak resident bytes of the model plugin per clean rating, above the process base
 #: (bench_scale.py; see the README's "Large datasets" for the measurements).
 PLUGIN_BYTES_PER_RATING = 160
+#: DuckDB's share is at most budget / this, when the user does not fix it.
+DUCKDB_SHARE_DIVISOR = 3
 #: Below this DuckDB spills even the staging models' sorts: a build would crawl, not fail.
 DUCKDB_MIN_BYTES = 512 * MIB
 
@@ -114,7 +117,7 @@ def plan_memory(n_ratings: int, *, budget: int | None = None, duckdb_limit: int 
     budget = memory_budget() if budget is None else budget
     plugin = PROCESS_BASE_BYTES + PLUGIN_BYTES_PER_RATING * n_ratings
     left = budget - plugin
-    duckdb = min(left, budget // 2) if duckdb_limit is None else duckdb_limit
+    duckdb = min(left, budget // DUCKDB_SHARE_DIVISOR) if duckdb_limit is None else duckdb_limit
     if left < max(duckdb, DUCKDB_MIN_BYTES):
         needed = plugin + max(duckdb, DUCKDB_MIN_BYTES)
         lower = "" if duckdb_limit is None else f", lower DuckDB's memory_limit ({DUCKDB_MEMORY_LIMIT_ENV})"

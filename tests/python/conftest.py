@@ -183,13 +183,41 @@ def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     return BuiltWarehouse(database, data_dir)
 
 
+#: The run's one Spark build, started in the background once the tests that need it are collected.
+_BACKGROUND: dict = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the Spark build (`full_spark_build`) now, so its minutes overlap the DuckDB tests that run first."""
+    import importlib.util
+
+    wanted = any("full_spark_build" in getattr(item, "fixturenames", ()) for item in session.items)
+    if wanted and importlib.util.find_spec("pyspark") and (LATEST_SMALL_DIR / "ratings.csv").exists():
+        from spark_sql_support import start_full_spark
+
+        _BACKGROUND["build"] = start_full_spark(session.config._tmp_path_factory.mktemp("spark_build"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A run that ends before any test waited for the Spark build (-x, deselection) must not leave it running."""
+    running = _BACKGROUND.pop("build", None)
+    if running is not None:
+        running.stop()
+
+
 @pytest.fixture(scope="session")
 def full_spark_build(tmp_path_factory: pytest.TempPathFactory):
-    """The test run's one Spark build of ml-latest-small (spark_sql_support.build_full_spark).
+    """The test run's one Spark build of ml-latest-small (spark_sql_support.start_full_spark).
 
     Defined here, not imported into the modules that use it: a fixture
     imported into two modules is two fixtures, and this one takes minutes."""
     pytest.importorskip("pyspark")
-    from spark_sql_support import build_full_spark
+    from spark_sql_support import finish_full_spark, start_full_spark
 
-    return build_full_spark(tmp_path_factory)
+    if not (LATEST_SMALL_DIR / "ratings.csv").exists():
+        pytest.skip(f"ml-latest-small not found at {LATEST_SMALL_DIR} (set CINEMART_DATA_DIR)")
+    running = _BACKGROUND.pop("build", None) or start_full_spark(tmp_path_factory.mktemp("spark_build"))
+    try:
+        return finish_full_spark(running)
+    finally:
+        running.stop()

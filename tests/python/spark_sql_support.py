@@ -119,23 +119,34 @@ def dbt_spark(command: Sequence[str], work: Path, *, schema: str, dbt_vars: dict
     return result.success
 
 
-@contextlib.contextmanager
-def dbt_duckdb(command: Sequence[str], work: Path, *, database: Path, dbt_vars: dict | None = None,
-               select: Sequence[str] = ()) -> Iterator[None]:
-    """Run dbt on DuckDB in a subprocess (as `cinemart build` does) while the
-    `with` body runs, typically the Spark build: the two engines share the
-    wait. Leaving the block waits for dbt and fails the test if dbt failed."""
+def start_dbt_duckdb(command: Sequence[str], work: Path, *, database: Path, dbt_vars: dict | None = None,
+                     select: Sequence[str] = ()) -> subprocess.Popen:
+    """dbt on DuckDB in a subprocess (as `cinemart build` runs it), output to work/dbt.out; `wait_dbt_duckdb` ends it."""
     dbt = Path(sys.executable).with_name("dbt")
     env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database)}
     work.mkdir(parents=True, exist_ok=True)
     with open(work / "dbt.out", "w") as out:
-        process = subprocess.Popen([str(dbt), *dbt_args(command, work, dbt_vars, select)], cwd=PROJECT_DIR,
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield
-        finally:
-            returncode = process.wait()
+        return subprocess.Popen([str(dbt), *dbt_args(command, work, dbt_vars, select)], cwd=PROJECT_DIR,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_dbt_duckdb(process: subprocess.Popen, work: Path, command: Sequence[str]) -> None:
+    """Wait for `start_dbt_duckdb`'s dbt; fail the test, with dbt's output, if it failed."""
+    returncode = process.wait()
     assert returncode == 0, f"dbt {' '.join(command)} on DuckDB failed:\n{(work / 'dbt.out').read_text()[-3000:]}"
+
+
+@contextlib.contextmanager
+def dbt_duckdb(command: Sequence[str], work: Path, *, database: Path, dbt_vars: dict | None = None,
+               select: Sequence[str] = ()) -> Iterator[None]:
+    """Run dbt on DuckDB in a subprocess while the `with` body runs, typically
+    the Spark build: the two engines share the wait. Leaving the block waits
+    for dbt and fails the test if dbt failed."""
+    process = start_dbt_duckdb(command, work, database=database, dbt_vars=dbt_vars, select=select)
+    try:
+        yield
+    finally:
+        wait_dbt_duckdb(process, work, command)
 
 
 def _normalized_select(con, relation: str) -> tuple[list[str], str]:
@@ -233,9 +244,25 @@ def full_build_env(work: Path) -> dict:
             "DBT_LOG_PATH": str(work / "logs"), "PYTHONPATH": str(PROJECT_DIR / "models_py")}
 
 
-def build_full_spark(tmp_path_factory) -> FullBuild:
-    """One `cinemart build --engine spark` of ml-latest-small, beside a DuckDB build (conftest's
-    session fixture `full_spark_build` calls this once per test run).
+@dataclass
+class RunningFullBuild:
+    """`start_full_spark`'s two subprocesses, until `finish_full_spark` waits for them."""
+
+    work: Path
+    spark: subprocess.Popen
+    duckdb: subprocess.Popen
+    started: float
+
+    def stop(self) -> None:
+        """Kill both builds (a test run that ends without waiting for them)."""
+        for process in (self.spark, self.duckdb):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def start_full_spark(work: Path) -> RunningFullBuild:
+    """Start the run's one `cinemart build --engine spark` of ml-latest-small, and a DuckDB build beside it.
 
     `cinemart build --engine spark` is `dbt build --target spark` (the whole
     DAG, every data test on Spark) followed by `dbt run-operation
@@ -247,26 +274,35 @@ def build_full_spark(tmp_path_factory) -> FullBuild:
     stand in); the DuckDB side's other tables, whose columns the build module
     compares, are the default build's (conftest `real_warehouse`). One Spark
     build serves the build, parity and ML-table modules: it is the slowest
-    step of the Spark suite.
+    step of the Spark suite, so conftest starts it as soon as the run's tests
+    are collected, and it runs while the DuckDB tests do.
     """
     import json
     import time
 
     from conftest import LATEST_SMALL_DIR
 
-    if not (LATEST_SMALL_DIR / "ratings.csv").exists():
-        pytest.skip(f"ml-latest-small not found at {LATEST_SMALL_DIR} (set CINEMART_DATA_DIR)")
-    work = tmp_path_factory.mktemp("spark_build")
     database = work / "duckdb" / "cinemart.duckdb"
-    cinemart = Path(sys.executable).with_name("cinemart")
-    with dbt_duckdb(["build"], work / "duckdb", database=database,
-                    dbt_vars={**layout_vars(LATEST_SMALL_DIR), **FULL_BUILD_VARS}, select=PARITY_TABLES):
-        started = time.perf_counter()
-        completed = subprocess.run(
-            [str(cinemart), "build", "--engine", "spark", "--from", str(LATEST_SMALL_DIR),
-             "--vars", json.dumps(FULL_BUILD_VARS)],
-            cwd=PROJECT_DIR, env=full_build_env(work / "spark"), capture_output=True, text=True, check=False)
-        print(f"cinemart build --engine spark: {time.perf_counter() - started:.0f}s")
-    assert completed.returncode == 0, \
-        f"cinemart build --engine spark failed:\n{completed.stdout[-4000:]}{completed.stderr[-2000:]}"
-    return FullBuild(work / "spark" / "warehouse" / f"{FULL_BUILD_SCHEMA}.db", database, work, completed.stdout)
+    duckdb_side = start_dbt_duckdb(["build"], work / "duckdb", database=database,
+                                   dbt_vars={**layout_vars(LATEST_SMALL_DIR), **FULL_BUILD_VARS}, select=PARITY_TABLES)
+    (work / "spark").mkdir(parents=True, exist_ok=True)
+    with open(work / "spark" / "cli.out", "w") as out, open(work / "spark" / "cli.err", "w") as err:
+        spark_side = subprocess.Popen(
+            [str(Path(sys.executable).with_name("cinemart")), "build", "--engine", "spark",
+             "--from", str(LATEST_SMALL_DIR), "--vars", json.dumps(FULL_BUILD_VARS)],
+            cwd=PROJECT_DIR, env=full_build_env(work / "spark"), stdout=out, stderr=err)
+    return RunningFullBuild(work, spark_side, duckdb_side, time.perf_counter())
+
+
+def finish_full_spark(running: RunningFullBuild) -> FullBuild:
+    """Wait for `start_full_spark`'s builds; fail with their output if either failed."""
+    import time
+
+    work = running.work
+    returncode = running.spark.wait()
+    print(f"cinemart build --engine spark: {time.perf_counter() - running.started:.0f}s since it started")
+    wait_dbt_duckdb(running.duckdb, work / "duckdb", ["build"])
+    stdout, stderr = (work / "spark" / "cli.out").read_text(), (work / "spark" / "cli.err").read_text()
+    assert returncode == 0, f"cinemart build --engine spark failed:\n{stdout[-4000:]}{stderr[-2000:]}"
+    return FullBuild(work / "spark" / "warehouse" / f"{FULL_BUILD_SCHEMA}.db", work / "duckdb" / "cinemart.duckdb",
+                     work, stdout)

@@ -44,12 +44,12 @@ def test_the_default_budget_is_a_share_of_ram_and_the_setting_overrides_it(monke
     assert memory_budget() == 3 * GIB
 
 
-def test_duckdb_gets_what_the_plugin_leaves_at_most_half():
-    small = plan_memory(1_000_000, budget=16 * GIB)
+def test_duckdb_gets_what_the_plugin_leaves_at_most_a_third():
+    small = plan_memory(1_000_000, budget=12 * GIB)
     assert small.plugin == PROCESS_BASE_BYTES + PLUGIN_BYTES_PER_RATING * 1_000_000
-    assert small.duckdb == 8 * GIB and small.duckdb_setting == "8192MiB"
-    large = plan_memory(60_000_000, budget=16 * GIB)
-    assert large.duckdb == 16 * GIB - large.plugin < 8 * GIB
+    assert small.duckdb == 4 * GIB and small.duckdb_setting == "4096MiB"
+    large = plan_memory(60_000_000, budget=12 * GIB)
+    assert large.duckdb == 12 * GIB - large.plugin < 4 * GIB
     assert large.plugin + large.duckdb <= large.budget
 
 
@@ -91,7 +91,7 @@ def test_cinemart_build_hands_duckdb_its_planned_share(make_movielens_folder, mo
 
     assert main(["build", "--from", str(make_movielens_folder("csv"))]) == 2  # the stand-in dbt failed
 
-    assert seen[0]["CINEMART_DUCKDB_MEMORY_LIMIT"] == "3072MiB"  # half of 6 GiB: one rating leaves plenty
+    assert seen[0]["CINEMART_DUCKDB_MEMORY_LIMIT"] == "2048MiB"  # a third of 6 GiB: one rating leaves plenty
     assert "memory budget 6.0 GiB (CINEMART_MEMORY_LIMIT)" in capsys.readouterr().out
 
 
