@@ -9,11 +9,12 @@ models/intermediate/recommender/int_popular_movies.sql), on the same protocol
 excluded) and the same scorer, with the metrics averaged per train-profile
 bucket (`cinemart.evaluation.activity`).
 
-Cost: the implicit configuration is fitted on train a second time here (the
-explicit train fit is read back from int_als_factors, popularity and the
-fallback are counts). The fit is seeded, so these lists are the ones
-ranking_evaluation scored, and the buckets' user-weighted means give back its
-figures (a test checks it).
+Cost: within one `dbt build` the models' lists are the ones
+int_ranking_evaluation made (`ranking_tables.ranked_lists`); run on its own,
+this model fits the implicit configuration on train again (seeded, so the same
+lists; the explicit train fit is read back from int_als_factors, popularity
+and the fallback are counts). Either way the buckets' user-weighted means give
+back ranking_evaluation's figures (a test checks it).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from cinemart.evaluation.activity import metrics_by_activity
 from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams
 from cinemart.warehouse.factor_tables import ServedFactors
-from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, train_models
+from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, ranked_lists, train_models
 
 #: The fallback's name in the model column (the table recommend_for reads it from).
 FALLBACK_MODEL = "popular_movies"
@@ -63,13 +64,15 @@ def ranking_evaluation_by_activity_table(data: SplitRatings, settings: RankingSe
     protocol = EvaluationProtocol.of(data)
     train = protocol.train
     n_train = np.bincount(train.user_idx, minlength=len(train.users))
-    models = {name: make for name, (make, _) in train_models(protocol, settings, implicit, explicit_train_fit,
-                                                               "").items()}
-    models[FALLBACK_MODEL] = lambda: fallback_factors(train.users, train.movies, popular_train)
+    models = {name: (make, fit_key) for name, (make, _, fit_key)
+              in train_models(protocol, settings, implicit, explicit_train_fit, "").items()}
+    models[FALLBACK_MODEL] = (lambda: fallback_factors(train.users, train.movies, popular_train), None)
     rows = []
-    for name, make in models.items():
+    for name, (make, fit_key) in models.items():
         started = time.perf_counter()
-        buckets = metrics_by_activity(protocol.top_k(make(), settings.top_n), protocol.relevant, n_train)
+        lists = protocol.top_k(make(), settings.top_n) if fit_key is None else \
+            ranked_lists.top_k(data, protocol, name, fit_key, make, settings.top_n)
+        buckets = metrics_by_activity(lists, protocol.relevant, n_train)
         rows += [{"model": name, **bucket} for bucket in buckets]
         progress(f"ranking evaluation by activity {name}: "
                  + ", ".join(f"{b['activity_bucket']} {b['n_users']} users ndcg@10="

@@ -18,6 +18,7 @@ exactly the same numbers, with the same scorer formula (`cinemart.serving.scorin
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
@@ -155,17 +156,54 @@ class EvaluationProtocol:
 
 def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implicit: ImplicitParams,
                  explicit_train_fit: ServedFactors, explicit_parameters: str
-                 ) -> dict[str, tuple[Callable[[], Factors], str]]:
-    """Each ranked model on the train part, as (fit it, its parameters JSON): what ranking_evaluation judges."""
+                 ) -> dict[str, tuple[Callable[[], Factors], str, str]]:
+    """Each ranked model on the train part, as (fit it, its parameters JSON, what identifies the fit):
+    what ranking_evaluation judges."""
     train = protocol.train
     n_users, n_movies = len(train.users), len(train.movies)
+    implicit_json = _params_json(implicit)
     return {
         "implicit_als": (lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users, n_movies,
-                                                  implicit, settings.seed), _params_json(implicit)),
+                                                  implicit, settings.seed), implicit_json,
+                         f"{implicit_json} seed {settings.seed}"),
         "popularity": (lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
-                       json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"})),
-        "explicit_als": (lambda: explicit_train_fit.aligned(train.users, train.movies), explicit_parameters),
+                       json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"}), "popularity"),
+        "explicit_als": (lambda: explicit_train_fit.aligned(train.users, train.movies), explicit_parameters,
+                         explicit_train_fit.run_id),
     }
+
+
+class _ListsOnce:
+    """Each model's top-k lists on the evaluation protocol, kept for the process's current split.
+
+    int_ranking_evaluation and int_ranking_evaluation_by_activity judge the
+    same fits (seeded, deterministic) on the same protocol. In one `dbt
+    build` the second reads the first's lists instead of refitting implicit
+    ALS on train and scoring every test user against the whole catalogue
+    again for each model: at 25M ratings that second pass took longer than
+    the rest of the evaluation. Keyed by the split's fingerprint, the model,
+    what identifies its fit and k; a new split empties it. The lists are
+    small (users x k indices); a separate `dbt run` of either model computes
+    its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._split: str | None = None
+        self._lists: dict[tuple[str, str, int], np.ndarray] = {}
+
+    def top_k(self, data: SplitRatings, protocol: EvaluationProtocol, name: str, fit_key: str,
+              make: Callable[[], Factors], k: int) -> np.ndarray:
+        with self._lock:
+            if data.fingerprint != self._split:
+                self._split, self._lists = data.fingerprint, {}
+            key = (name, fit_key, k)
+            if key not in self._lists:
+                self._lists[key] = protocol.top_k(make(), k)
+            return self._lists[key]
+
+
+ranked_lists = _ListsOnce()
 
 
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
@@ -182,9 +220,9 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     relevant = protocol.relevant
     models = train_models(protocol, settings, implicit, explicit_train_fit, explicit_parameters)
     rows = []
-    for name, (make, params) in models.items():
+    for name, (make, params, fit_key) in models.items():
         started = time.perf_counter()
-        metrics = ranking_metrics(protocol.top_k(make(), settings.top_n), relevant)
+        metrics = ranking_metrics(ranked_lists.top_k(data, protocol, name, fit_key, make, settings.top_n), relevant)
         seconds = time.perf_counter() - started
         progress(f"ranking evaluation {name}: precision@10={metrics.precision:.4f} ndcg@10={metrics.ndcg:.4f} "
                  f"({seconds:.1f}s)")

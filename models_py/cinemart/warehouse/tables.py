@@ -8,8 +8,7 @@ the Spark engine (`cinemart.spark.tables`) provides the same functions over
 Spark DataFrames, and `cinemart.engine.tables_for(session)` picks one by the
 session the model receives.
 
-Internal DAG (-> = refs; every configuration is fitted once per build, but
-for the implicit train refit of the activity split, below). dbt
+Internal DAG (-> = refs; every configuration is fitted once per build). dbt
 enforces contracts on SQL models only, so a public table a Python model makes
 is an `int_` Python model plus a contracted SQL model of the public name:
 
@@ -27,7 +26,7 @@ is an `int_` Python model plus a contracted SQL model of the public name:
     int_ratings_split -> int_popular_movies (SQL) -> popular_movies (SQL, recommend_for's fallback)
     int_ratings_split, ranking_evaluation, implicit_grid_search, int_als_factors, int_popular_movies
         -> int_ranking_evaluation_by_activity -> ranking_evaluation_by_activity (SQL)
-        (refits the chosen implicit configuration on train: the one model fitted twice per build)
+        (in one dbt build it reuses int_ranking_evaluation's lists: ranking_tables.ranked_lists)
 """
 
 from __future__ import annotations

@@ -1,0 +1,63 @@
+"""ranking_evaluation and its activity split share one set of lists per build (ranking_tables.ranked_lists)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cinemart.models.base import Factors
+from cinemart.models.implicit_als import ImplicitParams
+from cinemart.warehouse import ranking_tables
+from cinemart.warehouse.activity_tables import ranking_evaluation_by_activity_table
+from cinemart.warehouse.factor_tables import ServedFactors
+from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, ranking_evaluation_table
+from test_tuning_plan import split_ratings
+
+SETTINGS = RankingSettings.from_config({})
+IMPLICIT = ImplicitParams(factors=8, regularization=1.0, alpha=2.0, iterations=3)
+
+
+def quiet(message: str) -> None:
+    """Progress sink: these tests check tables, not log lines."""
+
+
+def explicit_fit(data) -> ServedFactors:
+    """A stand-in explicit train fit on the protocol's train users and movies (random factors)."""
+    train = EvaluationProtocol.of(data).train
+    rng = np.random.default_rng(1)
+    factors = Factors.unbiased(rng.random((len(train.users), 4)), rng.random((len(train.movies), 4)))
+    return ServedFactors("explicit_als", "explicit-run", train.users, train.movies, factors,
+                         np.ones(len(train.movies), dtype=np.int64))
+
+
+def by_activity(data, fit: ServedFactors):
+    movies = EvaluationProtocol.of(data).train.movies.ids[:30]
+    popular = {"movie_id": movies, "damped_mean_rating": np.linspace(4.5, 3.0, movies.size)}
+    return ranking_evaluation_by_activity_table(data, SETTINGS, IMPLICIT, "rid", fit, "implicit_als", popular,
+                                                progress=quiet).to_pylist()
+
+
+def test_the_activity_split_buckets_the_lists_ranking_evaluation_made(monkeypatch):
+    data = split_ratings(seed=3)
+    fit = explicit_fit(data)
+    overall = {r["model"]: r for r in ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", fit, "{}",
+                                                                 progress=quiet).to_pylist()}
+    monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
+
+    rows = by_activity(data, fit)
+
+    for model, evaluated in overall.items():
+        mine = [r for r in rows if r["model"] == model and r["n_users_evaluated"]]
+        n = sum(r["n_users_evaluated"] for r in mine)
+        assert n == evaluated["n_users_evaluated"] > 0
+        assert sum(r["n_users_evaluated"] * r["precision_at_10"] for r in mine) / n == \
+            pytest.approx(evaluated["precision_at_10"], abs=1e-12)
+
+
+def test_another_split_gets_its_own_fits(monkeypatch):
+    data = split_ratings(seed=4)
+    ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fit(data), "{}", progress=quiet)
+    other = split_ratings(seed=5)
+    monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
+    with pytest.raises(pytest.fail.Exception, match="implicit ALS refit"):
+        by_activity(other, explicit_fit(other))
