@@ -48,7 +48,7 @@ def test_duckdb_gets_what_the_plugin_leaves_at_most_a_third():
     small = plan_memory(1_000_000, budget=12 * GIB)
     assert small.plugin == PROCESS_BASE_BYTES + PLUGIN_BYTES_PER_RATING * 1_000_000
     assert small.duckdb == 4 * GIB and small.duckdb_setting == "4096MiB"
-    large = plan_memory(60_000_000, budget=12 * GIB)
+    large = plan_memory((9 * GIB - PROCESS_BASE_BYTES) // PLUGIN_BYTES_PER_RATING, budget=12 * GIB)
     assert large.duckdb == 12 * GIB - large.plugin < 4 * GIB
     assert large.plugin + large.duckdb <= large.budget
 
