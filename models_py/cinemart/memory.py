@@ -18,9 +18,10 @@ rest left to the OS page cache and other programs):
   work with one line saying what it needs and which setting to change.
 
 `cinemart build` plans from the ratings file's line count (the preflight
-counts it) and hands DuckDB its share; a plain `dbt build` checks the same
-plan against the split's row count and DuckDB's actual limit before the first
-fit reads the ratings.
+counts it) and hands DuckDB its share. A plain `dbt build` cannot choose
+DuckDB's limit (the profile has set it), so `check_beside_duckdb` refuses only
+data the budget cannot hold at all and warns when DuckDB's limit leaves the
+arrays short, before the first fit reads the ratings.
 """
 
 from __future__ import annotations
@@ -134,3 +135,20 @@ def fixed_duckdb_limit() -> int | None:
     """CINEMART_DUCKDB_MEMORY_LIMIT in bytes when the user set it."""
     configured = os.environ.get(DUCKDB_MEMORY_LIMIT_ENV)
     return parse_size(configured, DUCKDB_MEMORY_LIMIT_ENV) if configured else None
+
+
+def check_beside_duckdb(n_ratings: int, duckdb_limit: int) -> MemoryPlan:
+    """The plain-dbt check, run by the model plugin beside a DuckDB already configured.
+
+    Refuses (MemoryBudgetError) what `plan_memory` refuses; when DuckDB's own
+    limit plus the arrays exceed the budget, says so in the build log and goes
+    on: DuckDB's limit is a ceiling it may never reach, and a DuckDB
+    connection's default (80% of RAM) would otherwise refuse every build.
+    """
+    plan = plan_memory(n_ratings)
+    if plan.plugin + duckdb_limit > plan.budget:
+        print(f"cinemart: warning: DuckDB's memory_limit ({gib(duckdb_limit)}) and the model plugin's "
+              f"~{gib(plan.plugin)} for {n_ratings:,} ratings exceed the memory budget {gib(plan.budget)} "
+              f"({MEMORY_LIMIT_ENV}): set {DUCKDB_MEMORY_LIMIT_ENV} to at most "
+              f"{gib(plan.budget - plan.plugin)} (cinemart build does)", flush=True)
+    return plan

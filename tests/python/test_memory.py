@@ -95,13 +95,20 @@ def test_cinemart_build_hands_duckdb_its_planned_share(make_movielens_folder, mo
     assert "memory budget 6.0 GiB (CINEMART_MEMORY_LIMIT)" in capsys.readouterr().out
 
 
-def test_a_plain_dbt_build_meets_the_budget_before_the_first_fit_reads_the_ratings(monkeypatch):
-    """The Python models' shared split reader checks the split's size against the budget and DuckDB's limit."""
+def test_a_plain_dbt_build_meets_the_budget_before_the_first_fit_reads_the_ratings(monkeypatch, capsys):
+    """The Python models' shared split reader refuses what the budget cannot hold, and warns when
+    DuckDB's configured limit leaves the arrays short (a DuckDB connection's default is 80% of RAM)."""
     con = duckdb.connect()
     con.execute("set memory_limit = '2GiB'")
     split = con.sql("select 1 as user_id, 2 as movie_id, 4.0 as rating, false as is_test, 0 as cv_fold")
-    monkeypatch.setenv("CINEMART_MEMORY_LIMIT", "3GiB")
-    with pytest.raises(MemoryBudgetError, match=r"1 ratings need about 3.0 GiB .* lower DuckDB's memory_limit"):
+    monkeypatch.setenv("CINEMART_MEMORY_LIMIT", "1GiB")
+    with pytest.raises(MemoryBudgetError, match=r"^1 ratings need about 1.5 GiB .* budget is 1.0 GiB"):
         _SplitOnce()(split)
-    monkeypatch.setenv("CINEMART_MEMORY_LIMIT", "4GiB")
+    monkeypatch.setenv("CINEMART_MEMORY_LIMIT", "3GiB")
     assert _SplitOnce()(split).rating.tolist() == [4.0]
+    assert "cinemart: warning: DuckDB's memory_limit (2.0 GiB) and the model plugin's ~1.0 GiB for 1 ratings " \
+           "exceed the memory budget 3.0 GiB (CINEMART_MEMORY_LIMIT): set CINEMART_DUCKDB_MEMORY_LIMIT to at most " \
+           "2.0 GiB" in capsys.readouterr().out
+    monkeypatch.setenv("CINEMART_MEMORY_LIMIT", "4GiB")
+    _SplitOnce()(split)
+    assert "warning" not in capsys.readouterr().out

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from cinemart.data.ratings import SPLIT_COLUMNS, SplitRatings
-from cinemart.memory import parse_size, plan_memory
+from cinemart.memory import check_beside_duckdb, parse_size
 from cinemart.warehouse import activity_tables as activity
 from cinemart.warehouse import explicit_tables as explicit
 from cinemart.warehouse import ranking_tables as ranking
@@ -81,7 +81,7 @@ class _SplitOnce:
             if key != self._key:
                 self._key, self._data = None, None  # free the old split before reading the new one
                 # a plain `dbt build` meets the budget here, before the first fit reads the ratings
-                plan_memory(key[0], duckdb_limit=parse_size(duckdb_limit, "DuckDB's memory_limit"))
+                check_beside_duckdb(key[0], parse_size(duckdb_limit, "DuckDB's memory_limit"))
                 # Sorted by DuckDB (parallel) so Python does not sort again.
                 data = SplitRatings.from_columns(split.order("user_id, movie_id").fetchnumpy())
                 for column in vars(data).values():  # shared: a model that wrote into it would corrupt the others
