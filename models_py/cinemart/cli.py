@@ -273,7 +273,7 @@ def _plan_memory(checked: PreflightReport) -> dict[str, str]:
 
     Refuses, before dbt starts, a dataset the budget cannot hold."""
     plan = plan_memory(checked.files[0].n_data_lines, duckdb_limit=fixed_duckdb_limit())
-    print(f"memory budget {gib(plan.budget)} ({MEMORY_LIMIT_ENV}): model plugin ~{gib(plan.plugin)} for "
+    print(f"memory budget {gib(plan.budget)} ({MEMORY_LIMIT_ENV}): build process and model plugin ~{gib(plan.plugin)} for "
           f"{plan.n_ratings:,} ratings, DuckDB {gib(plan.duckdb)}", flush=True)
     return {DUCKDB_MEMORY_LIMIT_ENV: plan.duckdb_setting}
 

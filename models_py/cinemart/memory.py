@@ -38,7 +38,8 @@ MIB = 1 << 20
 
 #: The default budget's share of the memory this process may use.
 DEFAULT_SHARE = 0.75
-#: The interpreter, dbt, DuckDB's and numba's code and the libraries, before any data (measured ~0.6 GiB).
+#: The interpreter, dbt, DuckDB's and numba's code and the libraries, before any data: a round
+#: allowance (the whole ml-latest-small build, 100k ratings, peaked at 1.15 GiB in bench_engines.py).
 PROCESS_BASE_BYTES = 1 * GIB
 #: Peak resident bytes per clean rating above the process base: the whole build
 #: process's measured peak (benchmarks/bench_scale.py, synthetic 25M: 6.50 GiB,
