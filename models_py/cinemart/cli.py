@@ -29,7 +29,8 @@ from cinemart.data.fetch import (
 from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, detect_layout
 from cinemart.data.preflight import PreflightError, PreflightReport, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
-from cinemart.memory import DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError, fixed_duckdb_limit, gib, plan_memory
+from cinemart.memory import (DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError, fixed_duckdb_limit, gib,
+                             plan_memory)
 from cinemart.warehouse.explicit_tables import ExplicitSettings
 from cinemart.warehouse.ranking_tables import RankingSettings
 from cinemart.settings import SettingsError, check_var_names
@@ -273,8 +274,8 @@ def _plan_memory(checked: PreflightReport) -> dict[str, str]:
 
     Refuses, before dbt starts, a dataset the budget cannot hold."""
     plan = plan_memory(checked.files[0].n_data_lines, duckdb_limit=fixed_duckdb_limit())
-    print(f"memory budget {gib(plan.budget)} ({MEMORY_LIMIT_ENV}): build process and model plugin ~{gib(plan.plugin)} for "
-          f"{plan.n_ratings:,} ratings, DuckDB {gib(plan.duckdb)}", flush=True)
+    print(f"memory budget {gib(plan.budget)} ({MEMORY_LIMIT_ENV}): build process and model plugin "
+          f"~{gib(plan.plugin)} for {plan.n_ratings:,} ratings, DuckDB {gib(plan.duckdb)}", flush=True)
     return {DUCKDB_MEMORY_LIMIT_ENV: plan.duckdb_setting}
 
 

@@ -126,8 +126,8 @@ def plan_memory(n_ratings: int, *, budget: int | None = None, duckdb_limit: int 
         needed = plugin + max(duckdb, DUCKDB_MIN_BYTES)
         lower = "" if duckdb_limit is None else f", lower DuckDB's memory_limit ({DUCKDB_MEMORY_LIMIT_ENV})"
         raise MemoryBudgetError(
-            f"{n_ratings:,} ratings need about {gib(needed)} ({gib(plugin)} for the build process and the model plugin's arrays, "
-            f"{gib(needed - plugin)} for DuckDB) but the memory budget is {gib(budget)}: raise "
+            f"{n_ratings:,} ratings need about {gib(needed)} ({gib(plugin)} for the build process and the model "
+            f"plugin's arrays, {gib(needed - plugin)} for DuckDB) but the memory budget is {gib(budget)}: raise "
             f"{MEMORY_LIMIT_ENV} (this machine has {gib(available_memory())}){lower}, or build a smaller dataset")
     return MemoryPlan(n_ratings, budget, plugin, duckdb)
 
