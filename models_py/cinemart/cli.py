@@ -301,7 +301,8 @@ def _print_published(serving: Path, report: Path) -> None:
 
 
 def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -> int:
-    """`dbt build --target spark` (the whole DAG, Python models in the session), then publish_spark_build.
+    """`dbt build --target spark` (the whole DAG, Python models in the session), then publish_spark_build,
+    both in this process: one JVM and SparkSession for the two commands.
 
     dbt writes the build schema; the publish step copies it into a new version
     and repoints the serving schema's views, only after every model and test
@@ -312,7 +313,7 @@ def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -
     warehouse = os.environ.get("CINEMART_SPARK_WAREHOUSE_DIR", "warehouse/spark")
     scratch = WarehousePaths.for_project(project).build  # unused by the spark target, kept off the served file
     result = run_dbt("build", layout, project_dir=project, database=scratch, extra_vars=extra, select=select,
-                     target="spark")
+                     target="spark", in_process=True)
     if result.returncode != 0:
         raise WarehouseError(f"dbt build --target spark failed (exit {result.returncode}); its output above names "
                              "the failing node. Nothing was published: the serving schema is unchanged")
@@ -320,7 +321,8 @@ def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -
     # (what `dbt build` users and bench_engines read).
     target_path = project / os.environ.get("DBT_TARGET_PATH", "target")
     published = run_dbt("run-operation publish_spark_build", layout, project_dir=project, database=scratch,
-                        extra_vars=extra, target="spark", extra_env={"DBT_TARGET_PATH": str(target_path / "publish")})
+                        extra_vars=extra, target="spark", extra_env={"DBT_TARGET_PATH": str(target_path / "publish")},
+                        in_process=True)
     if published.returncode != 0:
         raise WarehouseError(f"dbt run-operation publish_spark_build failed (exit {published.returncode}); "
                              "the serving schema still serves the previous version")

@@ -1,4 +1,4 @@
-"""ranking_evaluation and its activity split share one set of lists per build (ranking_tables.ranked_lists)."""
+"""ranking_evaluation and its activity split share one set of lists per build (ranking_tables.evaluation_lists)."""
 
 from __future__ import annotations
 
@@ -61,3 +61,22 @@ def test_another_split_gets_its_own_fits(monkeypatch):
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
     with pytest.raises(pytest.fail.Exception, match="implicit ALS refit"):
         by_activity(other, explicit_fit(other))
+
+
+def test_lists_are_computed_once_per_split_and_released_with_it():
+    """The cache both engines share (cinemart.evaluation.lists_cache): one computation per key, freed on a new split."""
+    from cinemart.evaluation.lists_cache import ListsOnce
+
+    released, computed = [], []
+    cache = ListsOnce(release=released.append)
+
+    def compute(value):
+        computed.append(value)
+        return value
+
+    assert cache.get("split-a", ("implicit_als", "fit-1", 10), lambda: compute("a1")) == "a1"
+    assert cache.get("split-a", ("implicit_als", "fit-1", 10), lambda: compute("again")) == "a1"
+    assert cache.get("split-a", ("implicit_als", "fit-2", 10), lambda: compute("a2")) == "a2"
+    assert computed == ["a1", "a2"] and released == []
+    assert cache.get("split-b", ("implicit_als", "fit-1", 10), lambda: compute("b1")) == "b1"
+    assert released == ["a1", "a2"] and computed == ["a1", "a2", "b1"]

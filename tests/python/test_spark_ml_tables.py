@@ -179,9 +179,13 @@ def test_similar_movies_are_the_exact_cosine_top_10_among_eligible(tables):
 
 
 def test_same_data_config_and_seed_give_identical_factors(tables, split):
-    """MLlib ALS with a fixed seed and fixed block counts is deterministic: refit, compare bit for bit."""
-    again = spark_tables.int_als_factors(split, tables["als_grid_search"], json.dumps(SETTINGS)).where(
-        "fit = 'all'")
+    """MLlib ALS with a fixed seed and fixed block counts is deterministic: refit, compare bit for bit.
+
+    The served fit (fit = 'all') is fitted again as int_als_factors fits it; the train fit is the same call."""
+    from cinemart.spark.frames import split_frame
+
+    point, run = explicit.chosen_point(tables["als_grid_search"])
+    again = explicit.fit(split_frame(split), explicit.settings_of(json.dumps(SETTINGS)), point, run).table
     first = {(r["entity"], r["id"]): r["factors"] for r in tables["als_factors"].collect()}
     second = {(r["entity"], r["id"]): r["factors"] for r in again.collect()}
     assert first == second

@@ -6,7 +6,8 @@
 The models of ranking_evaluation (the implicit configuration refit on train,
 the explicit train fit from int_als_factors, popularity) and the fallback
 list (int_popular_movies, fit 'train'), each judged by the protocol of
-ranking_evaluation, per-user metrics (`retrieval.per_user_ranking_metrics`)
+ranking_evaluation (within one dbt process, on the lists it made:
+`ranking.evaluation_lists`), per-user metrics (`retrieval.per_user_ranking_metrics`)
 averaged per train-profile bucket (cinemart.evaluation.activity.ACTIVITY_BUCKETS).
 Every bucket is present; an empty one has n_users_evaluated 0 and null metrics.
 """
@@ -18,7 +19,7 @@ from pyspark.sql import functions as F
 
 from cinemart.spark._compat import ACTIVITY_BUCKETS
 from cinemart.spark.frames import single_row, split_frame
-from cinemart.spark.ranking import chosen_params, settings_of, train_models
+from cinemart.spark.ranking import chosen_params, evaluation_lists, lists_key, settings_of, train_models
 from cinemart.spark.retrieval import per_user_ranking_metrics, relevant_warm, top_n_unseen
 
 FALLBACK_MODEL = "popular_movies"
@@ -66,16 +67,19 @@ def ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, impl
     label, order = bucket_of(F.col("n_train"))
     activity = (train.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_train"))
                 .select("user_id", label.alias("activity_bucket")))
-    models = {name: make for name, (make, _) in train_models(train, params, settings.seed, int_als_factors).items()}
+    models = {name: (make, fit_key) for name, (make, _, fit_key)
+              in train_models(train, params, settings.seed, int_als_factors).items()}
     popular = int_popular_movies.where(F.col("fit") == "train")
-    models[FALLBACK_MODEL] = lambda: fallback_table(train, popular)
+    models[FALLBACK_MODEL] = (lambda: fallback_table(train, popular), None)
     spark = split.sparkSession
     buckets = spark.createDataFrame(
         [(name, i + 1, low, high) for i, (name, low, high) in enumerate(ACTIVITY_BUCKETS)],
         "activity_bucket string, bucket_order int, min_train_ratings bigint, max_train_ratings bigint")
+    key = lists_key(split)
     parts = []
-    for name, make in models.items():
-        recs = top_n_unseen(make(), train, users, settings.top_n)
+    for name, (make, fit_key) in models.items():
+        recs = top_n_unseen(make(), train, users, settings.top_n) if fit_key is None else \
+            evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
         per_bucket = (per_user_ranking_metrics(recs, relevant, settings.top_n).join(activity, "user_id")
                       .groupBy("activity_bucket")
                       .agg(F.count(F.lit(1)).alias("n_users_evaluated"),

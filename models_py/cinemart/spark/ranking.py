@@ -28,6 +28,7 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.spark import explicit
 from cinemart.spark._compat import POPULAR_MIN_RATING, ImplicitParams, RankingSettings, expand_implicit_grid
 from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, single_row,
@@ -163,12 +164,33 @@ EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recal
 
 def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_factors: DataFrame,
                  explicit_parameters: str = "") -> dict:
-    """Each ranked model on the train part, as (its factor table, made on call; its parameters JSON)."""
+    """Each ranked model on the train part, as (its factor table, made on call; its parameters JSON;
+    what identifies its fit, for `evaluation_lists`)."""
+    implicit_parameters = json.dumps(asdict(params), sort_keys=True)
+    explicit_fit = explicit.train_fit(int_als_factors)
     return {
-        "implicit_als": (lambda: fit_implicit(train, params, seed), json.dumps(asdict(params), sort_keys=True)),
-        "popularity": (lambda: popularity_table(train), json.dumps({"score": "train ratings >= 4.0 per movie"})),
-        "explicit_als": (lambda: explicit.train_fit(int_als_factors), explicit_parameters),
+        "implicit_als": (lambda: fit_implicit(train, params, seed), implicit_parameters,
+                         f"{implicit_parameters} seed {seed}"),
+        "popularity": (lambda: popularity_table(train), json.dumps({"score": "train ratings >= 4.0 per movie"}),
+                       "train"),
+        "explicit_als": (lambda: explicit_fit, explicit_parameters, str(explicit_fit.select("run_id").first()[0])),
     }
+
+
+#: The evaluation's top-n lists (persisted) for the current split and SparkSession, shared with its activity split.
+ranked_lists: ListsOnce[DataFrame] = ListsOnce(release=lambda recs: recs.unpersist())
+
+
+def lists_key(split: DataFrame) -> tuple[str, str]:
+    """What `evaluation_lists` are valid for: these split rows, in this Spark application."""
+    return fingerprint(split), split.sparkSession.sparkContext.applicationId
+
+
+def evaluation_lists(split_key: tuple[str, str], train: DataFrame, users: DataFrame, name: str, fit_key: str, make,
+                     top_n: int) -> DataFrame:
+    """Model `name`'s top-n unseen movies for `users` (fitted by `make`, identified by `fit_key`), once per split."""
+    return ranked_lists.get(split_key, (name, fit_key, top_n),
+                            lambda: top_n_unseen(make(), train, users, top_n).persist())
 
 
 def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame, int_als_factors: DataFrame,
@@ -192,10 +214,11 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
               .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
     n_cold = test.count() - n_warm
     models = train_models(train, params, settings.seed, int_als_factors, json.dumps({**asdict(point), "biased": biased}))
+    key = lists_key(split)
     rows = []
-    for name, (make, parameters) in models.items():
+    for name, (make, parameters, fit_key) in models.items():
         started = time.perf_counter()
-        recs = top_n_unseen(make(), train, users, settings.top_n)
+        recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
         metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
         rows.append((name, metrics, parameters, time.perf_counter() - started))
     served = max(rows, key=lambda r: r[1]["ndcg"])[0]

@@ -10,7 +10,7 @@ excluded) and the same scorer, with the metrics averaged per train-profile
 bucket (`cinemart.evaluation.activity`).
 
 Cost: within one `dbt build` the models' lists are the ones
-int_ranking_evaluation made (`ranking_tables.ranked_lists`); run on its own,
+int_ranking_evaluation made (`ranking_tables.evaluation_lists`); run on its own,
 this model fits the implicit configuration on train again (seeded, so the same
 lists; the explicit train fit is read back from int_als_factors, popularity
 and the fallback are counts). Either way the buckets' user-weighted means give
@@ -32,7 +32,7 @@ from cinemart.evaluation.activity import metrics_by_activity
 from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams
 from cinemart.warehouse.factor_tables import ServedFactors
-from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, ranked_lists, train_models
+from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, evaluation_lists, train_models
 
 #: The fallback's name in the model column (the table recommend_for reads it from).
 FALLBACK_MODEL = "popular_movies"
@@ -71,7 +71,7 @@ def ranking_evaluation_by_activity_table(data: SplitRatings, settings: RankingSe
     for name, (make, fit_key) in models.items():
         started = time.perf_counter()
         lists = protocol.top_k(make(), settings.top_n) if fit_key is None else \
-            ranked_lists.top_k(data, protocol, name, fit_key, make, settings.top_n)
+            evaluation_lists(data, protocol, name, fit_key, make, settings.top_n)
         buckets = metrics_by_activity(lists, protocol.relevant, n_train)
         rows += [{"model": name, **bucket} for bucket in buckets]
         progress(f"ranking evaluation by activity {name}: "

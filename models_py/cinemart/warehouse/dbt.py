@@ -8,6 +8,7 @@ build's progress) and reads a few headline figures back for the summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -89,6 +90,7 @@ def run_dbt(
     extra_env: dict[str, str] | None = None,
     capture: bool = False,
     indirect_selection: str = "cautious",
+    in_process: bool = False,
 ) -> BuildResult:
     """Run `dbt <command>` (build, run, test, docs generate…) for the dataset in `layout`.
 
@@ -96,6 +98,11 @@ def run_dbt(
     default, DuckDB). DBT_TARGET_PATH / DBT_LOG_PATH in the environment reach
     dbt unchanged unless `target_dir` overrides them. `extra_env` adds to the
     environment (CINEMART_CARRY_FROM); `capture` keeps dbt's stdout in the result.
+
+    `in_process` runs dbt in this Python process (dbtRunner) instead of a
+    subprocess: with dbt-spark's `method: session`, successive commands then
+    share one JVM and SparkSession (the Spark engine's build and its publish
+    step), instead of each starting Spark and the Hive metastore again.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
     dbt_vars = {**layout.dbt_vars(), **(extra_vars or {})}
@@ -113,9 +120,32 @@ def run_dbt(
         # cautious by default: a test runs only when all its models are selected,
         # so a partial build on a file that lacks the rest never tests tables it did not build
         argv += ["--select", *select, "--indirect-selection", indirect_selection]
-    env = {**os.environ, "CINEMART_DUCKDB_PATH": str(database), **(extra_env or {})}
+    overrides = {"CINEMART_DUCKDB_PATH": str(database), **(extra_env or {})}
+    if in_process:
+        return BuildResult(database=database, returncode=_invoke_in_process(argv[1:], project_dir, overrides))
+    env = {**os.environ, **overrides}
     completed = subprocess.run(argv, cwd=project_dir, env=env, check=False, capture_output=capture, text=True)
     return BuildResult(database=database, returncode=completed.returncode, output=completed.stdout or "")
+
+
+def _invoke_in_process(args: list[str], project_dir: Path, overrides: dict[str, str]) -> int:
+    """dbt `args` through dbtRunner, run from `project_dir` (as the subprocess is: relative paths in
+    profiles.yml resolve there) with `overrides` in the environment for the call; dbt's exit code."""
+    from dbt.cli.main import dbtRunner
+
+    saved = {key: os.environ.get(key) for key in overrides}
+    os.environ.update(overrides)
+    try:
+        with contextlib.chdir(project_dir):
+            result = dbtRunner().invoke(args)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    # dbt's own codes: 0 success, 1 a node failed, 2 dbt itself could not run
+    return 0 if result.success else (2 if result.exception is not None else 1)
 
 
 def downstream_closure(layout: Layout, select: Sequence[str], *, project_dir: Path, database: Path,

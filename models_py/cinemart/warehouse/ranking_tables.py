@@ -18,7 +18,6 @@ exactly the same numbers, with the same scorer formula (`cinemart.serving.scorin
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
@@ -29,6 +28,7 @@ import scipy.sparse as sp
 
 from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import IndexedRatings, SplitRatings
+from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
 from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
@@ -173,37 +173,14 @@ def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implic
     }
 
 
-class _ListsOnce:
-    """Each model's top-k lists on the evaluation protocol, kept for the process's current split.
-
-    int_ranking_evaluation and int_ranking_evaluation_by_activity judge the
-    same fits (seeded, deterministic) on the same protocol. In one `dbt
-    build` the second reads the first's lists instead of refitting implicit
-    ALS on train and scoring every test user against the whole catalogue
-    again for each model: at 25M ratings that second pass took longer than
-    the rest of the evaluation. Keyed by the split's fingerprint, the model,
-    what identifies its fit and k; a new split empties it. The lists are
-    small (users x k indices); a separate `dbt run` of either model computes
-    its own.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._split: str | None = None
-        self._lists: dict[tuple[str, str, int], np.ndarray] = {}
-
-    def top_k(self, data: SplitRatings, protocol: EvaluationProtocol, name: str, fit_key: str,
-              make: Callable[[], Factors], k: int) -> np.ndarray:
-        with self._lock:
-            if data.fingerprint != self._split:
-                self._split, self._lists = data.fingerprint, {}
-            key = (name, fit_key, k)
-            if key not in self._lists:
-                self._lists[key] = protocol.top_k(make(), k)
-            return self._lists[key]
+#: The evaluation's lists for the current split (ranking_evaluation and its activity split share them).
+ranked_lists: ListsOnce[np.ndarray] = ListsOnce()
 
 
-ranked_lists = _ListsOnce()
+def evaluation_lists(data: SplitRatings, protocol: EvaluationProtocol, name: str, fit_key: str,
+                     make: Callable[[], Factors], k: int) -> np.ndarray:
+    """Model `name`'s top-k lists on `protocol` (fitted by `make`, identified by `fit_key`), once per split."""
+    return ranked_lists.get(data.fingerprint, (name, fit_key, k), lambda: protocol.top_k(make(), k))
 
 
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
@@ -222,7 +199,7 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     rows = []
     for name, (make, params, fit_key) in models.items():
         started = time.perf_counter()
-        metrics = ranking_metrics(ranked_lists.top_k(data, protocol, name, fit_key, make, settings.top_n), relevant)
+        metrics = ranking_metrics(evaluation_lists(data, protocol, name, fit_key, make, settings.top_n), relevant)
         seconds = time.perf_counter() - started
         progress(f"ranking evaluation {name}: precision@10={metrics.precision:.4f} ndcg@10={metrics.ndcg:.4f} "
                  f"({seconds:.1f}s)")

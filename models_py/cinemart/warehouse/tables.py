@@ -26,7 +26,7 @@ is an `int_` Python model plus a contracted SQL model of the public name:
     int_ratings_split -> int_popular_movies (SQL) -> popular_movies (SQL, recommend_for's fallback)
     int_ratings_split, ranking_evaluation, implicit_grid_search, int_als_factors, int_popular_movies
         -> int_ranking_evaluation_by_activity -> ranking_evaluation_by_activity (SQL)
-        (in one dbt build it reuses int_ranking_evaluation's lists: ranking_tables.ranked_lists)
+        (in one dbt build it reuses int_ranking_evaluation's lists: ranking_tables.evaluation_lists)
 """
 
 from __future__ import annotations
