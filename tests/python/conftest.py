@@ -183,6 +183,28 @@ def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     return BuiltWarehouse(database, data_dir)
 
 
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """The run's one SparkSession (spark_sql_support.start_spark: local[2], Hive metastore in a temp folder).
+
+    Every Spark test module shares it, and dbt invoked in this process
+    (method: session) joins it: Spark allows one SparkContext per process,
+    and stopping and starting one per module cost seconds each. Defined here,
+    not imported into modules: a fixture imported into two modules is two
+    fixtures. Skips, with the one-line reason, where Spark cannot start."""
+    pytest.importorskip("pyspark")
+    from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment
+    from spark_sql_support import start_spark
+
+    try:
+        check_spark_environment("local[2]")
+    except SparkEnvironmentError as error:
+        pytest.skip(f"Spark cannot start here: {error}")
+    session = start_spark(tmp_path_factory.mktemp("spark"))
+    yield session
+    session.stop()
+
+
 #: The run's one Spark build, started in the background once the tests that need it are collected.
 _BACKGROUND: dict = {}
 

@@ -98,17 +98,3 @@ if __name__ == "__main__":
     session = local_session("plain-mllib-reference")
     for rank, reg, iterations in ((10, 0.1, 10), (5, 0.1, 10)):
         print(plain_mllib_reference(session, rank, reg, iterations), flush=True)
-
-
-def module_session(app_name: str):
-    """Body of a module-scoped `spark` fixture: one local[2] session per test module, stopped after it."""
-    from cinemart.spark.environment import SparkEnvironmentError, local_session
-
-    import pytest
-
-    try:
-        session = local_session(app_name)
-    except SparkEnvironmentError as error:
-        pytest.skip(f"Spark cannot start here: {error}")
-    yield session
-    session.stop()

@@ -206,6 +206,38 @@ def test_top_n_block_size_does_not_change_results(seen, monkeypatch) -> None:
     np.testing.assert_array_equal(a.score, b.score)
 
 
+@pytest.mark.parametrize("batch_cells", [scoring.ORDER_BATCH_CELLS, 7])
+def test_a_model_with_one_order_for_everybody_lists_what_scoring_every_cell_lists(monkeypatch, batch_cells) -> None:
+    """Popularity and the fallback list skip the users x items scores (`_top_unseen_in_one_order`):
+    same users, ranks, items and scores, ties by index, seen and non-finite items never listed."""
+    rng = np.random.default_rng(4)
+    n_users, n_items = 60, 40
+    counts = rng.integers(0, 6, n_items).astype(np.float32)  # integer counts: ties everywhere
+    counts[[3, 17]] = np.nan  # never listed, by either path
+    seen = sp.random(n_users, n_items, density=0.4, random_state=5, format="csr")
+    seen[7] = 1.0  # a user who rated everything gets nothing
+    seen = seen.tocsr()
+    users = np.array([9, 0, 7, 33, 9, 59, 12])
+    shared = Factors(np.full((n_users, 1), 2.0, np.float32), counts[:, None], np.full(n_users, 0.5, np.float32),
+                     rng.normal(size=n_items).astype(np.float32), 1.25)
+    assert scoring._shared_scores(shared) is not None
+    monkeypatch.setattr(scoring, "ORDER_BATCH_CELLS", batch_cells)
+    fast = top_n(shared, seen, users, n=12)
+    monkeypatch.setattr(scoring, "_shared_scores", lambda factors: None)  # the blocked path
+    blocked = top_n(shared, seen, users, n=12)
+    for name, got, expected in zip(fast._fields, fast, blocked):
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+        assert got.dtype == expected.dtype, name
+    assert 7 not in fast.user and fast.user.size > 40 and not seen[fast.user, fast.item].any()
+
+
+def test_a_model_whose_users_differ_is_scored_cell_by_cell() -> None:
+    model = random_model()
+    assert scoring._shared_scores(model) is None
+    one_factor = Factors.unbiased(np.arange(1, 4, dtype=np.float32)[:, None], np.ones((5, 1), np.float32))
+    assert scoring._shared_scores(one_factor) is None  # rank 1, but users scale the scores differently
+
+
 def test_top_n_returns_all_candidates_when_fewer_than_n() -> None:
     model = random_model(n_users=2, n_items=5)
     seen = sp.csr_matrix(np.array([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], dtype=np.float32))

@@ -18,7 +18,6 @@ import pytest
 pytest.importorskip("dbt.adapters.spark")
 
 from spark_sql_support import dbt_cli as dbt  # noqa: E402
-from spark_sql_support import spark  # noqa: E402, F401 (the shared session)
 
 # DuckDB spellings with no meaning (or another one) in Spark SQL, looked for
 # outside string literals.

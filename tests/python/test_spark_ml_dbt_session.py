@@ -27,9 +27,6 @@ pytest.importorskip("dbt.adapters.spark")
 from cinemart.spark import is_spark_session  # noqa: E402
 from cinemart.spark.dbt_session import SUBMISSION_METHOD, SessionPythonJobHelper, install  # noqa: E402
 
-from spark_ml_data import module_session  # noqa: E402
-
-spark = pytest.fixture(scope="module")(lambda: (yield from module_session("test_spark_ml_dbt_session")))
 
 MODELS_PY = Path(__file__).resolve().parents[2] / "models_py"
 DBT = Path(sys.executable).with_name("dbt")

@@ -9,11 +9,12 @@ maxIter=10, seed=2020), MLlib's default 10x10 blocks, local[2]):
 The explicit table functions run here in plain mode (als_biased: false, 4x4
 blocks: a different block layout means a different random initialisation,
 hence a band rather than equality) and measured test RMSE 0.8808: band 0.015.
-The biased mode (SQL biases + ALS on residuals) measured 0.856 test RMSE at the
-same configuration, and must beat plain MLlib by at least 0.015.
+The biased mode (SQL biases + ALS on residuals, the default) is the run's Spark
+build's explicit model: test_spark_build.py holds it to its figure outside dbt
+(0.8563) and to at least 0.015 below plain MLlib.
 
 Only the explicit tables are fitted here (2 CV folds, one grid point; one
-SparkSession for the module). The ranking, recommendation and similar-movie
+SparkSession for the run). The ranking, recommendation and similar-movie
 checks read the run's one Spark build instead (conftest `full_spark_build`,
 whose implicit configuration is `SETTINGS`'s; its precision@10 band is
 asserted in test_spark_build.py): refitting them here cost two minutes of CI.
@@ -28,7 +29,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from spark_ml_data import ML_SMALL_DIR, module_session  # noqa: E402
+from spark_ml_data import ML_SMALL_DIR  # noqa: E402
 
 if not (ML_SMALL_DIR / "ratings.csv").exists():
     pytest.skip(f"ml-latest-small not found at {ML_SMALL_DIR} (set CINEMART_DATA_DIR)", allow_module_level=True)
@@ -36,7 +37,6 @@ if not (ML_SMALL_DIR / "ratings.csv").exists():
 from pyspark.sql import functions as F  # noqa: E402
 
 from cinemart.spark import explicit, tables as spark_tables  # noqa: E402
-from cinemart.spark._compat import GridPoint  # noqa: E402
 
 REFERENCE_TEST_RMSE = 0.8838
 SETTINGS = {
@@ -44,9 +44,6 @@ SETTINGS = {
     "implicit_grid": {"factors": [10], "regularization": [0.1], "alpha": [1.0], "iterations": [10],
                       "confidence": ["threshold"]},
 }
-
-spark = pytest.fixture(scope="module")(lambda: (yield from module_session("test_spark_ml_tables")))
-
 
 @pytest.fixture(scope="module")
 def built(spark, full_spark_build):
@@ -121,14 +118,6 @@ def test_explicit_test_rmse_within_band_of_plain_mllib(tables):
     cold = tables["als_predictions"].where("is_cold_start")
     assert cold.where("prediction is not null or split = 'train'").count() == 0
     assert cold.count() > 0  # ml-latest-small's split has test-only users/movies
-
-
-def test_biased_mode_beats_plain_mllib(split):
-    """SQL biases + ALS on residuals (0.856 measured) beat plain MLlib (0.8838) by >= 0.015."""
-    settings = explicit.settings_of(json.dumps({**SETTINGS, "als_biased": True}))
-    fitted = explicit.fit(split.where("not is_test"), settings, GridPoint(10, 0.1, 10))
-    rmse = explicit.rmse(split.where("is_test"), fitted)
-    assert rmse < REFERENCE_TEST_RMSE - 0.015, rmse
 
 
 def test_recommendations_exclude_rated_movies_and_are_ordered(tables, split):

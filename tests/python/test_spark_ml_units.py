@@ -7,14 +7,10 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from spark_ml_data import module_session  # noqa: E402
 
 from cinemart.spark import is_spark_session  # noqa: E402
 from cinemart.spark.blocked import _top_rows, top_n_against  # noqa: E402
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment  # noqa: E402
-
-spark = pytest.fixture(scope="module")(lambda: (yield from module_session("test_spark_ml_units")))
-
 
 def test_missing_java_is_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))

@@ -30,7 +30,6 @@ from spark_sql_support import (  # noqa: E402
     parquet_folder_files,
     schema_files,
     sql_layer_tables,
-    spark,  # noqa: F401 (the module's session fixture)
 )
 
 # Each layout's small build: the tables the reading and quarantine rules make

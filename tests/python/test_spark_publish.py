@@ -18,7 +18,7 @@ pytest.importorskip("pyspark")
 pytest.importorskip("dbt.adapters.spark")
 
 from movielens_fixtures import write_csv_dataset  # noqa: E402
-from spark_sql_support import dbt_cli, dbt_spark, layout_vars, spark  # noqa: E402, F401 (spark: the module's session)
+from spark_sql_support import dbt_cli, dbt_spark, layout_vars  # noqa: E402
 
 BUILD, SERVING = "publish_build", "cinemart"
 # the ratings chain only: enough tables to rebuild, cheap to build twice

@@ -117,6 +117,9 @@ def top_n(factors: Factors, seen: sp.csr_matrix, user_ids: np.ndarray, n: int = 
         raise ValueError(f"seen must be a CSR matrix of shape {shape}, "
                          f"got {type(seen).__name__} {getattr(seen, 'shape', None)}")
     user_ids = index_array("user_ids", user_ids, factors.n_users)
+    shared = _shared_scores(factors)
+    if shared is not None:
+        return TopN(*_top_unseen_in_one_order(shared, seen, user_ids, n))
     p = factors.user_factors.astype(np.float64)
     q_t = factors.item_factors.astype(np.float64).T
     b_i = factors.item_bias.astype(np.float64)
@@ -132,6 +135,70 @@ def top_n(factors: Factors, seen: sp.csr_matrix, user_ids: np.ndarray, n: int = 
         return scores
 
     return TopN(*_ranked(user_ids, score_block, n, factors.n_items))
+
+
+def _shared_scores(factors: Factors) -> np.ndarray | None:
+    """The item scores every user shares, when the model ranks the catalogue the same for everybody; else None.
+
+    That is a rank-1 model whose users all have the same factor and bias: the
+    popularity baseline and the fallback list. With one factor the product
+    is a single multiplication, so the scores are bit for bit those of the
+    blocked path (same operations, same order).
+    """
+    if factors.user_factors.shape[1] != 1 or factors.n_users == 0:
+        return None
+    p, b_u = factors.user_factors[:, 0], factors.user_bias
+    if not ((p == p[0]).all() and (b_u == b_u[0]).all()):
+        return None
+    scores = np.float64(p[0]) * factors.item_factors[:, 0].astype(np.float64)
+    scores += factors.item_bias.astype(np.float64)
+    scores += np.float64(b_u[0])
+    scores += factors.global_mean
+    return scores
+
+
+#: Candidate cells per batch of users in `_top_unseen_in_one_order` (int64 keys): 64 MiB.
+ORDER_BATCH_CELLS = 1 << 23
+
+
+def _top_unseen_in_one_order(scores: np.ndarray, seen: sp.csr_matrix, user_ids: np.ndarray,
+                             n: int) -> list[np.ndarray]:
+    """`top_n` when all users share `scores`: the catalogue's one order, each user's seen items skipped.
+
+    The same lists as scoring every (user, item) cell (score descending, ties
+    by item index, non-finite scores never listed), in O(users x n + their
+    ratings) instead of O(users x items): a user's first n unseen items lie
+    within the order's first n + (items they rated). At 25M ratings the
+    popularity baseline's evaluation took minutes the other way.
+    """
+    finite = np.flatnonzero(np.isfinite(scores))
+    order = finite[np.lexsort((finite, -scores[finite]))]  # item indices, best first
+    width = order.size + 1  # key stride: a position, or order.size for an item that is never listed
+    position = np.full(scores.size, order.size, dtype=np.int64)
+    position[order] = np.arange(order.size)
+    counts = np.diff(seen.indptr)[user_ids]
+    windows = np.minimum(n + counts, order.size)
+    parts = []
+    start = 0
+    while start < user_ids.size:
+        stop = start + max(1, int(np.searchsorted(np.cumsum(windows[start:]), ORDER_BATCH_CELLS, side="right")))
+        batch, window = user_ids[start:stop], windows[start:stop]
+        rated = seen[batch]
+        row = np.repeat(np.arange(batch.size), window)
+        offset = np.arange(window.sum()) - np.repeat(np.cumsum(window) - window, window)
+        seen_keys = np.repeat(np.arange(batch.size), np.diff(rated.indptr)) * width + position[rated.indices]
+        unseen = ~np.isin(row * width + offset, seen_keys)
+        row, offset = row[unseen], offset[unseen]
+        first = np.searchsorted(row, row, side="left")
+        rank = np.arange(row.size) - first + 1
+        keep = rank <= n
+        item = order[offset[keep]]
+        parts.append((batch[row[keep]], rank[keep], item, scores[item]))
+        start = stop
+    if not parts:
+        return [np.empty(0, np.int32), np.empty(0, np.int16), np.empty(0, np.int32), np.empty(0, np.float32)]
+    query, rank, item, score = (np.concatenate(column) for column in zip(*parts))
+    return [query.astype(np.int32), rank.astype(np.int16), item.astype(np.int32), score.astype(np.float32)]
 
 
 def similar(item_factors: np.ndarray, item_ids: np.ndarray, n: int = 10,
