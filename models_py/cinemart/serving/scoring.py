@@ -157,7 +157,7 @@ def _shared_scores(factors: Factors) -> np.ndarray | None:
     return scores
 
 
-#: Candidate cells per batch of users in `_top_unseen_in_one_order` (int64 keys): 64 MiB.
+#: Candidate cells per batch of users in `_top_unseen_in_one_order` (a few int64 arrays of that length).
 ORDER_BATCH_CELLS = 1 << 23
 
 
@@ -173,8 +173,7 @@ def _top_unseen_in_one_order(scores: np.ndarray, seen: sp.csr_matrix, user_ids: 
     """
     finite = np.flatnonzero(np.isfinite(scores))
     order = finite[np.lexsort((finite, -scores[finite]))]  # item indices, best first
-    width = order.size + 1  # key stride: a position, or order.size for an item that is never listed
-    position = np.full(scores.size, order.size, dtype=np.int64)
+    position = np.full(scores.size, order.size, dtype=np.int64)  # order.size: never listed
     position[order] = np.arange(order.size)
     counts = np.diff(seen.indptr)[user_ids]
     windows = np.minimum(n + counts, order.size)
@@ -183,11 +182,15 @@ def _top_unseen_in_one_order(scores: np.ndarray, seen: sp.csr_matrix, user_ids: 
     while start < user_ids.size:
         stop = start + max(1, int(np.searchsorted(np.cumsum(windows[start:]), ORDER_BATCH_CELLS, side="right")))
         batch, window = user_ids[start:stop], windows[start:stop]
-        rated = seen[batch]
+        first_cell = np.cumsum(window) - window
         row = np.repeat(np.arange(batch.size), window)
-        offset = np.arange(window.sum()) - np.repeat(np.cumsum(window) - window, window)
-        seen_keys = np.repeat(np.arange(batch.size), np.diff(rated.indptr)) * width + position[rated.indices]
-        unseen = ~np.isin(row * width + offset, seen_keys)
+        offset = np.arange(window.sum()) - np.repeat(first_cell, window)
+        rated = seen[batch]
+        rated_row = np.repeat(np.arange(batch.size), np.diff(rated.indptr))
+        rated_at = position[rated.indices]
+        inside = rated_at < window[rated_row]  # seen items further down the order never reach a list
+        unseen = np.ones(row.size, dtype=bool)
+        unseen[first_cell[rated_row[inside]] + rated_at[inside]] = False
         row, offset = row[unseen], offset[unseen]
         first = np.searchsorted(row, row, side="left")
         rank = np.arange(row.size) - first + 1
