@@ -52,20 +52,6 @@ def start_spark(work: Path):
     )
 
 
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def layout_vars(data_dir: Path) -> dict:
     from cinemart.data.layout import detect_layout
 
@@ -99,10 +85,12 @@ def dbt_spark(command: Sequence[str], work: Path, *, schema: str, dbt_vars: dict
     """Run dbt with --target spark in this process (the module's SparkSession); True when it succeeded."""
     from dbt.cli.main import dbtRunner
 
+    from cinemart.warehouse.dbt import temporary_environment
+
     env = {"CINEMART_SPARK_BUILD_SCHEMA": schema, "CINEMART_SPARK_MASTER": "local[2]"}
     if warehouse is not None:
         env["CINEMART_SPARK_WAREHOUSE_DIR"] = str(warehouse)
-    with environment(**env):
+    with temporary_environment(env):
         result = dbtRunner().invoke(dbt_args([*command, "--target", "spark"], work, dbt_vars, select))
     return result.success
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Mapping, Sequence
 
 import duckdb
 
@@ -128,22 +128,28 @@ def run_dbt(
     return BuildResult(database=database, returncode=completed.returncode, output=completed.stdout or "")
 
 
-def _invoke_in_process(args: list[str], project_dir: Path, overrides: dict[str, str]) -> int:
-    """dbt `args` through dbtRunner, run from `project_dir` (as the subprocess is: relative paths in
-    profiles.yml resolve there) with `overrides` in the environment for the call; dbt's exit code."""
-    from dbt.cli.main import dbtRunner
-
-    saved = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)
+@contextlib.contextmanager
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ for the `with` body, the previous values (or their absence) restored after."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
-        with contextlib.chdir(project_dir):
-            result = dbtRunner().invoke(args)
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _invoke_in_process(args: list[str], project_dir: Path, overrides: dict[str, str]) -> int:
+    """dbt `args` through dbtRunner, run from `project_dir` (as the subprocess is: relative paths in
+    profiles.yml resolve there) with `overrides` in the environment for the call; dbt's exit code."""
+    from dbt.cli.main import dbtRunner
+
+    with temporary_environment(overrides), contextlib.chdir(project_dir):
+        result = dbtRunner().invoke(args)
     # dbt's own codes: 0 success, 1 a node failed, 2 dbt itself could not run
     return 0 if result.success else (2 if result.exception is not None else 1)
 
