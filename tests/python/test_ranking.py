@@ -206,6 +206,30 @@ def test_top_n_block_size_does_not_change_results(seen, monkeypatch) -> None:
     np.testing.assert_array_equal(a.score, b.score)
 
 
+@pytest.mark.parametrize("n", [1, 3, 10, 40])
+def test_each_rows_best_are_the_sorted_finite_scores_ties_by_column(n) -> None:
+    """The fused top-n scan (`_best`) against a full sort: integer-valued scores tie often, -inf and NaN
+    are never listed, and a row with fewer finite scores than n lists all of them."""
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 6, size=(50, 30)).astype(np.float64)
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    scores[rng.random(scores.shape) < 0.05] = np.nan
+    scores[7, 3:] = -np.inf  # at most 3 finite
+    scores[9] = -np.inf  # nothing to list
+    rows, rank, cols = scoring._best(scores, n)
+    expected_rows, expected_rank, expected_cols = [], [], []
+    for r in range(scores.shape[0]):
+        finite = np.flatnonzero(np.isfinite(scores[r]))
+        best = finite[np.lexsort((finite, -scores[r, finite]))][:n]
+        expected_rows += [r] * best.size
+        expected_rank += list(range(1, best.size + 1))
+        expected_cols += best.tolist()
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(rank, expected_rank)
+    np.testing.assert_array_equal(cols, expected_cols)
+    assert 9 not in rows and (rows == 7).sum() == min(n, np.isfinite(scores[7]).sum())
+
+
 @pytest.mark.parametrize("batch_cells", [scoring.ORDER_BATCH_CELLS, 7])
 def test_a_model_with_one_order_for_everybody_lists_what_scoring_every_cell_lists(monkeypatch, batch_cells) -> None:
     """Popularity and the fallback list skip the users x items scores (`_top_unseen_in_one_order`):

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from cinemart.models.base import Factors
 from cinemart.models.threads import cpu_slot, thread_budget
@@ -59,23 +60,51 @@ def _block_rows(n_items: int) -> int:
     return max(1, BLOCK_CELLS // max(n_items, 1))
 
 
+@njit(cache=True, nogil=True)
+def _row_top(scores: np.ndarray, k: int, top: np.ndarray) -> np.ndarray:
+    """Fill `top[r, :count]` with row r's best finite columns, best first; returns each row's count.
+
+    One pass per row keeping the k best so far in order. Columns are scanned
+    in increasing order and a newcomer must beat a kept score strictly to
+    pass it, so equal scores keep the lower column first, and a score equal
+    to the k-th best never displaces it: the tie rule of the SQL macros.
+    """
+    n_rows, width = scores.shape
+    counts = np.zeros(n_rows, dtype=np.int64)
+    kept = np.empty(k, dtype=scores.dtype)
+    for r in range(n_rows):
+        count = 0
+        for c in range(width):
+            value = scores[r, c]
+            if not np.isfinite(value) or (count == k and not value > kept[k - 1]):
+                continue
+            if count < k:
+                slot = count
+                count += 1
+            else:
+                slot = k - 1  # the k-th best so far drops out
+            while slot > 0 and kept[slot - 1] < value:
+                kept[slot] = kept[slot - 1]
+                top[r, slot] = top[r, slot - 1]
+                slot -= 1
+            kept[slot] = value
+            top[r, slot] = c
+        counts[r] = count
+    return counts
+
+
 def _best(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, the `n` best finite scores: (row, rank 1..n, column), ordered by score desc, then column.
 
-    `argpartition` finds each row's n-th best score t; every column scoring
-    >= t is a candidate, so a tie at the cut is settled by column index, not
-    by where the partition happened to put it.
+    A fused scan (`_row_top`) instead of partition + mask + sort: at 25M
+    ratings the partition passes over every (user, movie) cell cost more
+    than the matrix product that made the scores.
     """
     k = min(n, scores.shape[1])
-    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
-    rows, cols = np.nonzero((scores >= kth[:, None]) & np.isfinite(scores))
-    values = scores[rows, cols]
-    order = np.lexsort((cols, -values, rows))
-    rows, cols = rows[order], cols[order]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size])) + 1
-    keep = rank <= n
-    return rows[keep], rank[keep], cols[keep]
+    top = np.empty((scores.shape[0], k), dtype=np.int64)
+    counts = _row_top(scores, k, top) if k else np.zeros(scores.shape[0], dtype=np.int64)
+    rows, slots = np.nonzero(np.arange(k)[None, :] < counts[:, None])
+    return rows, slots + 1, top[rows, slots]
 
 
 def _ranked(query: np.ndarray, score_block: Callable[[np.ndarray], np.ndarray], n: int,
