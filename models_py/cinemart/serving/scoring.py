@@ -206,10 +206,12 @@ def _top_unseen_in_one_order(scores: np.ndarray, seen: sp.csr_matrix, user_ids: 
     position[order] = np.arange(order.size)
     counts = np.diff(seen.indptr)[user_ids]
     windows = np.minimum(n + counts, order.size)
+    ends = np.cumsum(windows)  # batches of users whose windows add up to about ORDER_BATCH_CELLS
     parts = []
     start = 0
     while start < user_ids.size:
-        stop = start + max(1, int(np.searchsorted(np.cumsum(windows[start:]), ORDER_BATCH_CELLS, side="right")))
+        before = int(ends[start - 1]) if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, before + ORDER_BATCH_CELLS, side="right")))
         batch, window = user_ids[start:stop], windows[start:stop]
         first_cell = np.cumsum(window) - window
         row = np.repeat(np.arange(batch.size), window)
