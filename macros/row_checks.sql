@@ -62,15 +62,50 @@
 {%- endmacro %}
 
 
-{#- `row_reason`, else `reason` for every clean row but the first of its key in
-    `order_by`. Only clean rows compete, so a bad duplicate never displaces a
-    good row. -#}
-{% macro rejection_with_duplicates(keys, order_by, reason) -%}
-  coalesce(
-        row_reason,
-        case when row_number() over (
-            partition by {{ keys | join(', ') }}, (row_reason is null)
-            order by {{ order_by }}
-        ) > 1 then '{{ reason }}' end
-    )
+{#- Two CTEs ending in `with_rejections`: every row of `relation` plus
+    `rejection_reason`, which is `row_reason`, else `reason` for every clean row
+    but the first of its key in `order_by`. Only clean rows compete, so a bad
+    duplicate never displaces a good row.
+    Only keys that repeat among clean rows are ranked: a window over every row
+    sorted all 25M ratings of ml-25m by key and raw line, half of the
+    ratings' staging time, to find the few keys that occur twice. (EXISTS,
+    not a join flag: a left join carried every raw line through a hash join
+    twice and saved nothing.) -#}
+{% macro with_duplicate_rejections(relation, keys, order_by, reason) -%}
+repeated_keys as (
+
+    select {{ keys | join(', ') }}
+    from {{ relation }}
+    where row_reason is null
+    group by {{ keys | join(', ') }}
+    having count(*) > 1
+
+),
+
+with_rejections as (
+
+    select *, row_reason as rejection_reason
+    from {{ relation }}
+    where not exists {{ _repeated_key(relation, keys) }}
+
+    union all
+
+    select
+        *,
+        coalesce(
+            row_reason,
+            case when row_number() over (
+                partition by {{ keys | join(', ') }}, (row_reason is null)
+                order by {{ order_by }}
+            ) > 1 then '{{ reason }}' end
+        ) as rejection_reason
+    from {{ relation }}
+    where exists {{ _repeated_key(relation, keys) }}
+
+)
+{%- endmacro %}
+
+
+{% macro _repeated_key(relation, keys) -%}
+(select 1 from repeated_keys where {% for key in keys %}repeated_keys.{{ key }} = {{ relation }}.{{ key }}{{ ' and ' if not loop.last }}{% endfor %})
 {%- endmacro %}

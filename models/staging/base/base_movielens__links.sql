@@ -37,7 +37,10 @@ checked as (
         end as row_reason
     from typed
 
-)
+),
+
+{{ with_duplicate_rejections('checked', ['movie_id'], 'raw_imdb_id, raw_tmdb_id',
+                             'duplicate_movie_id') }}
 
 select
     raw_movie_id,
@@ -45,5 +48,5 @@ select
     raw_tmdb_id,
     movie_id,
     tmdb_id,
-    {{ rejection_with_duplicates(['movie_id'], 'raw_imdb_id, raw_tmdb_id', 'duplicate_movie_id') }} as rejection_reason
-from checked
+    rejection_reason
+from with_rejections

@@ -33,12 +33,15 @@ checked as (
         end as row_reason
     from typed
 
-)
+),
+
+{{ with_duplicate_rejections('checked', ['movie_id'], 'raw_title, raw_genres',
+                             'duplicate_movie_id') }}
 
 select
     raw_movie_id,
     raw_title,
     raw_genres,
     movie_id,
-    {{ rejection_with_duplicates(['movie_id'], 'raw_title, raw_genres', 'duplicate_movie_id') }} as rejection_reason
-from checked
+    rejection_reason
+from with_rejections

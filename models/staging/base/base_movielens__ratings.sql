@@ -62,7 +62,10 @@ checked as (
         end as row_reason
     from typed
 
-)
+),
+
+{{ with_duplicate_rejections('checked', ['user_id', 'movie_id'], 'rated_at_epoch desc, rating desc, raw_line',
+                             'duplicate_superseded_by_later_rating') }}
 
 select
     raw_line,
@@ -74,6 +77,5 @@ select
     movie_id,
     rating,
     rated_at_epoch,
-    {{ rejection_with_duplicates(['user_id', 'movie_id'], 'rated_at_epoch desc, rating desc, raw_line',
-                                 'duplicate_superseded_by_later_rating') }} as rejection_reason
-from checked
+    rejection_reason
+from with_rejections
