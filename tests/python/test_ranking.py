@@ -12,7 +12,7 @@ from cinemart.models import implicit_als
 from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams, confidence, fit_implicit_als, interaction_matrix
 from cinemart.models.popularity import fit_popularity
-from cinemart.serving import scoring
+from cinemart.serving import explanations, scoring
 from cinemart.serving.explanations import because_you_liked
 from cinemart.serving.scoring import similar, top_n
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
@@ -341,13 +341,22 @@ def test_because_you_liked_hand_case() -> None:
     assert np.isnan(result.similarity[3:]).all()
 
 
-def test_because_you_liked_matches_brute_force_for_any_pair_budget(ratings, seen) -> None:
+def test_because_you_liked_ties_go_to_the_lower_movie() -> None:
+    factors = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 2.0], [0.0, 3.0]])  # 1, 2 and 3 point the same way
+    ratings = sp.csr_matrix(np.array([[5.0, 0, 4.0, 4.0], [0, 4.0, 4.0, 5.0]]))
+    result = because_you_liked(factors, ratings, np.array([0, 1, 1]), np.array([1, 0, 3]))
+    np.testing.assert_array_equal(result.item, [2, 1, 1])
+    np.testing.assert_allclose(result.similarity, [1.0, 0.0, 1.0], atol=1e-6)
+
+
+def test_because_you_liked_matches_brute_force_in_any_chunking(ratings, seen, monkeypatch) -> None:
     users, items, values = ratings
     matrix = interaction_matrix(users, items, values, N_USERS, N_ITEMS)
     model = random_model()
     recs = top_n(model, seen, np.arange(N_USERS), n=4)
     big = because_you_liked(model.item_factors, matrix, recs.user, recs.item)
-    small = because_you_liked(model.item_factors, matrix, recs.user, recs.item, max_pairs=5)
+    monkeypatch.setattr(explanations, "_CHUNK", 7)
+    small = because_you_liked(model.item_factors, matrix, recs.user, recs.item)
     np.testing.assert_array_equal(big.item, small.item)
     np.testing.assert_array_equal(big.similarity, small.similarity)
 
