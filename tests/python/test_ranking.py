@@ -198,28 +198,38 @@ def test_top_n_block_size_does_not_change_results(seen, monkeypatch) -> None:
     model = random_model()
     users = np.array([5, 3, 70, 3])
     b = top_n(model, seen, users)
-    monkeypatch.setattr(scoring, "BLOCK_CELLS", 1)  # one user per block
+    monkeypatch.setattr(scoring, "TILE_ROWS", 1)  # one user per batch...
+    monkeypatch.setattr(scoring, "TILE_COLUMNS", 7)  # ...and tiles that do not divide the catalogue
     a = top_n(model, seen, users)
     for x, y in zip(a[:3], b[:3]):
         np.testing.assert_array_equal(x, y)
-    # float64 products of float32 factors: block shapes move nothing at float32 precision
+    # float64 products of float32 factors: tile shapes move nothing at float32 precision
     np.testing.assert_array_equal(a.score, b.score)
 
 
 @pytest.mark.parametrize("n", [1, 3, 10, 40])
-def test_each_rows_best_are_the_sorted_finite_scores_ties_by_column(n) -> None:
-    """The fused top-n scan (`_best`) against a full sort: integer-valued scores tie often, -inf and NaN
-    are never listed, and a row with fewer finite scores than n lists all of them."""
+@pytest.mark.parametrize("tile_columns", [1, 7, 1024])
+def test_each_rows_best_are_the_sorted_finite_scores_ties_by_column(n, tile_columns, monkeypatch) -> None:
+    """The tiled top-n scan (`_ranked`, `_tile_top`) against a full sort: integer-valued scores tie often,
+    -inf, +inf, NaN and excluded cells are never listed, and a row with fewer listable scores than n lists
+    all of them, however the columns are cut into tiles."""
     rng = np.random.default_rng(n)
     scores = rng.integers(0, 6, size=(50, 30)).astype(np.float64)
     scores[rng.random(scores.shape) < 0.2] = -np.inf
     scores[rng.random(scores.shape) < 0.05] = np.nan
+    scores[rng.random(scores.shape) < 0.02] = np.inf
     scores[7, 3:] = -np.inf  # at most 3 finite
     scores[9] = -np.inf  # nothing to list
-    rows, rank, cols = scoring._best(scores, n)
+    excluded = sp.random(50, 30, density=0.1, random_state=n, format="csr")
+    excluded.sort_indices()
+    monkeypatch.setattr(scoring, "TILE_COLUMNS", tile_columns)
+    finish = scoring._Finish(lambda batch: (excluded[batch].indptr, excluded[batch].indices))
+    rows, rank, cols, _ = scoring._ranked(np.arange(50), lambda batch, start, stop: scores[batch, start:stop].copy(),
+                                          finish, n, 30)
+    listable = np.isfinite(scores) & (excluded.toarray() == 0)
     expected_rows, expected_rank, expected_cols = [], [], []
     for r in range(scores.shape[0]):
-        finite = np.flatnonzero(np.isfinite(scores[r]))
+        finite = np.flatnonzero(listable[r])
         best = finite[np.lexsort((finite, -scores[r, finite]))][:n]
         expected_rows += [r] * best.size
         expected_rank += list(range(1, best.size + 1))
@@ -227,7 +237,7 @@ def test_each_rows_best_are_the_sorted_finite_scores_ties_by_column(n) -> None:
     np.testing.assert_array_equal(rows, expected_rows)
     np.testing.assert_array_equal(rank, expected_rank)
     np.testing.assert_array_equal(cols, expected_cols)
-    assert 9 not in rows and (rows == 7).sum() == min(n, np.isfinite(scores[7]).sum())
+    assert 9 not in rows and (rows == 7).sum() == min(n, listable[7].sum())
 
 
 @pytest.mark.parametrize("batch_cells", [scoring.ORDER_BATCH_CELLS, 7])

@@ -3,8 +3,11 @@
     recommendations: score(u, i) = p_u . q_i + b_i + b_u + mu   (`Factors`; zeros where a model has no bias)
     similar movies:  cosine(q_i, q_j), or a blended query . candidate (`nearest`, cinemart.similarity.blend)
 
-Both run as blocked float64 matrix products, then `argpartition` for the top
-n, then a deterministic order: score descending, ties by item index. Item
+Both run as tiled float64 matrix products (a tile of users x a tile of
+movies, small enough to stay in cache), each tile finished and scanned for
+the best n by one numba kernel (`_tile_top`), keeping every row's best n so
+far across its tiles. The order is deterministic: score descending, ties by
+item index. Item
 indices follow sorted MovieLens ids (`cinemart.data.ids.IdIndex`), so ties go
 to the lowest `movie_id`, exactly as the SQL macros' `order by score desc,
 movie_id` (macros/serving/create_serving_macros.sql) — popularity scores are
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -31,8 +35,13 @@ from cinemart.models.base import Factors
 from cinemart.models.threads import cpu_slot, thread_budget
 from cinemart.validation import index_array, require_int
 
-#: Score-matrix cells per block (float64): 128 MiB, whatever the catalogue size.
-BLOCK_CELLS = 1 << 24
+#: A tile of scores: TILE_ROWS queries x TILE_COLUMNS items of float64, 2 MiB,
+#: so the product, the finishing arithmetic and the scan meet it in cache.
+#: Whole-row blocks of 128 MiB made six passes through memory per cell
+#: (product, three additions, the seen mask, the scan), which at 25M ratings
+#: cost more than the arithmetic. Fixed sizes: results do not depend on them.
+TILE_ROWS = 256
+TILE_COLUMNS = 1024
 
 
 class TopN(NamedTuple):
@@ -56,81 +65,139 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
-def _block_rows(n_items: int) -> int:
-    return max(1, BLOCK_CELLS // max(n_items, 1))
+@dataclass(frozen=True)
+class _Finish:
+    """How a raw product tile becomes scores, and which cells are never listed.
+
+    Factor scores: ((dot + item_add) + query_add) + constant, the macros'
+    order. Cosines (`clip`): the dot clipped to [-1, 1]. Items outside
+    `allowed` (empty: all allowed) and each query's `excluded` items are
+    skipped; `excluded(batch)` returns them as CSR (indptr, sorted indices).
+    """
+
+    excluded: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    clip: bool = False
+    item_add: np.ndarray = field(default_factory=lambda: np.empty(0))
+    query_add: np.ndarray = field(default_factory=lambda: np.empty(0))
+    constant: float = 0.0
+    allowed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
 
 
 @njit(cache=True, nogil=True)
-def _row_top(scores: np.ndarray, k: int, top: np.ndarray) -> np.ndarray:
-    """Fill `top[r, :count]` with row r's best finite columns, best first; returns each row's count.
+def _tile_top(tile: np.ndarray, first_column: int, clip: bool, item_add: np.ndarray, query_add: np.ndarray,
+              constant: float, allowed: np.ndarray, excluded_ptr: np.ndarray, excluded: np.ndarray,
+              cursor: np.ndarray, top: np.ndarray, kept: np.ndarray, counts: np.ndarray) -> None:
+    """Finish one tile's scores in place and merge them into each row's best so far (`top`, `kept`, `counts`).
 
-    One pass per row keeping the k best so far in order. Columns are scanned
-    in increasing order and a newcomer must beat a kept score strictly to
-    pass it, so equal scores keep the lower column first, and a score equal
+    Per row, three passes over the cached tile: the arithmetic (branch-free,
+    so it vectorizes), the never-listed cells set to -inf (`cursor[r]` walks
+    row r's sorted excluded columns), then the scan. Tiles reach a row in
+    increasing column order and a newcomer must beat a kept score strictly
+    to pass it, so equal scores keep the lower column first and a score equal
     to the k-th best never displaces it: the tie rule of the SQL macros.
+    Non-finite scores are never listed.
     """
-    n_rows, width = scores.shape
-    counts = np.zeros(n_rows, dtype=np.int64)
-    kept = np.empty(k, dtype=scores.dtype)
+    n_rows, width = tile.shape
+    k = top.shape[1]
+    stop_column = first_column + width
     for r in range(n_rows):
-        count = 0
+        row = tile[r]
+        if clip:
+            for c in range(width):
+                value = row[c]
+                row[c] = 1.0 if value > 1.0 else (-1.0 if value < -1.0 else value)
+        else:
+            shift = query_add[r] if query_add.size else 0.0
+            if item_add.size:
+                for c in range(width):
+                    row[c] = (row[c] + item_add[first_column + c]) + shift
+            elif query_add.size:
+                for c in range(width):
+                    row[c] = row[c] + shift
+            for c in range(width):
+                row[c] = row[c] + constant
+        if allowed.size:
+            for c in range(width):
+                if not allowed[first_column + c]:
+                    row[c] = -np.inf
+        at, end = cursor[r], excluded_ptr[r + 1]
+        while at < end and excluded[at] < stop_column:
+            if excluded[at] >= first_column:
+                row[excluded[at] - first_column] = -np.inf
+            at += 1
+        cursor[r] = at
+        count = counts[r]
+        bar = kept[r, k - 1] if count == k else -np.inf
         for c in range(width):
-            value = scores[r, c]
-            if not np.isfinite(value) or (count == k and not value > kept[k - 1]):
+            value = row[c]
+            if not value > bar or value == np.inf:  # NaN and -inf fail the first test
                 continue
             if count < k:
                 slot = count
                 count += 1
             else:
                 slot = k - 1  # the k-th best so far drops out
-            while slot > 0 and kept[slot - 1] < value:
-                kept[slot] = kept[slot - 1]
+            while slot > 0 and kept[r, slot - 1] < value:
+                kept[r, slot] = kept[r, slot - 1]
                 top[r, slot] = top[r, slot - 1]
                 slot -= 1
-            kept[slot] = value
-            top[r, slot] = c
+            kept[r, slot] = value
+            top[r, slot] = first_column + c
+            if count == k:
+                bar = kept[r, k - 1]
         counts[r] = count
-    return counts
 
 
-def _best(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row, the `n` best finite scores: (row, rank 1..n, column), ordered by score desc, then column.
-
-    A fused scan (`_row_top`) instead of partition + mask + sort: at 25M
-    ratings the partition passes over every (user, movie) cell cost more
-    than the matrix product that made the scores.
-    """
-    k = min(n, scores.shape[1])
-    top = np.empty((scores.shape[0], k), dtype=np.int64)
-    counts = _row_top(scores, k, top) if k else np.zeros(scores.shape[0], dtype=np.int64)
-    rows, slots = np.nonzero(np.arange(k)[None, :] < counts[:, None])
-    return rows, slots + 1, top[rows, slots]
-
-
-def _ranked(query: np.ndarray, score_block: Callable[[np.ndarray], np.ndarray], n: int,
+def _ranked(query: np.ndarray, product: Callable[[np.ndarray, int, int], np.ndarray], finish: _Finish, n: int,
             n_items: int) -> list[np.ndarray]:
-    """Score `query` in blocks and keep each row's best `n`: (query, rank, item, score).
+    """Each query's best `n` items: (query, rank, item, score), score descending, ties by item.
 
-    `score_block(batch)` returns the batch's (len(batch), n_items) float64
-    scores with excluded cells at -inf. Blocks run in parallel on the threads
-    the process budget grants (BLAS stays on one thread, see
-    `cinemart.models.threads`); each block is independent, so the result does
-    not depend on how many ran at once.
+    `product(batch, start, stop)` returns the raw float64 scores of the
+    batch's queries against items start..stop-1, as a new C-ordered array the
+    kernel may overwrite. Batches of TILE_ROWS queries run in parallel on the
+    threads the process budget grants (BLAS stays on one thread, see
+    `cinemart.models.threads`); each batch is independent, so the result
+    does not depend on how many ran at once.
     """
-    step = _block_rows(n_items)
-    batches = [query[start:start + step] for start in range(0, query.size, step)]
-    if not batches:
+    batches = [query[start:start + TILE_ROWS] for start in range(0, query.size, TILE_ROWS)]
+    k = min(n, n_items)
+    if not batches or k == 0:
         return [np.empty(0, np.int32), np.empty(0, np.int16), np.empty(0, np.int32), np.empty(0, np.float32)]
 
     def best_of(batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        scores = score_block(batch)
-        rows, rank, cols = _best(scores, n)
-        return batch[rows], rank, cols, scores[rows, cols]
+        top = np.empty((batch.size, k), dtype=np.int64)
+        kept = np.empty((batch.size, k), dtype=np.float64)
+        counts = np.zeros(batch.size, dtype=np.int64)
+        excluded_ptr, excluded = finish.excluded(batch)
+        excluded_ptr, excluded = excluded_ptr.astype(np.int64), excluded.astype(np.int64)
+        cursor = excluded_ptr[:-1].copy()
+        query_add = finish.query_add[batch] if finish.query_add.size else finish.query_add
+        for start in range(0, n_items, TILE_COLUMNS):
+            tile = product(batch, start, min(start + TILE_COLUMNS, n_items))
+            _tile_top(tile, start, finish.clip, finish.item_add, query_add, finish.constant, finish.allowed,
+                      excluded_ptr, excluded, cursor, top, kept, counts)
+        rows, slots = np.nonzero(np.arange(k)[None, :] < counts[:, None])
+        return batch[rows], slots + 1, top[rows, slots], kept[rows, slots]
 
     with cpu_slot(min(thread_budget(), len(batches))) as workers, ThreadPoolExecutor(workers) as pool:
         parts = list(pool.map(best_of, batches))
     query, rank, item, score = (np.concatenate(column) for column in zip(*parts))
     return [query.astype(np.int32), rank.astype(np.int16), item.astype(np.int32), score.astype(np.float32)]
+
+
+def _dot_tiles(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarray, int, int], np.ndarray]:
+    """`product` for `_ranked`: queries[batch] . items[start:stop] (both float64, one row per vector)."""
+    def product(batch: np.ndarray, start: int, stop: int) -> np.ndarray:
+        return queries[batch] @ items[start:stop].T
+    return product
+
+
+def _one_each(excluded: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """`excluded` for `_Finish`: query q never gets item excluded[q] (-1: nothing)."""
+    def rows(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        own = excluded[batch]
+        return np.concatenate([[0], np.cumsum(own >= 0)]), own[own >= 0]
+    return rows
 
 
 def top_n(factors: Factors, seen: sp.csr_matrix, user_ids: np.ndarray, n: int = 10) -> TopN:
@@ -149,21 +216,17 @@ def top_n(factors: Factors, seen: sp.csr_matrix, user_ids: np.ndarray, n: int = 
     shared = _shared_scores(factors)
     if shared is not None:
         return TopN(*_top_unseen_in_one_order(shared, seen, user_ids, n))
-    p = factors.user_factors.astype(np.float64)
-    q_t = factors.item_factors.astype(np.float64).T
-    b_i = factors.item_bias.astype(np.float64)
-    b_u = factors.user_bias.astype(np.float64)
+    if not seen.has_sorted_indices:
+        seen = seen.sorted_indices()
 
-    def score_block(batch: np.ndarray) -> np.ndarray:
-        scores = p[batch] @ q_t  # the macro's order: dot, + b_i, + b_u, + mu
-        scores += b_i[None, :]
-        scores += b_u[batch, None]
-        scores += factors.global_mean
-        rated = seen[batch]
-        scores[np.repeat(np.arange(batch.size), np.diff(rated.indptr)), rated.indices] = -np.inf
-        return scores
+    def rated(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = seen[batch]
+        return rows.indptr, rows.indices
 
-    return TopN(*_ranked(user_ids, score_block, n, factors.n_items))
+    finish = _Finish(rated, item_add=factors.item_bias.astype(np.float64),
+                     query_add=factors.user_bias.astype(np.float64), constant=float(factors.global_mean))
+    product = _dot_tiles(factors.user_factors.astype(np.float64), factors.item_factors.astype(np.float64))
+    return TopN(*_ranked(user_ids, product, finish, n, factors.n_items))
 
 
 def _shared_scores(factors: Factors) -> np.ndarray | None:
@@ -246,18 +309,12 @@ def similar(item_factors: np.ndarray, item_ids: np.ndarray, n: int = 10,
     n_items = item_factors.shape[0]
     item_ids = index_array("item_ids", item_ids, n_items)
     unit = unit_rows(item_factors)
-    allowed = np.ones(n_items, dtype=bool)
+    allowed = np.empty(0, dtype=bool)  # every item
     if restrict_to is not None:
-        allowed[:] = False
+        allowed = np.zeros(n_items, dtype=bool)
         allowed[index_array("restrict_to", restrict_to, n_items)] = True
-
-    def score_block(batch: np.ndarray) -> np.ndarray:
-        scores = np.clip(unit[batch] @ unit.T, -1.0, 1.0)
-        scores[:, ~allowed] = -np.inf
-        scores[np.arange(batch.size), batch] = -np.inf  # never an item's own neighbour
-        return scores
-
-    return SimilarItems(*_ranked(item_ids, score_block, n, n_items))
+    finish = _Finish(_one_each(np.arange(n_items)), clip=True, allowed=allowed)  # never an item's own neighbour
+    return SimilarItems(*_ranked(item_ids, _dot_tiles(unit, unit), finish, n, n_items))
 
 
 def nearest(queries: np.ndarray, candidates: np.ndarray, exclude: np.ndarray, n: int = 10,
@@ -271,19 +328,12 @@ def nearest(queries: np.ndarray, candidates: np.ndarray, exclude: np.ndarray, n:
     """
     require_int("n", n, 1)
     queries = np.asarray(queries, dtype=np.float64)
-    candidates_t = np.asarray(candidates, dtype=np.float64).T
-    n_items = candidates_t.shape[1]
+    candidates = np.asarray(candidates, dtype=np.float64)
+    n_items = candidates.shape[0]
     exclude = np.asarray(exclude, dtype=np.int64)
-    if queries.shape[1] != candidates_t.shape[0] or exclude.shape != (queries.shape[0],):
-        raise ValueError(f"queries {queries.shape}, candidates {candidates_t.T.shape} and exclude {exclude.shape} "
+    if queries.shape[1] != candidates.shape[1] or exclude.shape != (queries.shape[0],):
+        raise ValueError(f"queries {queries.shape}, candidates {candidates.shape} and exclude {exclude.shape} "
                          "do not match")
-    mask = np.ones(n_items, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
-
-    def score_block(batch: np.ndarray) -> np.ndarray:
-        scores = np.clip(queries[batch] @ candidates_t, -1.0, 1.0)
-        scores[:, ~mask] = -np.inf
-        own = exclude[batch]
-        scores[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
-        return scores
-
-    return SimilarItems(*_ranked(np.arange(queries.shape[0]), score_block, n, n_items))
+    finish = _Finish(_one_each(exclude), clip=True,
+                     allowed=np.empty(0, dtype=np.bool_) if allowed is None else np.asarray(allowed, dtype=bool))
+    return SimilarItems(*_ranked(np.arange(queries.shape[0]), _dot_tiles(queries, candidates), finish, n, n_items))
