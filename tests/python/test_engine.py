@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from cinemart.engine import tables_for
@@ -68,3 +69,18 @@ def test_the_duckdb_engine_reads_the_split_once_until_it_changes(monkeypatch):
     con.execute("update int_ratings_split set rating = 4.5 where user_id = 2")
     changed = tables._split(con.table("int_ratings_split"))
     assert len(reads) == 2 and changed.rating.tolist() == [3.5, 5.0, 4.5]
+
+
+def test_split_ratings_come_out_in_user_movie_order_whether_or_not_they_came_in_it():
+    """DuckDB hands the split over sorted, so the sort is skipped; any other order is sorted here."""
+    from cinemart.data.ratings import SplitRatings
+
+    def columns(users, movies):
+        return {"user_id": np.array(users), "movie_id": np.array(movies), "rating": np.arange(len(users)) + 1.0,
+                "is_test": np.zeros(len(users), bool), "cv_fold": np.zeros(len(users), np.int32)}
+
+    sorted_in = SplitRatings.from_columns(columns([1, 1, 2, 3], [5, 7, 1, 1]))
+    assert sorted_in.rating.tolist() == [1.0, 2.0, 3.0, 4.0]
+    shuffled = SplitRatings.from_columns(columns([2, 1, 3, 1], [1, 7, 1, 5]))
+    assert shuffled.user_id.tolist() == [1, 1, 2, 3] and shuffled.movie_id.tolist() == [5, 7, 1, 1]
+    assert shuffled.rating.tolist() == [4.0, 2.0, 1.0, 3.0]

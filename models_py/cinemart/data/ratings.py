@@ -19,6 +19,12 @@ from cinemart.data.ids import IdIndex
 SPLIT_COLUMNS = "user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold"
 
 
+def _in_pair_order(user_id: np.ndarray, movie_id: np.ndarray) -> bool:
+    """Whether the rows are already in strictly increasing (user, movie) order."""
+    user_step = np.diff(user_id)
+    return bool(((user_step > 0) | ((user_step == 0) & (np.diff(movie_id) > 0))).all())
+
+
 @dataclass(frozen=True)
 class SplitRatings:
     user_id: np.ndarray  # int64
@@ -48,6 +54,8 @@ class SplitRatings:
             raise ValueError("split ratings hold NaN or infinite ratings")
         if arrays["rating"].size == 0:
             raise ValueError("no clean ratings to train on: every rating was quarantined or the file is empty")
+        if _in_pair_order(arrays["user_id"], arrays["movie_id"]):  # DuckDB sorted them: 8 s of lexsort saved at 25M
+            return cls(**arrays)
         order = np.lexsort((arrays["movie_id"], arrays["user_id"]))
         return cls(**{name: column[order] for name, column in arrays.items()})
 
