@@ -257,7 +257,7 @@ def test_a_model_with_one_order_for_everybody_lists_what_scoring_every_cell_list
     assert scoring._shared_scores(shared) is not None
     monkeypatch.setattr(scoring, "ORDER_BATCH_CELLS", batch_cells)
     fast = top_n(shared, seen, users, n=12)
-    monkeypatch.setattr(scoring, "_shared_scores", lambda factors: None)  # the blocked path
+    monkeypatch.setattr(scoring, "_shared_scores", lambda factors: None)  # the tiled path
     blocked = top_n(shared, seen, users, n=12)
     for name, got, expected in zip(fast._fields, fast, blocked):
         np.testing.assert_array_equal(got, expected, err_msg=name)

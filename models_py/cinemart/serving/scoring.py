@@ -235,7 +235,7 @@ def _shared_scores(factors: Factors) -> np.ndarray | None:
     That is a rank-1 model whose users all have the same factor and bias: the
     popularity baseline and the fallback list. With one factor the product
     is a single multiplication, so the scores are bit for bit those of the
-    blocked path (same operations, same order).
+    tiled path (same operations, same order).
     """
     if factors.user_factors.shape[1] != 1 or factors.n_users == 0:
         return None
