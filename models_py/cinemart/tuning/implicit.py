@@ -35,7 +35,7 @@ from cinemart.tuning.grid import GridSpec, select_lowest
 #: Factors 16 is there for large catalogues with few ratings per movie, where
 #: 128 factors overfit. On the synthetic 25M set (planted rank 10; random
 #: 80/20 split, precision@10 on 20,000 test users, threshold, reg 40, alpha 8):
-#: f=128 0.060, f=32 0.084, f=16 0.099, popularity 0.064; at 5M f=128 0.129,
+#: f=128 0.059, f=32 0.084, f=16 0.099, popularity 0.064; at 5M f=128 0.129,
 #: f=16 0.190, popularity 0.082. On ml-latest-small f=128 keeps winning
 #: (0.222 against 0.204 for f=16), so validation picks per data set.
 #: "quick" is a 2-point smoke grid for CI.
