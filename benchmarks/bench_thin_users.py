@@ -31,7 +31,7 @@ from cinemart.models.fold_in import FoldIn, fold_in
 from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als
 from cinemart.serving.scoring import top_n
 from cinemart.warehouse.activity_tables import fallback_factors
-from cinemart.warehouse.ranking_tables import EvaluationProtocol
+from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings
 
 SEED = 2020
 
@@ -48,7 +48,7 @@ def main() -> None:
         popular = con.sql("select movie_id, damped_mean_rating from int_popular_movies where fit = 'train'").fetchnumpy()
     params = ImplicitParams(**json.loads(parameters))
     fold = FoldIn.from_parameters("implicit_als", parameters)
-    protocol = EvaluationProtocol.of(data)
+    protocol = EvaluationProtocol.of(data, RankingSettings.from_config({}))  # the build's user sample, if any
     train = protocol.train
     n_users, n_movies = len(train.users), len(train.movies)
     fitted = fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users, n_movies, params, SEED)

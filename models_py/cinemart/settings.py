@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "similar_movies_min_ratings": 10,  # ratings from which similar lists are collaborative; below: blended with content
     "tuning_strategy": "auto",  # auto | kfold | sampled_holdout
     "tuning_max_ratings": 2_000_000,  # auto: k-fold CV up to this many train ratings
+    "ranking_eval_max_users": 50_000,  # ranking_evaluation scores a seeded sample of test users past this many
 }
 
 

@@ -23,7 +23,7 @@ def quiet(message: str) -> None:
 
 def explicit_fit(data) -> ServedFactors:
     """A stand-in explicit train fit on the protocol's train users and movies (random factors)."""
-    train = EvaluationProtocol.of(data).train
+    train = EvaluationProtocol.of(data, SETTINGS).train
     rng = np.random.default_rng(1)
     factors = Factors.unbiased(rng.random((len(train.users), 4)), rng.random((len(train.movies), 4)))
     return ServedFactors("explicit_als", "explicit-run", train.users, train.movies, factors,
@@ -31,7 +31,7 @@ def explicit_fit(data) -> ServedFactors:
 
 
 def by_activity(data, fit: ServedFactors):
-    movies = EvaluationProtocol.of(data).train.movies.ids[:30]
+    movies = EvaluationProtocol.of(data, SETTINGS).train.movies.ids[:30]
     popular = {"movie_id": movies, "damped_mean_rating": np.linspace(4.5, 3.0, movies.size)}
     return ranking_evaluation_by_activity_table(data, SETTINGS, IMPLICIT, "rid", fit, "implicit_als", popular,
                                                 progress=quiet).to_pylist()
@@ -52,6 +52,40 @@ def test_the_activity_split_buckets_the_lists_ranking_evaluation_made(monkeypatc
         assert n == evaluated["n_users_evaluated"] > 0
         assert sum(r["n_users_evaluated"] * r["precision_at_10"] for r in mine) / n == \
             pytest.approx(evaluated["precision_at_10"], abs=1e-12)
+
+
+def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monkeypatch):
+    """Each sampled user scores what they score in the full evaluation: the sample only chooses whom to average."""
+    from dataclasses import replace
+
+    from cinemart.evaluation.ranking import per_user_metrics
+
+    data = split_ratings(seed=6)
+    fit = explicit_fit(data)
+    full_protocol = EvaluationProtocol.of(data, SETTINGS)
+    sampled_settings = replace(SETTINGS, eval_max_users=100)
+    protocol = EvaluationProtocol.of(data, sampled_settings)
+    assert protocol.n_eligible == full_protocol.n_eligible == full_protocol.eval_users.size > 100
+    assert protocol.eval_users.size == 100 and protocol.is_user_sample and not full_protocol.is_user_sample
+    assert np.isin(protocol.eval_users, full_protocol.eval_users).all()
+
+    table = ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid", fit, "{}", progress=quiet).to_pylist()
+    full_lists = full_protocol.top_k(fit.factors, 10)
+    every_user = per_user_metrics(full_lists, full_protocol.relevant)
+    in_sample = np.isin(every_user["users"], protocol.eval_users)
+    explicit = next(r for r in table if r["model"] == "explicit_als")
+    assert explicit["precision_at_10"] == pytest.approx(every_user["precision"][in_sample].mean(), abs=1e-12)
+    assert explicit["ndcg_at_10"] == pytest.approx(every_user["ndcg"][in_sample].mean(), abs=1e-12)
+    assert all(r["n_users_evaluated"] == 100 and r["n_users_eligible"] == protocol.n_eligible
+               and r["is_user_sample"] for r in table)
+
+    monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
+    movies = protocol.train.movies.ids[:30]
+    popular = {"movie_id": movies, "damped_mean_rating": np.linspace(4.5, 3.0, movies.size)}
+    buckets = ranking_evaluation_by_activity_table(data, sampled_settings, IMPLICIT, "rid", fit, "implicit_als",
+                                                   popular, progress=quiet).to_pylist()
+    assert all(r["is_user_sample"] for r in buckets)
+    assert sum(r["n_users_evaluated"] for r in buckets if r["model"] == "implicit_als") == 100
 
 
 def test_another_split_gets_its_own_fits(monkeypatch):

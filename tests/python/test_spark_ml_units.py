@@ -43,3 +43,21 @@ def test_top_n_against_masks_excluded_ids_and_orders_by_score_then_id(spark):
     assert rows == [(1, 1, 20, 2.0), (1, 2, 30, 1.0), (1, 3, 40, 0.5),
                     (2, 1, 10, 7.0), (2, 2, 20, 7.0), (2, 3, 30, 6.0)]
     assert is_spark_session(spark)
+
+
+def test_spark_judges_the_same_user_sample_as_duckdb(spark):
+    """Past ranking_eval_max_users both engines draw the sample with cinemart.evaluation.users from the same ids."""
+    from dataclasses import replace
+
+    from cinemart.evaluation.users import evaluation_users
+    from cinemart.spark.ranking import evaluated_users
+    from cinemart.warehouse.ranking_tables import RankingSettings
+
+    settings = replace(RankingSettings.from_config({}), eval_max_users=100)
+    rows = [(int(u), int(m)) for u in range(1, 301) for m in (u % 7 + 1, u % 5 + 10)]
+    relevant = spark.createDataFrame(rows, "user_id bigint, movie_id bigint")
+    kept, users, chosen = evaluated_users(relevant, settings)
+    expected = evaluation_users(np.arange(1, 301), 100, settings.seed)
+    assert chosen.is_sample and chosen.n_eligible == 300
+    assert sorted(r[0] for r in users.collect()) == expected.ids.tolist()
+    assert sorted({r[0] for r in kept.collect()}) == expected.ids.tolist() and kept.count() == 200

@@ -12,6 +12,8 @@ select
     map_at_10,
     catalogue_coverage,
     n_users_evaluated,
+    n_users_eligible,
+    is_user_sample,
     n_cold_start_test_rows,
     is_served,
     serves_similarity,

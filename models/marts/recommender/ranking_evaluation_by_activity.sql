@@ -13,5 +13,6 @@ select
     recall_at_10,
     ndcg_at_10,
     map_at_10,
-    is_served
+    is_served,
+    is_user_sample
 from {{ ref('int_ranking_evaluation_by_activity') }}

@@ -8,6 +8,7 @@ reject exactly the same vars.
 
 from cinemart.evaluation.activity import ACTIVITY_BUCKETS  # noqa: F401
 from cinemart.evaluation.ranking import RELEVANT_MIN_RATING  # noqa: F401
+from cinemart.evaluation.users import EvaluationUsers, evaluation_users  # noqa: F401
 from cinemart.models.implicit_als import CONFIDENCE_KINDS, ImplicitParams  # noqa: F401
 from cinemart.models.popularity import POPULAR_MIN_RATING  # noqa: F401
 from cinemart.tuning.explicit import GridPoint, expand_grid  # noqa: F401

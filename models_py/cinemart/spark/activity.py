@@ -19,14 +19,15 @@ from pyspark.sql import functions as F
 
 from cinemart.spark._compat import ACTIVITY_BUCKETS
 from cinemart.spark.frames import single_row, split_frame
-from cinemart.spark.ranking import chosen_params, evaluation_lists, lists_key, settings_of, train_models
+from cinemart.spark.ranking import (chosen_params, evaluated_users, evaluation_lists, lists_key, settings_of,
+                                   train_models)
 from cinemart.spark.retrieval import per_user_ranking_metrics, relevant_warm, top_n_unseen
 
 FALLBACK_MODEL = "popular_movies"
 
 SCHEMA = ("run_id string, model string, activity_bucket string, bucket_order int, min_train_ratings bigint, "
           "max_train_ratings bigint, n_users_evaluated bigint, precision_at_10 double, recall_at_10 double, "
-          "ndcg_at_10 double, map_at_10 double, is_served boolean")
+          "ndcg_at_10 double, map_at_10 double, is_served boolean, is_user_sample boolean")
 
 
 def fallback_table(train: DataFrame, popular: DataFrame) -> DataFrame:
@@ -62,8 +63,7 @@ def ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, impl
     served = str(single_row(evaluation, "is_served", "ranking_evaluation")["model"])
     split = split_frame(split).cache()
     train = split.where(~F.col("is_test")).cache()
-    relevant = relevant_warm(split.where(F.col("is_test")), train).cache()
-    users = relevant.select("user_id").distinct()
+    relevant, users, chosen = evaluated_users(relevant_warm(split.where(F.col("is_test")), train).cache(), settings)
     label, order = bucket_of(F.col("n_train"))
     activity = (train.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_train"))
                 .select("user_id", label.alias("activity_bucket")))
@@ -89,6 +89,6 @@ def ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, impl
             "min_train_ratings", "max_train_ratings",
             F.coalesce("n_users_evaluated", F.lit(0)).cast("bigint").alias("n_users_evaluated"),
             "precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10",
-            F.lit(name == served).alias("is_served")))
+            F.lit(name == served).alias("is_served"), F.lit(chosen.is_sample).alias("is_user_sample")))
     rows = [row for part in parts for row in part.orderBy("bucket_order").collect()]
     return spark.createDataFrame(rows, SCHEMA)

@@ -24,13 +24,16 @@ import json
 import time
 from dataclasses import asdict, replace
 
+import numpy as np
+
 from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.spark import explicit
-from cinemart.spark._compat import POPULAR_MIN_RATING, ImplicitParams, RankingSettings, expand_implicit_grid
+from cinemart.spark._compat import (POPULAR_MIN_RATING, EvaluationUsers, ImplicitParams, RankingSettings,
+                                    evaluation_users, expand_implicit_grid)
 from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, single_row,
                                    spark_run_id, split_frame)
 from cinemart.spark.retrieval import ranking_metrics, relevant_warm, top_n_unseen
@@ -157,8 +160,8 @@ def implicit_factors(split: DataFrame, grid_search: DataFrame, settings_json: st
 
 
 EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
-                     "map_at_10 double, catalogue_coverage double, n_users_evaluated bigint, "
-                     "n_cold_start_test_rows bigint, is_served boolean, serves_similarity boolean, "
+                     "map_at_10 double, catalogue_coverage double, n_users_evaluated bigint, n_users_eligible bigint, "
+                     "is_user_sample boolean, n_cold_start_test_rows bigint, is_served boolean, serves_similarity boolean, "
                      "parameters string, evaluation_seconds double, library_versions string")
 
 
@@ -175,6 +178,20 @@ def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_fa
                        "train"),
         "explicit_als": (lambda: explicit_fit, explicit_parameters, str(explicit_fit.select("run_id").first()[0])),
     }
+
+
+def evaluated_users(relevant: DataFrame, settings: RankingSettings) -> tuple[DataFrame, DataFrame, EvaluationUsers]:
+    """`relevant` and its users, cut to the users the evaluation scores (cinemart.evaluation.users).
+
+    The eligible ids come to the driver so the sample is drawn by the same
+    function, from the same sorted ids and seed, as on DuckDB.
+    """
+    ids = np.array([row[0] for row in relevant.select("user_id").distinct().collect()], dtype=np.int64)
+    chosen = evaluation_users(ids, settings.eval_max_users, settings.seed)
+    if not chosen.is_sample:
+        return relevant, relevant.select("user_id").distinct(), chosen
+    users = relevant.sparkSession.createDataFrame([(int(u),) for u in chosen.ids], "user_id bigint").cache()
+    return relevant.join(users, "user_id", "left_semi").cache(), users, chosen
 
 
 #: The evaluation's top-n lists (persisted) for the current split and SparkSession, shared with its activity split.
@@ -207,8 +224,7 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
     split = split_frame(split).cache()
     train = split.where(~F.col("is_test")).cache()
     test = split.where(F.col("is_test"))
-    relevant = relevant_warm(test, train).cache()
-    users = relevant.select("user_id").distinct()
+    relevant, users, chosen = evaluated_users(relevant_warm(test, train).cache(), settings)
     n_catalogue = train.select("movie_id").distinct().count()
     n_warm = (test.join(train.select("user_id").distinct(), "user_id", "left_semi")
               .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
@@ -225,6 +241,6 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
     taste = max((r for r in rows if r[0] in TASTE_MODELS), key=lambda r: r[1]["ndcg"])[0]
     versions = library_versions()
     return split.sparkSession.createDataFrame(
-        [(run, name, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"], m["n_users"], n_cold,
-          name == served, name == taste, parameters, seconds, versions) for name, m, parameters, seconds in rows],
+        [(run, name, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"], m["n_users"],
+          chosen.n_eligible, chosen.is_sample, n_cold, name == served, name == taste, parameters, seconds, versions) for name, m, parameters, seconds in rows],
         EVALUATION_SCHEMA)

@@ -61,7 +61,7 @@ def ranking_evaluation_by_activity_table(data: SplitRatings, settings: RankingSe
                                          popular_train: Mapping[str, np.ndarray],
                                          progress: Progress = print_progress) -> pa.Table:
     """One row per (model, activity bucket): ranking_evaluation's metrics over the bucket's test users."""
-    protocol = EvaluationProtocol.of(data)
+    protocol = EvaluationProtocol.of(data, settings)
     train = protocol.train
     n_train = np.bincount(train.user_idx, minlength=len(train.users))
     models = {name: (make, fit_key) for name, (make, _, fit_key)
@@ -91,4 +91,5 @@ def ranking_evaluation_by_activity_table(data: SplitRatings, settings: RankingSe
         "ndcg_at_10": pa.array([r["ndcg"] for r in rows], pa.float64()),
         "map_at_10": pa.array([r["ap"] for r in rows], pa.float64()),
         "is_served": [r["model"] == served_model for r in rows],
+        "is_user_sample": [protocol.is_user_sample] * len(rows),
     })

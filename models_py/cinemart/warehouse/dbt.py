@@ -184,8 +184,9 @@ def headline(database: Path) -> list[tuple[str, str]]:
         ("min ratings per user", "dataset_overview", "select min_ratings_per_user from dataset_overview"),
         ("explicit ALS test RMSE", "als_model_runs", "select format('{:.4f} (rank {}, reg {}, {} iterations)', test_rmse, rank, reg, "
                                    "iterations) from als_model_runs order by finished_at desc limit 1"),
-        ("served model precision@10", "ranking_evaluation", "select format('{:.4f} ({})', precision_at_10, model) from ranking_evaluation "
-                                      "where is_served"),
+        ("served model precision@10", "ranking_evaluation", "select format('{:.4f} ({}{})', precision_at_10, model, "
+                                      "case when is_user_sample then format(', {:,} of {:,} test users', n_users_evaluated, "
+                                      "n_users_eligible) else '' end) from ranking_evaluation where is_served"),
     ]
     figures = []
     with duckdb.connect(str(database), read_only=True) as con:

@@ -30,6 +30,7 @@ from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import IndexedRatings, SplitRatings
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
+from cinemart.evaluation.users import evaluation_users
 from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
 from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
@@ -52,6 +53,7 @@ class RankingSettings(FamilySettings):
     """The implicit family's and serving's vars, validated before any work starts."""
 
     similar_min_ratings: int
+    eval_max_users: int
     top_n: int = 10  # the product's list length, not a var
 
     @classmethod
@@ -64,6 +66,7 @@ class RankingSettings(FamilySettings):
                    seed=require_int("implicit_seed", values["implicit_seed"], 0),
                    similar_min_ratings=require_int("similar_movies_min_ratings",
                                                    values["similar_movies_min_ratings"], 1),
+                   eval_max_users=require_int("ranking_eval_max_users", values["ranking_eval_max_users"], 100),
                    tuning=TuningPolicy.from_config(values))
 
 
@@ -124,29 +127,43 @@ def chosen_params(grid: Mapping[str, np.ndarray]) -> ImplicitParams:
 class EvaluationProtocol:
     """The test side of the evaluation protocol, on the train part's indices (README "Evaluation protocol").
 
-    relevant: test ratings >= 4.0 of users and movies present in train;
-    eval_users: users with at least one; seen: what each user rated in train
-    (never recommended back); n_cold: test ratings left out because their
-    user or movie has no train rating (no model can recommend them).
+    relevant: test ratings >= 4.0 of users and movies present in train, of
+    the evaluated users only; eval_users: the users evaluated, those with at
+    least one such rating, or a seeded sample of them past
+    `ranking_eval_max_users` (`cinemart.evaluation.users`); n_eligible: users
+    with at least one; seen: what each user rated in train (never recommended
+    back); n_cold: test ratings left out because their user or movie has no
+    train rating (no model can recommend them).
     """
 
     train: IndexedRatings
     relevant: sp.csr_matrix
     eval_users: np.ndarray
+    n_eligible: int
     seen: sp.csr_matrix
     n_cold: int
 
     @classmethod
-    def of(cls, data: SplitRatings) -> EvaluationProtocol:
+    def of(cls, data: SplitRatings, settings: RankingSettings) -> EvaluationProtocol:
         train = IndexedRatings.build(data, data.train)
         n_users, n_movies = len(train.users), len(train.movies)
         test_users = train.users.encode(data.user_id[data.is_test])
         test_movies = train.movies.encode(data.movie_id[data.is_test])
         warm = (test_users >= 0) & (test_movies >= 0)
-        relevant = relevant_matrix(test_users[warm], test_movies[warm], data.rating[data.is_test][warm], n_users,
-                                   n_movies)
+        test_ratings = data.rating[data.is_test]
+        relevant = relevant_matrix(test_users[warm], test_movies[warm], test_ratings[warm], n_users, n_movies)
+        chosen = evaluation_users(train.users.decode(np.flatnonzero(np.diff(relevant.indptr))),
+                                  settings.eval_max_users, settings.seed)
+        if chosen.is_sample:
+            judged = warm & np.isin(test_users, train.users.encode(chosen.ids))
+            relevant = relevant_matrix(test_users[judged], test_movies[judged], test_ratings[judged], n_users,
+                                       n_movies)
         seen = interaction_matrix(train.user_idx, train.movie_idx, np.ones(train.rating.size), n_users, n_movies)
-        return cls(train, relevant, np.flatnonzero(np.diff(relevant.indptr)), seen, int((~warm).sum()))
+        return cls(train, relevant, train.users.encode(chosen.ids), chosen.n_eligible, seen, int((~warm).sum()))
+
+    @property
+    def is_user_sample(self) -> bool:
+        return self.eval_users.size < self.n_eligible
 
     def top_k(self, factors: Factors, k: int) -> np.ndarray:
         """Every evaluated user's top-k unseen movies by `factors` (the served scorer), as top_k_matrix."""
@@ -193,7 +210,7 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     recommended by any model and are left out of the relevant sets (counted in
     n_cold_start_test_rows).
     """
-    protocol = EvaluationProtocol.of(data)
+    protocol = EvaluationProtocol.of(data, settings)
     relevant = protocol.relevant
     models = train_models(protocol, settings, implicit, explicit_train_fit, explicit_parameters)
     rows = []
@@ -217,6 +234,8 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
         "map_at_10": [r["map"] for r in rows],
         "catalogue_coverage": [r["coverage"] for r in rows],
         "n_users_evaluated": [r["n_users"] for r in rows],
+        "n_users_eligible": [protocol.n_eligible] * len(rows),
+        "is_user_sample": [protocol.is_user_sample] * len(rows),
         "n_cold_start_test_rows": [protocol.n_cold] * len(rows),
         "is_served": [r["model"] == served for r in rows],
         "serves_similarity": [r["model"] == taste for r in rows],
