@@ -140,3 +140,23 @@ def test_a_movie_without_taste_or_content_gets_the_most_rated_movies():
     assert not vectors.is_candidate[3]  # popularity alone never makes a neighbour
     others = found.item != 3
     assert not np.isin(3, found.similar_item[others])
+
+
+@pytest.mark.parametrize("tile_rows", [1, 7, 256])
+def test_lists_are_the_full_products_bit_for_bit_though_tiles_skip_unused_columns(blended, monkeypatch, tile_rows):
+    """Tiles multiply only the columns their queries use (scoring._dot_used_columns); nothing else may change."""
+    from cinemart.serving import scoring
+
+    monkeypatch.setattr(scoring, "TILE_ROWS", tile_rows)
+    vectors, _ = blended
+    found = blended_similar(vectors, n=5)
+    scores = vectors.query.astype(np.float64) @ vectors.candidate.astype(np.float64).T
+    scores[:, ~vectors.is_candidate] = -np.inf
+    np.fill_diagonal(scores, -np.inf)
+    for movie in range(len(vectors.movies)):
+        order = np.lexsort((np.arange(scores.shape[1]), -scores[movie]))[:5]
+        mine = found.item == movie
+        assert found.rank[mine].tolist() == [1, 2, 3, 4, 5]
+        assert found.similar_item[mine].tolist() == order.tolist()
+        assert found.similarity[mine].tolist() == np.clip(scores[movie, order], -1, 1).astype(np.float32).tolist()
+    assert (np.diff(found.item) >= 0).all()  # lists come back in query order
