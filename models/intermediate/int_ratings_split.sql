@@ -3,6 +3,9 @@
     integer, mod 100; a rating is test when bucket < test_percent. Train rows get
     a cross-validation fold from the same hash salted with '-fold'. Any SQL engine
     with md5 reproduces it exactly. -#}
+
+{{ config(pre_hook="{{ duckdb_memory_limit_hook('loading') }}", post_hook="{{ duckdb_memory_limit_hook('planned') }}") }}
+
 {%- set seed = integer_var('split_seed', 0) -%}
 {%- set test_percent = integer_var('test_percent', 1, 99) -%}
 {%- set folds = integer_var('cv_folds', 2, 20) -%}

@@ -1,3 +1,5 @@
+{{ config(pre_hook="{{ duckdb_memory_limit_hook('loading') }}", post_hook="{{ duckdb_memory_limit_hook('planned') }}") }}
+
 with validated as (
 
     select * from {{ ref('base_movielens__ratings') }}

@@ -29,8 +29,8 @@ from cinemart.data.fetch import (
 from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, detect_layout
 from cinemart.data.preflight import PreflightError, PreflightReport, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
-from cinemart.memory import (DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError, fixed_duckdb_limit, gib,
-                             plan_memory)
+from cinemart.memory import (DUCKDB_LOAD_MEMORY_LIMIT_ENV, DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError,
+                             fixed_duckdb_limit, gib, plan_memory)
 from cinemart.warehouse.explicit_tables import ExplicitSettings
 from cinemart.warehouse.ranking_tables import RankingSettings
 from cinemart.settings import SettingsError, check_var_names
@@ -274,9 +274,10 @@ def _plan_memory(checked: PreflightReport) -> dict[str, str]:
 
     Refuses, before dbt starts, a dataset the budget cannot hold."""
     plan = plan_memory(checked.files[0].n_data_lines, duckdb_limit=fixed_duckdb_limit())
+    loading = f" ({gib(plan.duckdb_loading)} while the ratings load)" if plan.duckdb_loading > plan.duckdb else ""
     print(f"memory budget {gib(plan.budget)} ({MEMORY_LIMIT_ENV}): build process and model plugin "
-          f"~{gib(plan.plugin)} for {plan.n_ratings:,} ratings, DuckDB {gib(plan.duckdb)}", flush=True)
-    return {DUCKDB_MEMORY_LIMIT_ENV: plan.duckdb_setting}
+          f"~{gib(plan.plugin)} for {plan.n_ratings:,} ratings, DuckDB {gib(plan.duckdb)}{loading}", flush=True)
+    return {DUCKDB_MEMORY_LIMIT_ENV: plan.duckdb_setting, DUCKDB_LOAD_MEMORY_LIMIT_ENV: plan.duckdb_loading_setting}
 
 
 def _publish_with_report(paths: WarehousePaths) -> tuple[Path, Path]:

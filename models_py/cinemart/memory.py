@@ -13,7 +13,9 @@ rest left to the OS page cache and other programs):
   (`PLUGIN_BYTES_PER_RATING`, measured by `benchmarks/bench_scale.py`);
 * DuckDB gets what is left, at most a third of the budget (it spills; the
   arrays cannot; on 24 GiB that is ~6 GB, the old fixed default), unless
-  CINEMART_DUCKDB_MEMORY_LIMIT fixes it;
+  CINEMART_DUCKDB_MEMORY_LIMIT fixes it; while the ratings load, before any
+  array exists, it gets that third even when the arrays will leave it less
+  (`duckdb_loading`, applied by macros/memory_limits.sql);
 * when what is left is under `DUCKDB_MIN_BYTES`, the build stops before any
   work with one line saying what it needs and which setting to change.
 
@@ -33,6 +35,8 @@ from pathlib import Path
 
 MEMORY_LIMIT_ENV = "CINEMART_MEMORY_LIMIT"
 DUCKDB_MEMORY_LIMIT_ENV = "CINEMART_DUCKDB_MEMORY_LIMIT"
+#: Set by `cinemart build` only: DuckDB's limit for the models that load the ratings (macros/memory_limits.sql).
+DUCKDB_LOAD_MEMORY_LIMIT_ENV = "CINEMART_DUCKDB_LOAD_MEMORY_LIMIT"
 GIB = 1 << 30
 MIB = 1 << 20
 
@@ -107,11 +111,17 @@ class MemoryPlan:
     budget: int
     plugin: int  # estimated peak of the model plugin's arrays
     duckdb: int  # DuckDB's memory_limit
+    duckdb_loading: int  # DuckDB's memory_limit while the ratings load, before any array exists
 
     @property
     def duckdb_setting(self) -> str:
         """DuckDB's memory_limit value (whole MiB)."""
         return f"{self.duckdb // MIB}MiB"
+
+    @property
+    def duckdb_loading_setting(self) -> str:
+        """DuckDB's memory_limit for the loading models (macros/memory_limits.sql), whole MiB."""
+        return f"{self.duckdb_loading // MIB}MiB"
 
 
 def plan_memory(n_ratings: int, *, budget: int | None = None, duckdb_limit: int | None = None) -> MemoryPlan:
@@ -131,7 +141,11 @@ def plan_memory(n_ratings: int, *, budget: int | None = None, duckdb_limit: int 
             f"{n_ratings:,} ratings need about {gib(needed)} ({gib(plugin)} for the build process and the model "
             f"plugin's arrays, {gib(needed - plugin)} for DuckDB) but the memory budget is {gib(budget)}: raise "
             f"{MEMORY_LIMIT_ENV} (this machine has {gib(available_memory())}){lower}, or build a smaller dataset")
-    return MemoryPlan(n_ratings, budget, plugin, duckdb)
+    # Before the first fit nothing but the process base sits beside DuckDB: it may take the share it would
+    # get with no arrays at all (a limit the user fixed holds throughout).
+    loading = max(duckdb, min(budget - PROCESS_BASE_BYTES, budget // DUCKDB_SHARE_DIVISOR)) \
+        if duckdb_limit is None else duckdb_limit
+    return MemoryPlan(n_ratings, budget, plugin, duckdb, loading)
 
 
 def fixed_duckdb_limit() -> int | None:

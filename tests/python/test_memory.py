@@ -51,6 +51,9 @@ def test_duckdb_gets_what_the_plugin_leaves_at_most_a_third():
     large = plan_memory((9 * GIB - PROCESS_BASE_BYTES) // PLUGIN_BYTES_PER_RATING, budget=12 * GIB)
     assert large.duckdb == 12 * GIB - large.plugin < 4 * GIB
     assert large.plugin + large.duckdb <= large.budget
+    # while the ratings load no array exists yet: the share DuckDB would get without them
+    assert small.duckdb_loading == small.duckdb and large.duckdb_loading == 4 * GIB
+    assert large.duckdb_loading_setting == "4096MiB"
 
 
 def test_data_the_budget_cannot_hold_is_refused_in_one_line(monkeypatch):
@@ -65,7 +68,8 @@ def test_data_the_budget_cannot_hold_is_refused_in_one_line(monkeypatch):
 
 
 def test_a_fixed_duckdb_share_is_planned_around_and_named_when_too_big():
-    assert plan_memory(1_000, budget=8 * GIB, duckdb_limit=6 * GIB).duckdb == 6 * GIB
+    fixed = plan_memory(1_000, budget=8 * GIB, duckdb_limit=6 * GIB)
+    assert fixed.duckdb == fixed.duckdb_loading == 6 * GIB  # a limit the user fixed holds throughout
     with pytest.raises(MemoryBudgetError, match=r"lower DuckDB's memory_limit \(CINEMART_DUCKDB_MEMORY_LIMIT\)"):
         plan_memory(1_000, budget=8 * GIB, duckdb_limit=7.5 * GIB)
 
@@ -92,6 +96,7 @@ def test_cinemart_build_hands_duckdb_its_planned_share(make_movielens_folder, mo
     assert main(["build", "--from", str(make_movielens_folder("csv"))]) == 2  # the stand-in dbt failed
 
     assert seen[0]["CINEMART_DUCKDB_MEMORY_LIMIT"] == "2048MiB"  # a third of 6 GiB: one rating leaves plenty
+    assert seen[0]["CINEMART_DUCKDB_LOAD_MEMORY_LIMIT"] == "2048MiB"
     assert "memory budget 6.0 GiB (CINEMART_MEMORY_LIMIT)" in capsys.readouterr().out
 
 

@@ -7,6 +7,7 @@ the model plugin has its own tests.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -21,10 +22,14 @@ SQL_LAYERS = ["path:models/staging", "path:models/intermediate/int_ratings_split
               "path:models/intermediate/int_movie_genres.sql", "path:models/marts/eda"]
 
 
-def build_sql_layers(data_dir: Path, work: Path) -> Path:
+#: The memory plan as `cinemart build` hands it to dbt (cinemart.memory), for the csv fixture's build.
+PLANNED_MEMORY = {"CINEMART_DUCKDB_MEMORY_LIMIT": "1000MiB", "CINEMART_DUCKDB_LOAD_MEMORY_LIMIT": "1234MiB"}
+
+
+def build_sql_layers(data_dir: Path, work: Path, extra_env: dict[str, str] | None = None) -> Path:
     database = work / "warehouse.duckdb"
     result = run_dbt("build", detect_layout(data_dir), project_dir=find_project_dir(), database=database,
-                     select=SQL_LAYERS, target_dir=work)
+                     select=SQL_LAYERS, target_dir=work, extra_env=extra_env)
     assert result.returncode == 0, f"dbt build failed, see {work / 'logs'}"
     return database
 
@@ -33,7 +38,17 @@ def build_sql_layers(data_dir: Path, work: Path) -> Path:
 def csv_build(tmp_path_factory):
     work = tmp_path_factory.mktemp("csv")
     fixture = write_csv_dataset(work / "data")
-    return fixture, build_sql_layers(fixture.path, work)
+    return fixture, build_sql_layers(fixture.path, work, PLANNED_MEMORY)
+
+
+def test_the_loading_models_take_duckdbs_loading_share_and_give_it_back(csv_build):
+    """macros/memory_limits.sql: each model that loads the ratings raises DuckDB's limit and restores the plan's."""
+    _, database = csv_build
+    log = (database.parent / "logs" / "dbt.log").read_text()
+    for model in ("base_movielens__ratings", "stg_movielens__ratings", "int_ratings_split"):
+        statements = re.findall(rf"On model\.cinemart\.{model}: /\*[^*]*\*/\s*(set memory_limit = '\w+')", log)
+        assert statements == ["set memory_limit = '1234MiB'", "set memory_limit = '1000MiB'"], model
+    assert log.count("set memory_limit") == 6  # no other model touches it
 
 
 def test_every_bad_row_is_quarantined_with_its_reason(csv_build):

@@ -5,6 +5,8 @@
     the higher one, then the first raw line, so the choice never depends on
     row order). -#}
 
+{{ config(pre_hook="{{ duckdb_memory_limit_hook('loading') }}", post_hook="{{ duckdb_memory_limit_hook('planned') }}") }}
+
 with source as (
 
     select * from {{ source('movielens', 'ratings') }}
