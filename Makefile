@@ -1,31 +1,71 @@
 # Two commands on a fresh clone: `make run` (set-up, data, dbt build) and `make test`.
-PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# Empty: whatever CINEMART_DATA_DIR holds, else ml-latest-small (`cinemart build` without a name).
+# Empty: whatever CINEMART_DATA_DIR holds, else the shipped data/ml-latest-small.zip
+# (`cinemart build` without a name).
 DATASET ?=
 
-.PHONY: run test setup lock bench docs clean
+# The interpreter: PYTHON=... if given, else the newest supported one found on PATH
+# or in pyenv's versions folder. A candidate counts only if it runs (pyenv shims of
+# versions that are not activated exist on PATH but fail).
+SUPPORTED := 3.11 3.12 3.13
+PY_OK := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+PY_VERSION := import sys; print("%d.%d" % sys.version_info[:2])
+ifndef PYTHON
+PYTHON := $(shell for p in python3.13 python3.12 python3.11 python3 \
+             $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[123]*/bin/python3 2>/dev/null); do \
+             v=$$($$p -c '$(PY_OK); $(PY_VERSION)' 2>/dev/null) && echo "$$v $$(command -v $$p)"; \
+           done | sort -V | tail -n 1 | cut -d' ' -f2)
+endif
 
+# A PYTHON named on the command line or in the environment that differs from the
+# one .venv was made with recreates .venv, so `PYTHON=python3.12 make run` means it.
+ifneq ($(filter command line environment,$(origin PYTHON)),)
+VENV_HAS := $(shell test -x $(BIN)/python && $(BIN)/python -c '$(PY_VERSION)' 2>/dev/null)
+VENV_WANTS := $(shell $(PYTHON) -c '$(PY_VERSION)' 2>/dev/null)
+ifneq ($(VENV_HAS),)
+ifneq ($(VENV_HAS),$(VENV_WANTS))
+$(info .venv holds Python $(VENV_HAS); recreating it with $(PYTHON) (Python $(VENV_WANTS)))
+$(shell rm -rf $(VENV))
+endif
+endif
+endif
+
+.PHONY: run test setup setup-test interpreter lock bench docs clean
+
+# `make run` installs the DuckDB engine only; `make test` adds the test and Spark
+# extras. constraints.txt pins every transitive version for 3.11, 3.12 and 3.13.
 setup: $(VENV)/.installed
+setup-test: $(VENV)/.installed-test
 
-# constraints.txt pins every transitive version; the spark extra is installed too,
-# because the tests build the project on local Spark as well as DuckDB.
-$(VENV)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
+interpreter:
+	@test -n "$(PYTHON)" || { echo "make: no Python $(SUPPORTED) found on PATH or in pyenv: install one, or name it with PYTHON=/path/to/python3.x" >&2; exit 2; }
+	@$(PYTHON) -c '$(PY_OK)' 2>/dev/null || { echo "make: PYTHON=$(PYTHON) is not a working Python $(SUPPORTED) interpreter" >&2; exit 2; }
+
+$(VENV)/.installed: pyproject.toml constraints.txt | interpreter
+	@echo "setting up $(VENV) with $(PYTHON) ($$($(PYTHON) -c '$(PY_VERSION)'))"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,spark]"
 	touch $@
 
-# Fetches $(DATASET) into data/ unless CINEMART_DATA_DIR points at a local copy
-# (which must then hold $(DATASET) if one is named), then builds every table and
-# prints where the warehouse is.
+# Unpacks the shipped data/ml-latest-small.zip (sha256-checked, no network) unless
+# CINEMART_DATA_DIR points at a local copy or DATASET names another release, builds
+# every table, publishes the warehouse and prints where it is.
 run: setup
 	$(BIN)/cinemart build $(DATASET)
 
+test: setup-test
+	$(BIN)/pytest
+
 # Re-resolve every dependency to the newest version pyproject.toml allows, in a
-# scratch venv, and pin the result; commit constraints.txt once make test passes on it.
-lock:
+# scratch venv, and pin the result; commit constraints.txt once make test passes
+# on it with each supported Python (PYTHON=python3.11 make test, and so on).
+lock: interpreter
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
@@ -35,16 +75,13 @@ lock:
 	mv constraints.new constraints.txt
 	rm -rf .lock-venv
 
-test: setup
-	$(BIN)/pytest
-
 bench: setup
 	$(BIN)/python benchmarks/bench_als.py
 
 # dbt opens its database read-write: it documents the working copy (warehouse/build),
 # which after `make run` holds the warehouse just built, never the file readers have open.
 docs: setup
-	$(BIN)/dbt docs generate --profiles-dir .
+	$(BIN)/dbt docs generate
 
 clean:
 	rm -rf target logs warehouse

@@ -14,11 +14,24 @@ from pathlib import Path
 
 import pytest
 
-# The shared MovieLens copy beside the checkout (../shared/data); CI and
-# `make test` may point CINEMART_DATA_DIR at the ml-latest-small folder instead.
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-LATEST_SMALL_ZIP = SHARED_DATA / "archives" / "ml-latest-small.zip"
-LATEST_SMALL_DIR = Path(os.environ.get("CINEMART_DATA_DIR") or SHARED_DATA / "ml-latest-small")
+from cinemart.data.fetch import REPO_DATA
+
+# The official ml-latest-small.zip the repository ships, and its CSVs: CINEMART_DATA_DIR
+# if set, else the archive unpacked into data/ml-latest-small (pytest_configure).
+LATEST_SMALL_ZIP = REPO_DATA / "ml-latest-small.zip"
+LATEST_SMALL_DIR = Path(os.environ.get("CINEMART_DATA_DIR") or REPO_DATA / "ml-latest-small")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Put the real ml-latest-small on disk before any test module is imported, with no network.
+
+    Every real-data test, the Spark ones included, then finds it through
+    CINEMART_DATA_DIR, so a fresh clone skips nothing for lack of data.
+    """
+    from cinemart.data.fetch import fetch
+
+    if "CINEMART_DATA_DIR" not in os.environ:
+        os.environ["CINEMART_DATA_DIR"] = str(fetch("ml-latest-small", REPO_DATA))
 
 
 @dataclass
@@ -80,22 +93,16 @@ def grouplens_mirror(tmp_path: Path) -> Iterator[Mirror]:
         thread.join()
 
 
-def _shared(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (see {SHARED_DATA}/README.md)")
-    return path
-
-
 @pytest.fixture
 def latest_small_zip() -> Path:
-    """The official ml-latest-small.zip (read-only: copy it before changing it)."""
-    return _shared(LATEST_SMALL_ZIP)
+    """The official ml-latest-small.zip the repository ships (read-only: copy it before changing it)."""
+    return LATEST_SMALL_ZIP
 
 
 @pytest.fixture
 def latest_small_dir() -> Path:
     """The official ml-latest-small CSVs (read-only)."""
-    return _shared(LATEST_SMALL_DIR)
+    return LATEST_SMALL_DIR
 
 
 @pytest.fixture
@@ -174,7 +181,7 @@ def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     from cinemart.data.layout import detect_layout
     from cinemart.warehouse.dbt import find_project_dir, run_dbt
 
-    data_dir = _shared(LATEST_SMALL_DIR)
+    data_dir = LATEST_SMALL_DIR
     work = tmp_path_factory.mktemp("real_warehouse")
     database = work / "cinemart.duckdb"
     result = run_dbt("build", detect_layout(data_dir), project_dir=find_project_dir(), database=database,
@@ -214,7 +221,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     import importlib.util
 
     wanted = any("full_spark_build" in getattr(item, "fixturenames", ()) for item in session.items)
-    if wanted and importlib.util.find_spec("pyspark") and (LATEST_SMALL_DIR / "ratings.csv").exists():
+    if wanted and importlib.util.find_spec("pyspark"):
         from spark_sql_support import start_full_spark
 
         _BACKGROUND["build"] = start_full_spark(session.config._tmp_path_factory.mktemp("spark_build"))
@@ -236,8 +243,6 @@ def full_spark_build(tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("pyspark")
     from spark_sql_support import finish_full_spark, start_full_spark
 
-    if not (LATEST_SMALL_DIR / "ratings.csv").exists():
-        pytest.skip(f"ml-latest-small not found at {LATEST_SMALL_DIR} (set CINEMART_DATA_DIR)")
     running = _BACKGROUND.pop("build", None) or start_full_spark(tmp_path_factory.mktemp("spark_build"))
     try:
         return finish_full_spark(running)

@@ -11,12 +11,11 @@ that split, outside cinemart: the figures the accuracy bands are centred on.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-ML_SMALL_DIR = Path(os.environ.get("CINEMART_DATA_DIR")
-                    or Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-latest-small")
+from cinemart.evaluation.protocol import ML_SMALL_DIR
+
 SPLIT_SEED, TEST_PERCENT, CV_FOLDS = 2020, 20, 5
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import stat
 import zipfile
 from pathlib import Path
@@ -123,6 +124,42 @@ def test_existing_dataset_is_reused_without_network(
     again = fetch("ml-latest-small", dest, base_url=closed_port_url)
 
     assert again == first
+
+
+# -- the archive the repository ships (data/ml-latest-small.zip) --------------------
+
+
+def test_the_shipped_archive_is_the_official_release(latest_small_zip):
+    release = get_release("ml-latest-small")
+
+    assert latest_small_zip.stat().st_size == release.size
+    assert sha256(latest_small_zip) == release.sha256
+
+
+def test_an_archive_in_the_destination_is_verified_and_unpacked_offline(latest_small_zip, dest, closed_port_url):
+    dest.mkdir()
+    shutil.copyfile(latest_small_zip, dest / "ml-latest-small.zip")
+    reporter = RecordingReporter()
+
+    folder = fetch(None, dest, base_url=closed_port_url, reporter=reporter)
+
+    assert folder == (dest / "ml-latest-small").resolve()
+    assert sha256(folder / "ratings.csv") == RATINGS_SHA256
+    assert sorted(p.name for p in dest.iterdir()) == ["ml-latest-small", "ml-latest-small.zip"]
+    assert reporter.calls[-1] == ("verifying ml-latest-small.zip", 978202, 978202)
+
+
+def test_a_tampered_archive_in_the_destination_is_refused_and_leaves_nothing(latest_small_zip, dest,
+                                                                              closed_port_url):
+    dest.mkdir()
+    data = bytearray(latest_small_zip.read_bytes())
+    data[400_000] ^= 0xFF
+    (dest / "ml-latest-small.zip").write_bytes(data)
+
+    with pytest.raises(ChecksumMismatchError, match=r"ml-latest-small.zip is not the official ml-latest-small.zip "
+                                                    r"\(checksum mismatch.*restore it"):
+        fetch("ml-latest-small", dest, base_url=closed_port_url)
+    assert [p.name for p in dest.iterdir()] == ["ml-latest-small.zip"]
 
 
 def test_existing_folder_that_is_not_a_dataset_is_refused(dest, closed_port_url):

@@ -48,11 +48,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from spark_ml_data import ML_SMALL_DIR  # noqa: E402
 from spark_sql_support import FullBuild  # noqa: E402
-
-if not (ML_SMALL_DIR / "ratings.csv").exists():
-    pytest.skip(f"ml-latest-small not found at {ML_SMALL_DIR} (set CINEMART_DATA_DIR)", allow_module_level=True)
 
 BIASED_TWO_STAGE_RMSE = 0.85631  # cinemart.spark.explicit outside dbt, same split and configuration
 PLAIN_MLLIB_RMSE = 0.8838  # plain pyspark ALS (spark_ml_data.py), same split and configuration

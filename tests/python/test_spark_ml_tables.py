@@ -29,10 +29,6 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from spark_ml_data import ML_SMALL_DIR  # noqa: E402
-
-if not (ML_SMALL_DIR / "ratings.csv").exists():
-    pytest.skip(f"ml-latest-small not found at {ML_SMALL_DIR} (set CINEMART_DATA_DIR)", allow_module_level=True)
 
 from pyspark.sql import functions as F  # noqa: E402
 

@@ -31,6 +31,8 @@ from cinemart.data.layout import DatasetLayoutError, Layout, detect_layout
 BASE_URL_ENV = "CINEMART_DOWNLOAD_BASE_URL"
 DATA_DIR_ENV = "CINEMART_DATA_DIR"
 DEFAULT_DEST = Path("data")
+#: The checkout's own data/ folder: it ships ml-latest-small.zip, which unpacks beside it.
+REPO_DATA = Path(__file__).resolve().parents[3] / "data"
 DEFAULT_TIMEOUT = 60.0
 
 # The largest release (ml-32m) unpacks to about 1 GB and ml-25m to about 1.2 GB;
@@ -80,8 +82,11 @@ def fetch(
 
     `source` (or $CINEMART_DATA_DIR) names a local copy to use in place with no
     network access (see `use_local` for when it counts as `name`).  Otherwise
-    `dest/<name>` is reused if it already holds the dataset, or downloaded from
-    `base_url` (or $CINEMART_DOWNLOAD_BASE_URL, or GroupLens).  `allow_unverified`
+    `dest/<name>` is reused if it already holds the dataset; else the archive
+    `dest/<name>.zip` is verified and unpacked if it is there (the repository
+    ships ml-latest-small.zip in data/, so the default dataset needs no network);
+    else the release is downloaded from `base_url` (or $CINEMART_DOWNLOAD_BASE_URL,
+    or GroupLens).  `allow_unverified`
     accepts an archive whose checksum cannot be obtained at all; a checksum that
     is known and does not match always fails.  `name` None (`cinemart build`
     without a name) means whatever the local copy holds, else DEFAULT_RELEASE.
@@ -101,7 +106,11 @@ def fetch(
         except DatasetLayoutError as exc:
             raise FetchError(f"{exc}; remove {target} to download {release.name} again") from None
     base = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-    _download_release(release, target, base, allow_unverified, reporter, timeout)
+    local_archive = target.parent / release.archive
+    if local_archive.is_file():
+        _unpack_local_archive(release, local_archive, target, base, allow_unverified, reporter, timeout)
+    else:
+        _download_release(release, target, base, allow_unverified, reporter, timeout)
     return target
 
 
@@ -218,17 +227,61 @@ def _download_release(
         with archive.open("wb") as out:
             actual = _download(url, out, release, expected.keys(), reporter, timeout)
         _verify(release, archive.stat().st_size, expected, actual)
-        staging = Path(scratch) / "unpacked"
-        staging.mkdir()
-        unpack_archive(archive, staging)
-        try:
-            _check_layout(release, staging)
-        except DatasetLayoutError as exc:
-            raise FetchError(f"{release.archive} does not hold a usable dataset: {exc}") from None
-        try:
-            staging.rename(target)
-        except OSError as exc:
-            raise FetchError(f"cannot move the dataset into {target}: {exc}") from None
+        _unpack_into_place(release, archive, Path(scratch), target)
+
+
+def _unpack_local_archive(
+    release: Release,
+    archive: Path,
+    target: Path,
+    base_url: str,
+    allow_unverified: bool,
+    reporter: Reporter | None,
+    timeout: float,
+) -> None:
+    """Verify and unpack an archive already in the destination folder, with no download.
+
+    This is how the ml-latest-small.zip shipped in the repository's data/ becomes
+    the default dataset offline, and how a user who copied a release's zip there
+    by hand gets it checked exactly as a download would be.
+    """
+    expected = _expected_digests(release, release.url(base_url), allow_unverified, reporter, timeout)
+    actual = _hash_file(archive, expected.keys(), reporter)
+    try:
+        _verify(release, archive.stat().st_size, expected, actual)
+    except ChecksumMismatchError as exc:
+        raise ChecksumMismatchError(f"{archive} is not the official {release.archive} ({exc}); "
+                                    "restore it (git checkout -- data/) or delete it to download the release") from None
+    with tempfile.TemporaryDirectory(prefix=f".{release.name}.", dir=target.parent) as scratch:
+        _unpack_into_place(release, archive, Path(scratch), target)
+
+
+def _hash_file(path: Path, algorithms: Iterable[str], reporter: Reporter | None) -> dict[str, str]:
+    hashes = {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
+    total, done = path.stat().st_size, 0
+    with path.open("rb") as src:
+        while chunk := src.read(_CHUNK):
+            done += len(chunk)
+            for digest in hashes.values():
+                digest.update(chunk)
+            if reporter:
+                reporter.progress(f"verifying {path.name}", done, total)
+    return {algorithm: digest.hexdigest() for algorithm, digest in hashes.items()}
+
+
+def _unpack_into_place(release: Release, archive: Path, scratch: Path, target: Path) -> None:
+    """Unpack a verified archive in `scratch`, check its layout, then rename it to `target` in one step."""
+    staging = scratch / "unpacked"
+    staging.mkdir()
+    unpack_archive(archive, staging)
+    try:
+        _check_layout(release, staging)
+    except DatasetLayoutError as exc:
+        raise FetchError(f"{release.archive} does not hold a usable dataset: {exc}") from None
+    try:
+        staging.rename(target)
+    except OSError as exc:
+        raise FetchError(f"cannot move the dataset into {target}: {exc}") from None
 
 
 def _expected_digests(

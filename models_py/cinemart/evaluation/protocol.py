@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.csv as pacsv
 
-# CINEMART_DATA_DIR (set by CI and `make test`), else ../shared/data beside the checkout.
-ML_SMALL_DIR = Path(os.environ.get("CINEMART_DATA_DIR")
-                    or Path(__file__).resolve().parents[4] / "shared" / "data" / "ml-latest-small")
+from cinemart.data.fetch import REPO_DATA
+
+# CINEMART_DATA_DIR, else the shipped release as `make run` (or the test suite) unpacks it.
+ML_SMALL_DIR = Path(os.environ.get("CINEMART_DATA_DIR") or REPO_DATA / "ml-latest-small")
 RATINGS_CSV = ML_SMALL_DIR / "ratings.csv"
 SPLIT_SEED = 2020
 TEST_PERCENT = 20

@@ -26,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -73,6 +74,11 @@ class WarehousePaths:
         return cls(root if root.is_absolute() else project_dir / root)
 
 
+#: Set while a process holds a warehouse folder's build lock, so the dbt commands it starts know
+#: the lock is their own (cinemart.warehouse.working_copy_guard): the folder, resolved.
+BUILD_LOCK_HELD_ENV = "CINEMART_BUILD_LOCK_HELD"
+
+
 class BuildLock:
     """Exclusive, process-lifetime lock on the warehouse folder (released by the kernel even on SIGKILL)."""
 
@@ -94,10 +100,12 @@ class BuildLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
+        os.environ[BUILD_LOCK_HELD_ENV] = str(self.paths.root.resolve())
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._fd is not None
+        os.environ.pop(BUILD_LOCK_HELD_ENV, None)
         os.ftruncate(self._fd, 0)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
@@ -121,14 +129,26 @@ def _fsync_dir(folder: Path) -> None:
 INVOCATION_LOG = "cinemart_meta.dbt_invocations"
 
 
-def _check_not_open(path: Path) -> None:
-    """Fail in one line if another process (a running dbt, a notebook) holds the working copy."""
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def holder_of(path: Path) -> str | None:
+    """Who holds DuckDB's write lock on `path` ("program (pid N)"), None if it can be opened read-write."""
     if not path.exists():
-        return
+        return None
     try:
         duckdb.connect(str(path)).close()
     except duckdb.IOException as exc:
-        raise PublishError(f"{path} is open in another process (a dbt command still running?): {exc}") from None
+        found = _LOCK_HOLDER.search(str(exc))
+        return f"{found['program']} (pid {found['pid']})" if found else str(exc)
+    return None
+
+
+def _check_not_open(path: Path) -> None:
+    """Fail in one line if another process (a running dbt, a notebook) holds the working copy."""
+    holder = holder_of(path)
+    if holder is not None:
+        raise PublishError(f"{path} is open in another process (a dbt command still running?): {holder}")
 
 
 def prepare_fresh_build(paths: WarehousePaths) -> Path:
