@@ -30,6 +30,8 @@ from pathlib import Path
 
 import duckdb
 
+from cinemart.data.fetch import REPO_DATA, fetch
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SIZES = {  # ratings, users, movies: ml-25m's ratios (162,541 users, 62,423 movies for 25M)
@@ -109,12 +111,11 @@ def ensure_dataset(work: Path, size: str) -> Path:
 
 
 def dataset_folder(work: Path, name: str) -> Path:
-    """`small` is ml-latest-small from CINEMART_DATA_DIR; a size (250k, 1m, 5m, 25m) is generated once into `work`."""
+    """`small` is ml-latest-small (CINEMART_DATA_DIR, else the shipped archive, unpacked into data/);
+    a size (250k, 1m, 5m, 25m) is generated once into `work`."""
     if name != "small":
         return ensure_dataset(work, name)
-    if not os.environ.get("CINEMART_DATA_DIR"):
-        raise SystemExit("set CINEMART_DATA_DIR to an ml-latest-small folder to benchmark 'small'")
-    return Path(os.environ["CINEMART_DATA_DIR"])
+    return fetch(None, REPO_DATA)
 
 
 @dataclass

@@ -198,13 +198,14 @@ def _add_data(commands: Subcommands) -> None:
 def _add_build(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "build",
-        help="get the data (fetch or local copy), then dbt build every table",
+        help="get the data (shipped ml-latest-small, local copy or download), then dbt build every table",
         description="Resolve the dataset like `cinemart data fetch`, detect its layout, run `dbt build` "
         "and print where the warehouse is with a few headline figures.",
     )
     parser.add_argument("name", metavar="NAME", nargs="?",
                         help=f"one of: {', '.join(RELEASES)} (default: whatever --from / ${DATA_DIR_ENV} "
-                             f"holds, detected from its files; without either, {DEFAULT_RELEASE})")
+                             f"holds, detected from its files; without either, {DEFAULT_RELEASE}, unpacked from "
+                             f"the shipped data/{DEFAULT_RELEASE}.zip with no network)")
     parser.add_argument("--from", dest="source", metavar="DIR",
                         help=f"use this local copy without network access (default: ${DATA_DIR_ENV}, "
                              "which must then hold NAME if one is given)")

@@ -8,5 +8,5 @@ stay in the tests themselves, labelled as such.
 from cinemart.tuning.explicit import GridPoint
 
 #: The explicit "default" grid's 5-fold CV winner (biased, float32). The one
-#: place this is pinned: test_als_accuracy checks it, test_ranking_accuracy uses it.
+#: place this is pinned: test_real_data_recommender checks it, test_ranking_accuracy uses it.
 DEFAULT_GRID_WINNER = GridPoint(rank=100, reg=0.1, iterations=5)

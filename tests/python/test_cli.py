@@ -214,3 +214,15 @@ def test_build_reads_a_latin1_movies_csv_when_movies_encoding_says_so(setting, m
 
     assert_one_line_error(capsys.readouterr().err, "stopped by the test")  # the preflight passed
     assert [layout.dbt_vars()["movies_encoding"] for layout in built_layouts] == ["latin-1"]
+
+
+def test_spark_engine_without_the_spark_extra_names_the_install_command(monkeypatch, capsys):
+    """`make run` installs the DuckDB engine only: --engine spark then says how to add Spark, before any work."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
+
+    assert main(["build", "--engine", "spark"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "the Spark engine is not installed (pyspark",
+                          ".venv/bin/pip install -c constraints.txt -e '.[spark]'")

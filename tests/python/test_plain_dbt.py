@@ -40,12 +40,12 @@ def test_a_fresh_clone_gets_its_working_copy_folder(tmp_path):
     assert database.parent.is_dir()
 
 
-def test_a_running_cinemart_build_is_named_but_its_own_dbt_passes(tmp_path, monkeypatch):
+def test_a_running_cinemart_build_is_named_but_its_own_dbt_passes(tmp_path):
     paths = WarehousePaths(tmp_path / "warehouse")
 
     with BuildLock(paths):
         check_working_copy(paths.build)  # the build's own dbt: the lock holder said so in the environment
-        monkeypatch.delenv(BUILD_LOCK_HELD_ENV)
+        del os.environ[BUILD_LOCK_HELD_ENV]  # anyone else
         with pytest.raises(WorkingCopyBusyError, match=rf"being built by `cinemart build` \(pid {os.getpid()}\)"):
             check_working_copy(paths.build)
 
@@ -86,11 +86,10 @@ def test_plain_dbt_without_data_names_make_run(tmp_path):
     assert "read_csv" not in result.stdout and "Traceback" not in result.stdout
 
 
-def test_plain_dbt_during_a_cinemart_build_names_it(tmp_path, monkeypatch):
+def test_plain_dbt_during_a_cinemart_build_names_it(tmp_path):
     paths = WarehousePaths(tmp_path / "warehouse")
 
-    with BuildLock(paths):
-        monkeypatch.delenv(BUILD_LOCK_HELD_ENV)  # a user's shell, not a child of the build
+    with BuildLock(paths):  # plain_dbt passes no CINEMART_* variable: a user's shell, not a child of the build
         result = plain_dbt("test", tmp_path, CINEMART_DUCKDB_PATH=str(paths.build))
 
     assert result.returncode != 0

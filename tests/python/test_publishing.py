@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,8 @@ VOLATILE_COLUMNS = {"fit_seconds", "grid_fit_seconds", "evaluation_seconds", "in
 # Append-only: one row per build, so only its distinct content is comparable across warehouses.
 APPEND_ONLY = {"als_model_runs"}
 #: Publishing is about files, locks and processes, not accuracy: every build here trains one small
-#: configuration per model (a default-grid build of ml-latest-small costs minutes, and this module builds ~8 times).
+#: configuration per model (a default-grid build of ml-latest-small costs minutes). The module builds
+#: once (`published`); each test that changes a warehouse changes its own copy, so tests run in any order.
 QUICK_VARS = {"als_grid": {"rank": [10], "reg": [0.1], "iterations": [10]}, "cv_folds": 2, "implicit_grid": "quick"}
 
 
@@ -73,10 +75,19 @@ def table_digests(database: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> Path:
+    """The module's one `cinemart build`: a published warehouse no test changes (tests change copies)."""
     warehouse = tmp_path_factory.mktemp("published")
     result = run_build(warehouse)
     assert result.returncode == 0, result.stdout + result.stderr
     return warehouse
+
+
+@pytest.fixture
+def warehouse(published, tmp_path) -> Path:
+    """A private copy of the published warehouse folder (served file, working copy, report) to change."""
+    copy = tmp_path / "warehouse"
+    shutil.copytree(published, copy, ignore=shutil.ignore_patterns("dbt-target", "dbt-logs"))
+    return copy
 
 
 READER = textwrap.dedent("""
@@ -86,6 +97,7 @@ READER = textwrap.dedent("""
     answered = 0
     first = con.execute("select count(*), min(invocation_id) from als_model_runs").fetchone()
     import os
+    print("reading", flush=True)
     while not os.path.exists(stop_file):
         assert con.execute("select count(*), min(invocation_id) from als_model_runs").fetchone() == first
         assert con.execute("select count(*) from user_recommendations").fetchone()[0] == 6100
@@ -98,25 +110,57 @@ READER = textwrap.dedent("""
 """)
 
 
-def test_reader_keeps_its_version_during_a_build_and_sees_the_new_one_after(published, tmp_path):
-    serving = published / "cinemart.duckdb"
+def test_a_rebuild_serves_readers_whole_versions_refuses_a_second_build_and_repeats_the_tables(
+        published, warehouse, tmp_path):
+    """One rebuild of a published warehouse, watched from every side.
+
+    A reader connected before it keeps its version throughout and sees the new
+    one after; a second build started meanwhile fails in one line; the new build
+    starts fresh (a table of a removed model is gone) yet carries the audit
+    forward; and with the same data, vars and seed it makes the same tables as
+    the module's first build.
+    """
+    serving = warehouse / "cinemart.duckdb"
+    with duckdb.connect(str(serving)) as con:  # stands for the table of a removed model
+        con.execute("create table removed_model as select 1 as x")
     stop, out = tmp_path / "stop", tmp_path / "reader.out"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), str(out)])
-    time.sleep(1.0)
-    result = run_build(published)
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), str(out)],
+                              stdout=subprocess.PIPE, text=True)
+    assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+    build = start_build(warehouse)
+    assert build.stdout is not None
+    for line in build.stdout:  # the build holds the lock once dbt is running
+        if "Running with dbt" in line:
+            break
+    second = run_build(warehouse)
+    rest = build.communicate(timeout=900)[0]
     stop.touch()
     assert reader.wait(timeout=60) == 0, "the reader failed a query during the build"
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert build.returncode == 0, rest
+
+    assert second.returncode == 2
+    assert second.stderr.startswith("cinemart: error: another build is running on")
+    assert "Traceback" not in second.stderr
     answered, runs_before, runs_after = map(int, out.read_text().split())
     assert answered > 50  # queries answered while the build ran and published
     assert runs_after == runs_before + 1  # the audit is append-only across published builds
-    assert (published / "previous" / "cinemart.duckdb").exists()
+    assert (warehouse / "previous" / "cinemart.duckdb").exists()
+    with duckdb.connect(str(serving), read_only=True) as con:
+        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert "removed_model" not in tables
+    assert (warehouse / "report.html").is_file()
+    assert not list(warehouse.glob(".*publishing*")), "a staged file was left behind"
+
+    ours, first = table_digests(serving), table_digests(published / "cinemart.duckdb")
+    assert ours.keys() == first.keys() and len(ours) > 30
+    assert [t for t in ours if ours[t] != first[t]] == []
 
 
-def test_killed_build_leaves_the_serving_file_byte_for_byte(published):
-    serving = published / "cinemart.duckdb"
+def test_killed_build_leaves_the_serving_file_byte_for_byte(warehouse):
+    serving = warehouse / "cinemart.duckdb"
     before = sha256(serving)
-    build = start_build(published)
+    build = start_build(warehouse)
+    assert build.stdout is not None
     deadline = time.monotonic() + 300
     for line in build.stdout:  # wait until training is under way
         if "explicit ALS grid search" in line or time.monotonic() > deadline:
@@ -125,47 +169,27 @@ def test_killed_build_leaves_the_serving_file_byte_for_byte(published):
     build.wait(timeout=30)
     assert build.returncode == -signal.SIGKILL
     assert sha256(serving) == before
-    again = run_build(published)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert sha256(serving) != before
+    # the kernel released the build lock, and the half-built working copy is never published
+    refused = subprocess.run([CINEMART, "publish"], env=build_env(warehouse), capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("cinemart: error: cannot publish: the last dbt build on"), refused.stderr
+    assert "never finished (killed?)" in refused.stderr
+    assert sha256(serving) == before
 
 
-def test_second_concurrent_build_fails_clearly_and_corrupts_nothing(published):
-    serving = published / "cinemart.duckdb"
-    first = start_build(published)
-    for line in first.stdout:  # the first build holds the lock once dbt is running
-        if "Running with dbt" in line:
-            break
-    second = run_build(published)
-    rest = first.communicate(timeout=900)[0]
-    assert first.returncode == 0, rest
-    assert second.returncode == 2
-    assert second.stderr.startswith("cinemart: error: another build is running on")
-    assert "Traceback" not in second.stderr
-    with duckdb.connect(str(serving), read_only=True) as con:
-        assert con.execute("select count(*) from user_recommendations").fetchone()[0] == 6100
-
-
-def test_rollback_swaps_back_and_forth(published):
-    serving, previous = published / "cinemart.duckdb", published / "previous" / "cinemart.duckdb"
+def test_rollback_swaps_back_and_forth(warehouse):
+    serving, previous = warehouse / "cinemart.duckdb", warehouse / "previous" / "cinemart.duckdb"
+    previous.parent.mkdir()
+    shutil.copyfile(serving, previous)
+    with duckdb.connect(str(previous)) as con:  # an older version that differs from the served one
+        con.execute("create table older_version as select 1 as x")
     current, older = sha256(serving), sha256(previous)
-    env = build_env(published)
+    env = build_env(warehouse)
     for expected in (older, current):
         done = subprocess.run([CINEMART, "rollback"], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert sha256(serving) == expected
-
-
-def test_same_data_and_seed_give_identical_tables(published):
-    """The served build and the one before it: two `cinemart build` processes, same data, vars and seed."""
-    serving, previous = published / "cinemart.duckdb", published / "previous" / "cinemart.duckdb"
-    if not previous.exists():  # this test alone: the module's other tests are what rebuild
-        assert run_build(published).returncode == 0
-    ours, theirs = table_digests(serving), table_digests(previous)
-    assert ours.keys() == theirs.keys()
-    assert len(ours) > 30
-    different = [t for t in ours if ours[t] != theirs[t]]
-    assert different == []
 
 
 DBT = str(Path(sys.executable).parent / "dbt")
@@ -192,62 +216,45 @@ def served_runs(serving: Path) -> dict[str, set]:
         }
 
 
-def test_full_build_is_fresh_and_carries_the_audit_forward(published):
-    """Two builds: als_model_runs holds both runs, yet a table only the old served file had is gone."""
-    serving = published / "cinemart.duckdb"
-    with duckdb.connect(str(serving)) as con:  # no reader here; stands for the table of a removed model
-        con.execute("create table removed_model as select 1 as x")
-        before = {row[0] for row in con.execute("select invocation_id from als_model_runs").fetchall()}
-    result = run_build(published)
-    assert result.returncode == 0, result.stdout + result.stderr
-    with duckdb.connect(str(serving), read_only=True) as con:
-        after = {row[0] for row in con.execute("select invocation_id from als_model_runs").fetchall()}
-        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
-    assert before < after and len(after) == len(before) + 1
-    assert "removed_model" not in tables
-    assert (published / "report.html").is_file()
-    assert not list(published.glob(".*publishing*")), "a staged file was left behind"
-
-
-def test_plain_dbt_commands_work_on_the_warehouse_just_built(published):
+def test_plain_dbt_commands_work_on_the_warehouse_just_built(warehouse):
     """After `cinemart build`, dbt's own commands see the built warehouse (the working copy), not an empty file."""
-    serving = published / "cinemart.duckdb"
+    serving = warehouse / "cinemart.duckdb"
     served = sha256(serving)
     for args in (["test", "--select", "dataset_overview"], ["ls"]):
-        done = run_plain_dbt(published, *args)
+        done = run_plain_dbt(warehouse, *args)
         assert done.returncode == 0, " ".join(args) + "\n" + done.stdout + done.stderr
-    shown = run_plain_dbt(published, "show", "--select", "genre_summary", "--limit", "100")
+    shown = run_plain_dbt(warehouse, "show", "--select", "genre_summary", "--limit", "100")
     assert shown.returncode == 0 and "Drama" in shown.stdout, shown.stdout + shown.stderr
     assert sha256(serving) == served  # plain dbt never writes the served file
 
 
-def test_select_build_rebuilds_what_it_invalidates(published):
+def test_select_build_rebuilds_what_it_invalidates(warehouse):
     """A new implicit seed on --select implicit_grid_search must not serve factors of the old run beside it."""
-    before = served_runs(published / "cinemart.duckdb")
-    result = run_build(published, "--select", "implicit_grid_search", implicit_seed=7)
+    before = served_runs(warehouse / "cinemart.duckdb")
+    result = run_build(warehouse, "--select", "implicit_grid_search", implicit_seed=7)
     assert result.returncode == 0, result.stdout + result.stderr
-    after = served_runs(published / "cinemart.duckdb")
+    after = served_runs(warehouse / "cinemart.duckdb")
     assert after["implicit_grid_chosen"] != before["implicit_grid_chosen"]  # the selection did train a new run
     assert len(after["implicit_grid_chosen"]) == 1
     assert after["implicit_user_factors"] == after["implicit_movie_factors"] == after["implicit_grid_chosen"]
     assert after["tables"] == before["tables"]
 
 
-def test_publish_refuses_a_partial_working_copy_and_publishes_a_whole_one(published):
-    serving = published / "cinemart.duckdb"
-    env = build_env(published)
-    partial = run_plain_dbt(published, "run", "--select", "movie_popularity")
+def test_publish_refuses_a_partial_working_copy_and_publishes_a_whole_one(warehouse):
+    serving = warehouse / "cinemart.duckdb"
+    env = build_env(warehouse)
+    partial = run_plain_dbt(warehouse, "run", "--select", "movie_popularity")
     assert partial.returncode == 0, partial.stdout + partial.stderr
     served = sha256(serving)
     refused = subprocess.run([CINEMART, "publish"], env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2
     assert refused.stderr.startswith("cinemart: error: cannot publish: the last dbt command")
     assert "Traceback" not in refused.stderr
-    again = run_build(published, "--select", "movie_popularity")  # needs a whole working copy too
+    again = run_build(warehouse, "--select", "movie_popularity")  # needs a whole working copy too
     assert again.returncode == 2 and "cannot build --select" in again.stderr
     assert sha256(serving) == served
     # a green full plain `dbt build` makes it whole again, and publishable
-    whole = run_plain_dbt(published, "build", "--vars", json.dumps(QUICK_VARS))
+    whole = run_plain_dbt(warehouse, "build", "--vars", json.dumps(QUICK_VARS))
     assert whole.returncode == 0, whole.stdout[-3000:]
     done = subprocess.run([CINEMART, "publish"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -11,15 +11,20 @@ import math
 import shutil
 
 import pytest
+from pins import DEFAULT_GRID_WINNER
+
+from cinemart.tuning.explicit import GridPoint
 
 
 def test_default_explicit_model_beats_the_seed(real_warehouse):
-    (test_rmse, cv_rmse, cold, n_train, n_test, biased), = real_warehouse.query(
-        "select test_rmse, cv_rmse, cold_start_rows_dropped, n_train, n_test, biased from als_model_runs")
+    (test_rmse, cv_rmse, cold, n_train, n_test, biased, rank, reg, iterations), = real_warehouse.query(
+        "select test_rmse, cv_rmse, cold_start_rows_dropped, n_train, n_test, biased, rank, reg, iterations "
+        "from als_model_runs")
     assert biased is True
-    assert test_rmse <= 0.845  # the seed notebook's Spark ALS: 0.8825
-    assert 0.80 < test_rmse
-    assert 0.80 < cv_rmse < 0.87
+    assert test_rmse <= 0.845  # the project's target; the seed notebook's Spark ALS: 0.8825
+    assert GridPoint(rank=rank, reg=reg, iterations=iterations) == DEFAULT_GRID_WINNER  # regression pin (pins.py)
+    assert 0.846 <= cv_rmse <= 0.856  # regression pin
+    assert 0.828 <= test_rmse <= 0.839  # regression pin
     assert n_train + n_test == 100836
     assert cold == 812  # test rows whose user or movie is absent from train, counted not hidden
 

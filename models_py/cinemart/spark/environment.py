@@ -12,6 +12,10 @@ import shutil
 import subprocess
 
 
+#: The command that adds the Spark engine to the project's venv (`make test` installs it too).
+INSTALL_SPARK = ".venv/bin/pip install -c constraints.txt -e '.[spark]'"
+
+
 class SparkEnvironmentError(RuntimeError):
     """Spark cannot start here; the message says why in one line."""
 
@@ -25,10 +29,14 @@ def _java_binary() -> str | None:
 
 def check_spark_environment(master: str = "local[2]") -> None:
     """Raise SparkEnvironmentError (one line) when pyspark, Java or the master is unusable."""
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        raise SparkEnvironmentError("pyspark is not installed: pip install -e '.[spark]'") from None
+    import importlib.util
+
+    missing = [name for name, module in (("pyspark", "pyspark"), ("dbt-spark", "dbt.adapters.spark"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise SparkEnvironmentError(
+            f"the Spark engine is not installed ({' and '.join(missing)} missing; `make run` installs the DuckDB "
+            f"engine only): {INSTALL_SPARK}")
     java = _java_binary()
     if java is None:
         raise SparkEnvironmentError("Java is missing: Spark needs a JDK 17+ on PATH or JAVA_HOME")

@@ -44,7 +44,7 @@ def find_project_dir(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "dbt_project.yml").is_file():
             return folder
-    package_root = Path(__file__).resolve().parents[2]
+    package_root = Path(__file__).resolve().parents[3]
     if (package_root / "dbt_project.yml").is_file():
         return package_root
     raise WarehouseError(f"no dbt_project.yml in {here} or its parents; run from the Cinemart checkout")
