@@ -10,7 +10,7 @@ dbt project is that revision's. Per dataset: the first build of a revision is
 *cold* (a fresh checkout has no numba cache, so the kernels compile), the next
 one *warm*. The default --before, 1a4ac68, is the last commit before the
 package was regrouped into sub-packages with one scorer and shared split
-reads (issue 11); the default --after is the working tree. `small` is
+reads; the default --after is the working tree. `small` is
 ml-latest-small (CINEMART_DATA_DIR); 1m / 5m / 25m are bench_scale's
 synthetic sets (generated once, with the working tree's generator, so both
 revisions read the same files). The last columns are after / before.

@@ -39,7 +39,7 @@ SIZES = {  # ratings, users, movies: ml-25m's ratios (162,541 users, 62,423 movi
     "1m": (1_000_000, 6_502, 2_497),
     "5m": (5_000_000, 32_508, 12_485),
     "25m": (25_000_095, 162_541, 62_423),
-    "100m": (100_000_380, 650_164, 249_692),  # issue 13's large mark: ml-25m x 4 in ratings, users and movies
+    "100m": (100_000_380, 650_164, 249_692),  # the large target: ml-25m x 4 in ratings, users and movies
 }
 STAGES = {  # stage -> dbt model names; a trailing * matches a prefix
     "load + validate": ["base_movielens__*", "stg_movielens__*", "quarantine_*"],
@@ -215,7 +215,7 @@ def main() -> None:
     print(f"{'precision@10 implicit / popularity':<34}"
           + "".join(f"{r['implicit_vs_popularity'][0]:.4f}/{r['implicit_vs_popularity'][1]:.4f}".rjust(22)
                     for r in runs.values()))
-    print("targets (issue 13): 25m whole build <= 240 s wall and <= 6 GiB peak RSS; 100m <= 1800 s and <= 16 GiB")
+    print("targets: 25m whole build <= 240 s wall and <= 6 GiB peak RSS; 100m <= 1800 s and <= 16 GiB")
 
     if not args.skip_als_sweep:
         sys.path.insert(0, str(ROOT / "benchmarks"))

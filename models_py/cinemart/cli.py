@@ -218,7 +218,7 @@ def _add_build(commands: Subcommands) -> None:
                         help="if another build is running, wait for it instead of failing")
     parser.add_argument("--engine", choices=ENGINES, default="duckdb",
                         help="duckdb (default): build and publish the DuckDB file; spark: dbt build --target spark "
-                             "(CINEMART_SPARK_* settings, README 'Run on Apache Spark'), then publish_spark_build")
+                             "(CINEMART_SPARK_* settings, docs/spark.md), then publish_spark_build")
     parser.set_defaults(handler=_run_build)
 
 

@@ -3,16 +3,16 @@
 A DuckDB build runs in one process: DuckDB's buffer pool (its `memory_limit`,
 beyond which it spills sorts and joins to disk) and the model plugin's NumPy
 arrays (the split ratings, the sparse matrices each fit builds, factors,
-score blocks) live side by side. Neither knows about the other, so a dataset
-too large for the machine used to fail as an OOM kill halfway through the
-build, after the load and the EDA. Here the two are planned together, within
+score blocks) live side by side. Neither knows about the other, so unplanned,
+a dataset too large for the machine would fail as an OOM kill halfway through
+the build, after the load and the EDA. Here the two are planned together, within
 CINEMART_MEMORY_LIMIT (default: 75% of the memory this process may use, the
 rest left to the OS page cache and other programs):
 
 * the plugin's peak is estimated from the number of ratings
   (`PLUGIN_BYTES_PER_RATING`, measured by `benchmarks/bench_scale.py`);
 * DuckDB gets what is left, at most a third of the budget (it spills; the
-  arrays cannot; on 24 GiB that is ~6 GB, the old fixed default), unless
+  arrays cannot; on 24 GiB that is ~6 GB, the profile's default for plain dbt), unless
   CINEMART_DUCKDB_MEMORY_LIMIT fixes it; while the ratings load, before any
   array exists, it gets that third even when the arrays will leave it less
   (`duckdb_loading`, applied by macros/memory_limits.sql);
@@ -47,10 +47,10 @@ DEFAULT_SHARE = 0.75
 PROCESS_BASE_BYTES = 1 * GIB
 #: Peak resident bytes per clean rating above the process base, while the
 #: models run: the whole build process peaked at 4.62 GiB in those stages at
-#: synthetic 25M (benchmarks/bench_scale.py, README "Large datasets"). That
+#: synthetic 25M (benchmarks/bench_scale.py, benchmarks/RESULTS.md "Memory plan"). That
 #: figure includes the pages DuckDB still holds from loading, and the plan
 #: adds DuckDB's share on top, so it errs on the safe side. (The loading
-#: stages peak higher, 5.52 GiB, but that is DuckDB working within its share.)
+#: stages peak higher, 5.74 GiB, but that is DuckDB working within its share.)
 PLUGIN_BYTES_PER_RATING = 156
 #: DuckDB's share is at most budget / this, when the user does not fix it.
 DUCKDB_SHARE_DIVISOR = 3

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-#: Every model-plugin var and its default (README "Explicit ALS", "Recommendations", "Large datasets").
+#: Every model-plugin var and its default (docs/models-and-evaluation.md, docs/large-datasets.md).
 DEFAULTS: dict[str, Any] = {
     "als_grid": "default",  # preset (default, spark_seed) or a mapping of lists over rank, reg, iterations
     "als_biased": True,  # false = Spark's plain model, for parity with the seed notebook

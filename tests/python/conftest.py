@@ -190,6 +190,49 @@ def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     return BuiltWarehouse(database, data_dir)
 
 
+@dataclass(frozen=True)
+class HostileBuild:
+    """A hostile corpus (hostile_corpus.py) on disk, each file's verdicts, and DuckDB's build of the SQL layers."""
+    files: dict
+    folder: Path
+    database: Path
+
+
+#: Where each corpus is written. The CSV folder's name has a quote, a space and braces: data_dir is
+#: pasted into SQL string literals and dbt-duckdb runs str.format() over the source location.
+HOSTILE_FOLDERS = {"hostile_csv": "it's a {data} folder", "hostile_dat": "data"}
+
+
+@pytest.fixture(scope="session")
+def hostile_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], HostileBuild]:
+    """`hostile_build(layout)`: the run's one DuckDB `dbt build` of that corpus's SQL layers.
+
+    The quarantine tests (test_hostile_input) and the engine parity test
+    (test_spark_parity) read the same build instead of making one each."""
+    from hostile_corpus import write_hostile_csv, write_hostile_dat
+    from spark_sql_support import SQL_LAYERS
+
+    from cinemart.data.layout import detect_layout
+    from cinemart.warehouse.dbt import find_project_dir, run_dbt
+
+    writers = {"hostile_csv": write_hostile_csv, "hostile_dat": write_hostile_dat}
+    built: dict[str, HostileBuild] = {}
+
+    def get(layout: str) -> HostileBuild:
+        if layout not in built:
+            work = tmp_path_factory.mktemp(layout)
+            folder = work / HOSTILE_FOLDERS[layout]
+            files = writers[layout](folder)
+            database = work / "warehouse.duckdb"
+            result = run_dbt("build", detect_layout(folder), project_dir=find_project_dir(), database=database,
+                             select=SQL_LAYERS, target_dir=work)
+            assert result.returncode == 0, f"dbt build of the {layout} corpus failed, see {work / 'logs'}"
+            built[layout] = HostileBuild(files, folder, database)
+        return built[layout]
+
+    return get
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """The run's one SparkSession (spark_sql_support.start_spark: local[2], Hive metastore in a temp folder).
@@ -210,6 +253,19 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session = start_spark(tmp_path_factory.mktemp("spark"))
     yield session
     session.stop()
+
+
+#: Fixtures that build a warehouse with dbt: every test that uses one is marked `slow`. A test that
+#: builds one by itself carries @pytest.mark.slow; every test_*spark*.py module is marked `spark`.
+SLOW_FIXTURES = frozenset({"real_warehouse", "full_spark_build", "hostile_build", "published"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "spark" in item.path.name:
+            item.add_marker(pytest.mark.spark)
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 #: The run's one Spark build, started in the background once the tests that need it are collected.

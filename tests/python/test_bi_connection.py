@@ -1,7 +1,7 @@
-"""Connect a BI tool: SQLAlchemy + duckdb-engine exactly as README "Connect a BI tool" tells Superset and friends.
+"""Connect a BI tool: SQLAlchemy + duckdb-engine exactly as docs/bi-tools.md tells Superset and friends.
 
 The URL and connect_args below are the documented ones; if this file needs a
-different spelling to pass, the README is wrong too.
+different spelling to pass, docs/bi-tools.md is wrong too.
 """
 
 from __future__ import annotations

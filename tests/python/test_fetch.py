@@ -333,7 +333,7 @@ def test_source_from_environment(make_movielens_folder, dest, monkeypatch, close
 
 
 @pytest.mark.parametrize("folder_name, holds", [
-    ("ml-latest-small", "is named for ml-latest-small, not ml-25m"),  # the README's own example
+    ("ml-latest-small", "is named for ml-latest-small, not ml-25m"),  # use_local's own example
     ("movielens", "is not named ml-25m and has no ml-25m/ folder"),
 ])
 def test_environment_copy_never_stands_in_for_another_named_release(

@@ -27,23 +27,8 @@ from hostile_corpus import (
     csv_ratings,
     csv_tags,
     write_hostile_csv,
-    write_hostile_dat,
 )
-
-# the SQL layers only: models/intermediate/recommender holds the model plugin's Python steps
-SQL_LAYERS = ["path:models/staging", "path:models/intermediate/int_ratings_split.sql",
-              "path:models/intermediate/int_movie_genres.sql", "path:models/marts/eda"]
-# data_dir is pasted into SQL string literals and dbt-duckdb runs str.format()
-# over the source location: a quote, a space and braces must all survive.
-AWKWARD_FOLDER = "it's a {data} folder"
-
-
-def build(data_dir: Path, work: Path) -> Path:
-    database = work / "warehouse.duckdb"
-    result = run_dbt("build", detect_layout(data_dir), project_dir=find_project_dir(), database=database,
-                     select=SQL_LAYERS, target_dir=work)
-    assert result.returncode == 0, f"dbt build failed, see {work / 'logs'}"
-    return database
+from spark_sql_support import SQL_LAYERS
 
 
 def rows_in_kept_quarantined(database: Path, file: str) -> tuple[int, int, Counter[str]]:
@@ -117,15 +102,13 @@ def test_file_level_damage_is_one_error_line_before_dbt(case, tmp_path, monkeypa
 # ----------------------------------------------------------------- row level
 
 @pytest.fixture(scope="module")
-def csv_build(tmp_path_factory):
-    work = tmp_path_factory.mktemp("hostile_csv")
-    folder = work / AWKWARD_FOLDER
-    files = write_hostile_csv(folder)
-    return files, folder, build(folder, work)
+def csv_build(hostile_build):
+    """The CSV corpus in a folder whose name has a quote, a space and braces, built by conftest's `hostile_build`."""
+    return hostile_build("hostile_csv")
 
 
 def test_row_level_damage_passes_the_preflight(csv_build):
-    files, folder, _ = csv_build
+    files, folder = csv_build.files, csv_build.folder
 
     report = check_dataset(detect_layout(folder))
 
@@ -136,7 +119,7 @@ def test_row_level_damage_passes_the_preflight(csv_build):
 
 @pytest.mark.parametrize("corpus", [csv_ratings(), csv_movies(), csv_tags(), csv_links()], ids=lambda c: c.name)
 def test_every_row_is_kept_or_quarantined_with_its_reason(corpus, csv_build):
-    _, _, database = csv_build
+    database = csv_build.database
 
     rows_in, kept, reasons = rows_in_kept_quarantined(database, corpus.name)
 
@@ -146,7 +129,7 @@ def test_every_row_is_kept_or_quarantined_with_its_reason(corpus, csv_build):
 
 
 def test_awkward_values_survive_intact(csv_build):
-    _, _, database = csv_build
+    database = csv_build.database
     with duckdb.connect(str(database), read_only=True) as con:
         titles = dict(con.execute("select movie_id, full_title from stg_movielens__movies").fetchall())
         tags = {r[0] for r in con.execute("select tag from stg_movielens__tags").fetchall()}
@@ -164,15 +147,15 @@ def test_awkward_values_survive_intact(csv_build):
 
 
 def test_duplicate_ratings_keep_the_latest_then_the_highest_valid_one(csv_build):
-    _, _, database = csv_build
+    database = csv_build.database
     with duckdb.connect(str(database), read_only=True) as con:
         kept = dict(con.execute("select movie_id, rating from stg_movielens__ratings where user_id = 2").fetchall())
     assert kept == {1: 3.0, 2: 4.5, 3: 2.5, 4: 3.0}
 
 
-def test_dat_layout_short_and_long_lines_are_quarantined(tmp_path):
-    files = write_hostile_dat(tmp_path / "data")
-    database = build(tmp_path / "data", tmp_path)
+def test_dat_layout_short_and_long_lines_are_quarantined(hostile_build):
+    built = hostile_build("hostile_dat")
+    files, database = built.files, built.database
 
     for corpus in files.values():
         rows_in, kept, reasons = rows_in_kept_quarantined(database, corpus.name)

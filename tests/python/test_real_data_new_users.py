@@ -2,7 +2,7 @@
 
 recommend_for's fallback for an unknown id, the fold-in of new ratings
 (Python and `cinemart recommend`) and ranking_evaluation_by_activity. Bands
-come from a real run of this build (README "Users the model has not seen").
+come from a real run of this build (benchmarks/RESULTS.md, "Ranking by user activity and thin users").
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def test_evaluation_by_activity_adds_up_to_ranking_evaluation(real_warehouse):
 
 
 def test_evaluation_by_activity_figures(real_warehouse):
-    """ml-latest-small's figures (README table). Every user has >= 20 ratings in all, so 1-5 is empty and 6-20
+    """ml-latest-small's figures (benchmarks/RESULTS.md). Every user has >= 20 ratings in all, so 1-5 is empty and 6-20
     thin (64 users); the served implicit ALS beats the fallback in every bucket that has users.
     Measured precision@10, implicit_als / popular_movies: 6-20 0.0766 / 0.0453, 21-100 0.1693 / 0.0696,
     >100 0.3727 / 0.2166."""

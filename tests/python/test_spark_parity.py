@@ -13,6 +13,7 @@ process on the run's SparkSession (spark_sql_support.py).
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 
 import pytest
@@ -20,7 +21,6 @@ import pytest
 pytest.importorskip("pyspark")
 pytest.importorskip("dbt.adapters.spark")
 
-from hostile_corpus import write_hostile_csv, write_hostile_dat  # noqa: E402
 from movielens_fixtures import write_100k_dataset  # noqa: E402
 from spark_sql_support import (  # noqa: E402
     dbt_duckdb,
@@ -67,15 +67,21 @@ def test_the_split_is_the_same_rating_by_rating(full_spark_build):
 
 
 @pytest.mark.parametrize("layout", ["hostile_csv", "hostile_dat", "ml_100k"])
-def test_small_layouts_are_identical(spark, tmp_path_factory, layout):
+def test_small_layouts_are_identical(spark, tmp_path_factory, hostile_build, layout):
     work = tmp_path_factory.mktemp(layout)
-    writers = {"hostile_csv": write_hostile_csv, "hostile_dat": write_hostile_dat,
-               "ml_100k": write_100k_dataset}
-    written = writers[layout](work / "data")
-    dbt_vars = layout_vars(work / "data")
-    database = work / "duckdb" / "warehouse.duckdb"
-    with dbt_duckdb(["run"], work / "duckdb", database=database, dbt_vars=dbt_vars, select=STAGING):
-        built = dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=dbt_vars, select=STAGING)
+    if layout in ("hostile_csv", "hostile_dat"):  # DuckDB's side: the run's one build of the corpus
+        shared = hostile_build(layout)
+        written, database = shared.files, shared.database
+        # Spark reads a plainly named copy: Hadoop paths read braces as a glob
+        shutil.copytree(shared.folder, work / "data")
+        built = dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=layout_vars(work / "data"),
+                          select=STAGING)
+    else:
+        written = write_100k_dataset(work / "data")
+        dbt_vars = layout_vars(work / "data")
+        database = work / "duckdb" / "warehouse.duckdb"
+        with dbt_duckdb(["run"], work / "duckdb", database=database, dbt_vars=dbt_vars, select=STAGING):
+            built = dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=dbt_vars, select=STAGING)
     assert built, f"dbt run --target spark failed; logs in {work / 'spark' / 'logs'}"
 
     tables = sql_layer_tables(database, STAGING)

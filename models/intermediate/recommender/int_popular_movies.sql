@@ -1,5 +1,5 @@
-{#- The fallback list for users the served model does not know (README
-    "Users the model has not seen"): movies ranked by a damped mean rating,
+{#- The fallback list for users the served model does not know
+    (docs/serving-and-new-users.md): movies ranked by a damped mean rating,
 
         damped_mean_rating = (n x mean + m x global_mean) / (n + m)
 

@@ -95,7 +95,7 @@ FACTOR_VARIANCE = 0.25  # variance of p_u.q_i, whatever the rank
 
 # Activity and popularity.
 USER_ACTIVITY_SIGMA = 1.59
-# 2.6 matched ml-25m when exposure was popularity alone; taste caps a
+# With popularity-only exposure 2.6 matches ml-25m; taste caps a
 # blockbuster at the users who like it, and 2.9 restores ml-25m's head
 # (top movie rated by ~50% of users, Gini ~0.93 at 25M).
 POPULARITY_LOG_SCALE = 2.9
@@ -106,7 +106,7 @@ TAG_ONLY_FRACTION = 0.03
 # Exposure: a shown movie is rated with chance sigmoid(EXPOSURE_TASTE * z),
 # z the planted affinity in standard units (see the module docstring).
 # Calibrated so that implicit ALS beats popularity on synthetic data by about
-# the margin it has on real MovieLens (README, "Large datasets").
+# the margin it has on real MovieLens (docs/large-datasets.md).
 EXPOSURE_TASTE = 8.0
 _TASTE_QUADRATURE_NODES = 9  # for the expected distinct count under taste
 

@@ -2,7 +2,7 @@
 
 Accuracy tests and benchmarks need the rows a dbt build would train and test
 on without running a build; this is the protocol of
-models/intermediate/int_ratings_split.sql (README "Evaluation protocol"):
+models/intermediate/int_ratings_split.sql (docs/models-and-evaluation.md):
   bucket = int(md5(f"{userId}-{movieId}-{seed}")[:8], 16) % 100, test if < 20;
   fold   = int(md5(f"{userId}-{movieId}-{seed}-fold")[:8], 16) % 5 for train.
 Test rows whose user or movie never occurs in train are dropped (counted).

@@ -15,7 +15,7 @@ every candidate it is n_j / max n. Such a movie's list is thus the most-rated
 candidates, `source` 'popular', rather than nothing; every other score is
 unchanged (its query has 0 there).
 
-A movie with T or more ratings (w = 1) therefore gets exactly the old
+A movie with T or more ratings (w = 1) therefore gets exactly the purely
 collaborative list, among movies with >= T ratings: well-supported lists do not
 change. Below T its own factors count for w of its score and content for the
 rest, and a movie with no usable rating is placed by content alone; movies

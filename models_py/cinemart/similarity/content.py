@@ -15,7 +15,7 @@ described movies), then the whole vector unit-normalized:
 
 A block a movie has nothing for stays zero and the others fill its vector,
 so a movie with no tags is still placed by genres and year. The tag genome
-(genome-scores.csv of ml-25m / ml-32m) is not used yet (README "Similar movies").
+(genome-scores.csv of ml-25m / ml-32m) is not used (docs/serving-and-new-users.md).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _SPACES = re.compile(r"\s+")
 class ContentWeights:
     """Each block's share of the content dot product, and the tag vocabulary limits."""
 
-    genres: float = 0.25  # shares chosen on ml-latest-small's cold-start table (README "Similar movies"):
+    genres: float = 0.25  # shares chosen on ml-latest-small's cold-start table (benchmarks/RESULTS.md):
     tags: float = 0.35  # tags lift content alone most, the year the blend most
     year: float = 0.4
     min_tag_movies: int = 2

@@ -15,7 +15,7 @@ b_u = sum(r - mu - b_i) / (n_u + USER_DAMPING); ALS is fitted on the
 residuals r - mu - b_u - b_i and the prediction is mu + b_u + b_i + p_u.q_i,
 the formula every factor table and SQL macro already uses. This is a
 two-stage fit (biases first, then factors), not the joint biased ALS of the
-DuckDB path, so the figures differ a little (README "Run on Apache Spark").
+DuckDB path, so the figures differ a little (benchmarks/RESULTS.md, "DuckDB and Spark engines").
 `als_biased: false` is plain MLlib ALS (bias and global_mean are 0).
 """
 

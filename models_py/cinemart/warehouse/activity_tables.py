@@ -1,4 +1,4 @@
-"""ranking_evaluation split by user activity, as the warehouse table (README "Users the model has not seen").
+"""ranking_evaluation split by user activity, as the warehouse table (docs/serving-and-new-users.md).
 
   ranking_evaluation_by_activity_table -> int_ranking_evaluation_by_activity
 

@@ -125,7 +125,7 @@ def chosen_params(grid: Mapping[str, np.ndarray]) -> ImplicitParams:
 
 @dataclass(frozen=True)
 class EvaluationProtocol:
-    """The test side of the evaluation protocol, on the train part's indices (README "Evaluation protocol").
+    """The test side of the evaluation protocol, on the train part's indices (docs/models-and-evaluation.md).
 
     relevant: test ratings >= 4.0 of users and movies present in train, of
     the evaluated users only; eval_users: the users evaluated, those with at
@@ -274,8 +274,8 @@ def flagged_model(evaluation: Mapping[str, np.ndarray], flag: str) -> str:
 def serving_settings_table(served: ServedFactors, taste: ServedFactors, settings: RankingSettings) -> pa.Table:
     """One row the SQL macros read at query time: which model serves which list, and its settings.
 
-    The macros used to bake these in when they were created; reading them from
-    this table keeps them in step with the build that made the factor tables.
+    The macros read these at query time instead of baking them in when they are
+    created, which keeps them in step with the build that made the factor tables.
     """
     return pa.table({
         "recommendations_model": [served.model_name],

@@ -54,15 +54,15 @@ FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
 class _SplitOnce:
     """int_ratings_split read into NumPy once per process, shared by every Python model of the build.
 
-    Seven models need the split. Each used to fetch, sort and hash it again
-    (at 25M ratings: 725 MB and seconds of work per copy, two copies alive
-    when dbt runs two models at once). The key is the split's content, taken
-    by DuckDB in one parallel scan (row count and an order-free xor of row
-    hashes; rows are unique per (user, movie)), so a rebuilt or changed split
-    is read afresh and an unchanged one is never re-read, whatever dbt
-    invocation or thread asks. The lock makes a second model wait for the
-    first one's read instead of starting its own. One split is kept: the
-    memory stays held until the process (the dbt run) ends.
+    Seven models need the split. Fetching, sorting and hashing it once per
+    model would cost, at 25M ratings, 725 MB and seconds of work per copy,
+    with two copies alive when dbt runs two models at once. The key is the
+    split's content, taken by DuckDB in one parallel scan (row count and an
+    order-free xor of row hashes; rows are unique per (user, movie)), so a
+    rebuilt or changed split is read afresh and an unchanged one is never
+    re-read, whatever dbt invocation or thread asks. The lock makes a second
+    model wait for the first one's read instead of starting its own. One
+    split is kept: the memory stays held until the process (the dbt run) ends.
     """
 
     KEY = "count(*), bit_xor(hash(user_id, movie_id, rating, is_test, cv_fold))"
