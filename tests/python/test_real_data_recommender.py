@@ -151,13 +151,16 @@ def _serve(con, recommendations: str, similar: str) -> None:
                 [recommendations, similar])
 
 
-@pytest.mark.parametrize("served, similar", [("implicit_als", "implicit_als"), ("explicit_als", "explicit_als"),
-                                             ("popularity", "implicit_als")])
-def test_every_model_type_is_served_identically_by_table_and_macro(real_warehouse, tmp_path, served, similar):
+@pytest.mark.parametrize("served, similar, check_similar", [("implicit_als", "implicit_als", True),
+                                                            ("explicit_als", "explicit_als", True),
+                                                            ("popularity", "implicit_als", False)])
+def test_every_model_type_is_served_identically_by_table_and_macro(real_warehouse, tmp_path, served, similar,
+                                                                   check_similar):
     """The table functions dbt calls and the SQL macros, on a copy serving `served`: same lists, ties included.
 
     Popularity scores are integer counts, so its lists hold exact ties; both
-    sides must break them by movie_id.
+    sides must break them by movie_id. Popularity is no taste model, so its
+    copy keeps implicit ALS's similar movies, which the first case compares.
     """
     import duckdb
 
@@ -182,7 +185,7 @@ def test_every_model_type_is_served_identically_by_table_and_macro(real_warehous
             assert [m for m, _ in macro] == table["movie_id"].tolist(), user_id
             assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6) for (_, a), b in zip(macro, table["score"]))
             ties += int((table["score"].diff() == 0).sum())
-        for movie_id, table in list(neighbours.groupby("movie_id"))[::10]:
+        for movie_id, table in list(neighbours.groupby("movie_id"))[::10] if check_similar else ():
             macro = con.execute("select similar_movie_id, similarity from similar_to(?, 10) order by rank",
                                 [movie_id]).fetchall()
             table = table.sort_values("rank")
