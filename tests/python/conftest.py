@@ -191,44 +191,41 @@ def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
 
 
 @dataclass(frozen=True)
-class HostileBuild:
-    """A hostile corpus (hostile_corpus.py) on disk, each file's verdicts, and DuckDB's build of the SQL layers."""
-    files: dict
+class SqlBuild:
+    """A small MovieLens folder on disk, what its writer knows of it, and DuckDB's build of the SQL layers.
+
+    `written` is the hostile corpus's files with each row's verdict (hostile_corpus.py), or
+    the movielens_fixtures Fixture of a clean generated folder."""
+    written: object
     folder: Path
     database: Path
 
 
-#: Where each corpus is written. The CSV folder's name has a quote, a space and braces: data_dir is
-#: pasted into SQL string literals and dbt-duckdb runs str.format() over the source location.
-HOSTILE_FOLDERS = {"hostile_csv": "it's a {data} folder", "hostile_dat": "data"}
+#: Where each folder is written. The hostile CSV folder's name has a quote, a space and braces: data_dir
+#: is pasted into SQL string literals and dbt-duckdb runs str.format() over the source location.
+SQL_BUILD_FOLDERS = {"hostile_csv": "it's a {data} folder", "hostile_dat": "data", "100k": "data"}
 
 
 @pytest.fixture(scope="session")
-def hostile_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], HostileBuild]:
-    """`hostile_build(layout)`: the run's one DuckDB `dbt build` of that corpus's SQL layers.
+def sql_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SqlBuild]:
+    """`sql_build(name)`: the run's one DuckDB build of the SQL layers from folder `name` (SQL_BUILD_FOLDERS).
 
-    The quarantine tests (test_hostile_input) and the engine parity test
-    (test_spark_parity) read the same build instead of making one each."""
+    The quarantine, staging-shape and engine-parity tests read the same builds
+    instead of making one each."""
     from hostile_corpus import write_hostile_csv, write_hostile_dat
-    from spark_sql_support import SQL_LAYERS
+    from movielens_fixtures import write_100k_dataset
+    from sql_builds import build_sql_layers
 
-    from cinemart.data.layout import detect_layout
-    from cinemart.warehouse.dbt import find_project_dir, run_dbt
+    writers = {"hostile_csv": write_hostile_csv, "hostile_dat": write_hostile_dat, "100k": write_100k_dataset}
+    built: dict[str, SqlBuild] = {}
 
-    writers = {"hostile_csv": write_hostile_csv, "hostile_dat": write_hostile_dat}
-    built: dict[str, HostileBuild] = {}
-
-    def get(layout: str) -> HostileBuild:
-        if layout not in built:
-            work = tmp_path_factory.mktemp(layout)
-            folder = work / HOSTILE_FOLDERS[layout]
-            files = writers[layout](folder)
-            database = work / "warehouse.duckdb"
-            result = run_dbt("build", detect_layout(folder), project_dir=find_project_dir(), database=database,
-                             select=SQL_LAYERS, target_dir=work)
-            assert result.returncode == 0, f"dbt build of the {layout} corpus failed, see {work / 'logs'}"
-            built[layout] = HostileBuild(files, folder, database)
-        return built[layout]
+    def get(name: str) -> SqlBuild:
+        if name not in built:
+            work = tmp_path_factory.mktemp(name)
+            folder = work / SQL_BUILD_FOLDERS[name]
+            written = writers[name](folder)
+            built[name] = SqlBuild(written, folder, build_sql_layers(folder, work))
+        return built[name]
 
     return get
 
@@ -257,7 +254,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 
 #: Fixtures that build a warehouse with dbt: every test that uses one is marked `slow`. A test that
 #: builds one by itself carries @pytest.mark.slow; every test_*spark*.py module is marked `spark`.
-SLOW_FIXTURES = frozenset({"real_warehouse", "full_spark_build", "hostile_build", "published"})
+SLOW_FIXTURES = frozenset({"real_warehouse", "full_spark_build", "sql_build", "published"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

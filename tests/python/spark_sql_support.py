@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from sql_builds import SQL_LAYERS
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-# The SQL models only: models/intermediate/recommender holds Python models.
-SQL_LAYERS = ["path:models/staging", "path:models/intermediate/int_ratings_split.sql",
-              "path:models/intermediate/int_movie_genres.sql", "path:models/marts/eda"]
 
 
 def start_spark(work: Path):

@@ -28,7 +28,7 @@ from hostile_corpus import (
     csv_tags,
     write_hostile_csv,
 )
-from spark_sql_support import SQL_LAYERS
+from sql_builds import SQL_LAYERS
 
 
 def rows_in_kept_quarantined(database: Path, file: str) -> tuple[int, int, Counter[str]]:
@@ -102,13 +102,13 @@ def test_file_level_damage_is_one_error_line_before_dbt(case, tmp_path, monkeypa
 # ----------------------------------------------------------------- row level
 
 @pytest.fixture(scope="module")
-def csv_build(hostile_build):
-    """The CSV corpus in a folder whose name has a quote, a space and braces, built by conftest's `hostile_build`."""
-    return hostile_build("hostile_csv")
+def csv_build(sql_build):
+    """The CSV corpus in a folder whose name has a quote, a space and braces, built by conftest's `sql_build`."""
+    return sql_build("hostile_csv")
 
 
 def test_row_level_damage_passes_the_preflight(csv_build):
-    files, folder = csv_build.files, csv_build.folder
+    files, folder = csv_build.written, csv_build.folder
 
     report = check_dataset(detect_layout(folder))
 
@@ -153,9 +153,9 @@ def test_duplicate_ratings_keep_the_latest_then_the_highest_valid_one(csv_build)
     assert kept == {1: 3.0, 2: 4.5, 3: 2.5, 4: 3.0}
 
 
-def test_dat_layout_short_and_long_lines_are_quarantined(hostile_build):
-    built = hostile_build("hostile_dat")
-    files, database = built.files, built.database
+def test_dat_layout_short_and_long_lines_are_quarantined(sql_build):
+    built = sql_build("hostile_dat")
+    files, database = built.written, built.database
 
     for corpus in files.values():
         rows_in, kept, reasons = rows_in_kept_quarantined(database, corpus.name)

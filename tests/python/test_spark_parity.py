@@ -21,7 +21,6 @@ import pytest
 pytest.importorskip("pyspark")
 pytest.importorskip("dbt.adapters.spark")
 
-from movielens_fixtures import write_100k_dataset  # noqa: E402
 from spark_sql_support import (  # noqa: E402
     dbt_duckdb,
     dbt_spark,
@@ -66,22 +65,15 @@ def test_the_split_is_the_same_rating_by_rating(full_spark_build):
     assert 0.15 < duck[1] / duck[0] < 0.25  # test_percent 20: the hash really splits
 
 
-@pytest.mark.parametrize("layout", ["hostile_csv", "hostile_dat", "ml_100k"])
-def test_small_layouts_are_identical(spark, tmp_path_factory, hostile_build, layout):
+@pytest.mark.parametrize("layout", ["hostile_csv", "hostile_dat", "100k"])
+def test_small_layouts_are_identical(spark, tmp_path_factory, sql_build, layout):
     work = tmp_path_factory.mktemp(layout)
-    if layout in ("hostile_csv", "hostile_dat"):  # DuckDB's side: the run's one build of the corpus
-        shared = hostile_build(layout)
-        written, database = shared.files, shared.database
-        # Spark reads a plainly named copy: Hadoop paths read braces as a glob
-        shutil.copytree(shared.folder, work / "data")
-        built = dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=layout_vars(work / "data"),
-                          select=STAGING)
-    else:
-        written = write_100k_dataset(work / "data")
-        dbt_vars = layout_vars(work / "data")
-        database = work / "duckdb" / "warehouse.duckdb"
-        with dbt_duckdb(["run"], work / "duckdb", database=database, dbt_vars=dbt_vars, select=STAGING):
-            built = dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=dbt_vars, select=STAGING)
+    shared = sql_build(layout)  # DuckDB's side: the run's one build of that folder
+    written, database = shared.written, shared.database
+    # Spark reads a plainly named copy: Hadoop paths read braces as a glob
+    shutil.copytree(shared.folder, work / "data")
+    built = dbt_spark(["run"], work / "spark", schema=f"parity_{layout}", dbt_vars=layout_vars(work / "data"),
+                      select=STAGING)
     assert built, f"dbt run --target spark failed; logs in {work / 'spark' / 'logs'}"
 
     tables = sql_layer_tables(database, STAGING)
