@@ -18,9 +18,15 @@ PYTHON := $(shell for p in python3.13 python3.12 python3.11 python3 \
            done | sort -V | tail -n 1 | cut -d' ' -f2)
 endif
 
-# A PYTHON named on the command line or in the environment that differs from the
-# one .venv was made with recreates .venv, so `PYTHON=python3.12 make run` means it.
+# A PYTHON named on the command line or in the environment: a pyenv shim of a version
+# that is installed but not activated does not run, so `PYTHON=python3.12` then means
+# pyenv's own python3.12. If it differs from the one .venv was made with, .venv is
+# recreated, so `PYTHON=python3.12 make run` means it.
 ifneq ($(filter command line environment,$(origin PYTHON)),)
+override PYTHON := $(shell p='$(PYTHON)'; v=$$(basename "$$p" | sed -n 's/^python\(3\.[0-9]*\)$$/\1/p'); \
+             if ! "$$p" -c 'import sys' >/dev/null 2>&1 && [ -n "$$v" ]; then \
+               for c in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v; do [ -x "$$c" ] && p=$$c && break; done; \
+             fi; echo "$$p")
 VENV_HAS := $(shell test -x $(BIN)/python && $(BIN)/python -c '$(PY_VERSION)' 2>/dev/null)
 VENV_WANTS := $(shell $(PYTHON) -c '$(PY_VERSION)' 2>/dev/null)
 ifneq ($(VENV_HAS),)
