@@ -106,11 +106,7 @@ def fetch(
         except DatasetLayoutError as exc:
             raise FetchError(f"{exc}; remove {target} to download {release.name} again") from None
     base = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-    local_archive = target.parent / release.archive
-    if local_archive.is_file():
-        _unpack_local_archive(release, local_archive, target, base, allow_unverified, reporter, timeout)
-    else:
-        _download_release(release, target, base, allow_unverified, reporter, timeout)
+    _install_release(release, target, base, allow_unverified, reporter, timeout)
     return target
 
 
@@ -211,7 +207,7 @@ class ConsoleReporter(ThrottledConsole):
         self.emit(", ".join(parts), final=False)
 
 
-def _download_release(
+def _install_release(
     release: Release,
     target: Path,
     base_url: str,
@@ -219,41 +215,42 @@ def _download_release(
     reporter: Reporter | None,
     timeout: float,
 ) -> None:
+    """Verify and unpack `release` into `target`: from the archive beside it, else downloaded.
+
+    An archive already in the destination folder (`dest/<name>.zip`) is used
+    with no download: this is how the ml-latest-small.zip the repository ships
+    in data/ becomes the default dataset offline, and how a zip a user copied
+    there by hand is checked exactly as a download would be.
+    """
     url = release.url(base_url)
     expected = _expected_digests(release, url, allow_unverified, reporter, timeout)
+    local = target.parent / release.archive
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{release.name}.", dir=target.parent) as scratch:
-        archive = Path(scratch) / release.archive
-        with archive.open("wb") as out:
-            actual = _download(url, out, release, expected.keys(), reporter, timeout)
-        _verify(release, archive.stat().st_size, expected, actual)
-        _unpack_into_place(release, archive, Path(scratch), target)
-
-
-def _unpack_local_archive(
-    release: Release,
-    archive: Path,
-    target: Path,
-    base_url: str,
-    allow_unverified: bool,
-    reporter: Reporter | None,
-    timeout: float,
-) -> None:
-    """Verify and unpack an archive already in the destination folder, with no download.
-
-    This is how the ml-latest-small.zip shipped in the repository's data/ becomes
-    the default dataset offline, and how a user who copied a release's zip there
-    by hand gets it checked exactly as a download would be.
-    """
-    expected = _expected_digests(release, release.url(base_url), allow_unverified, reporter, timeout)
-    actual = _hash_file(archive, expected.keys(), reporter)
-    try:
-        _verify(release, archive.stat().st_size, expected, actual)
-    except ChecksumMismatchError as exc:
-        raise ChecksumMismatchError(f"{archive} is not the official {release.archive} ({exc}); "
-                                    "restore it (git checkout -- data/) or delete it to download the release") from None
-    with tempfile.TemporaryDirectory(prefix=f".{release.name}.", dir=target.parent) as scratch:
-        _unpack_into_place(release, archive, Path(scratch), target)
+        if local.is_file():
+            archive, actual = local, _hash_file(local, expected.keys(), reporter)
+        else:
+            archive = Path(scratch) / release.archive
+            with archive.open("wb") as out:
+                actual = _download(url, out, release, expected.keys(), reporter, timeout)
+        try:
+            _verify(release, archive.stat().st_size, expected, actual)
+        except ChecksumMismatchError as exc:
+            if archive != local:
+                raise
+            raise ChecksumMismatchError(f"{local} is not the official {release.archive} ({exc}); restore it "
+                                        "(git checkout -- data/) or delete it to download the release") from None
+        staging = Path(scratch) / "unpacked"
+        staging.mkdir()
+        unpack_archive(archive, staging)
+        try:
+            _check_layout(release, staging)
+        except DatasetLayoutError as exc:
+            raise FetchError(f"{release.archive} does not hold a usable dataset: {exc}") from None
+        try:
+            staging.rename(target)
+        except OSError as exc:
+            raise FetchError(f"cannot move the dataset into {target}: {exc}") from None
 
 
 def _hash_file(path: Path, algorithms: Iterable[str], reporter: Reporter | None) -> dict[str, str]:
@@ -267,21 +264,6 @@ def _hash_file(path: Path, algorithms: Iterable[str], reporter: Reporter | None)
             if reporter:
                 reporter.progress(f"verifying {path.name}", done, total)
     return {algorithm: digest.hexdigest() for algorithm, digest in hashes.items()}
-
-
-def _unpack_into_place(release: Release, archive: Path, scratch: Path, target: Path) -> None:
-    """Unpack a verified archive in `scratch`, check its layout, then rename it to `target` in one step."""
-    staging = scratch / "unpacked"
-    staging.mkdir()
-    unpack_archive(archive, staging)
-    try:
-        _check_layout(release, staging)
-    except DatasetLayoutError as exc:
-        raise FetchError(f"{release.archive} does not hold a usable dataset: {exc}") from None
-    try:
-        staging.rename(target)
-    except OSError as exc:
-        raise FetchError(f"cannot move the dataset into {target}: {exc}") from None
 
 
 def _expected_digests(
