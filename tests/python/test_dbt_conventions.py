@@ -87,3 +87,32 @@ def test_every_exposed_model_is_public_grouped_and_contracted(build_artifacts):
         node = models[name]
         assert node["contract"]["enforced"] and node["language"] == "sql" and node["group"], name
         assert all(column["data_type"] for column in node["columns"].values()), name
+
+
+def test_no_python_model_can_run_beside_duckdbs_loading_share(build_artifacts):
+    """The memory plan (macros/memory_limits.sql, cinemart.memory) as the DAG guarantees it.
+
+    The models that load the ratings raise DuckDB's instance-wide memory_limit
+    to the loading share, which assumes no model-plugin array exists yet. With
+    two dbt threads that holds only if every Python model waits for all of
+    them: each must be downstream of every model that takes the loading share.
+    """
+    _, manifest = build_artifacts
+    nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    loading = {uid for uid, n in nodes.items()
+               if any("duckdb_memory_limit_hook('loading')" in hook["sql"] for hook in n["config"]["pre-hook"])}
+    assert {nodes[uid]["name"] for uid in loading} == {"base_movielens__ratings", "stg_movielens__ratings",
+                                                       "int_ratings_split"}
+
+    def ancestors(uid: str) -> set[str]:
+        seen, stack = set(), [uid]
+        while stack:
+            for parent in manifest["nodes"].get(stack.pop(), {}).get("depends_on", {}).get("nodes", []):
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return seen
+
+    python_models = [uid for uid, n in nodes.items() if n["language"] == "python"]
+    assert len(python_models) > 10
+    assert [nodes[uid]["name"] for uid in python_models if not loading <= ancestors(uid)] == []
