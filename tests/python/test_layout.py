@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from cinemart.data import layout
@@ -27,13 +25,6 @@ def test_csv_layout_with_tags_and_links(make_movielens_folder):
         "has_tags": True,
         "has_links": True,
     }
-
-
-def test_layout_is_frozen(make_movielens_folder):
-    found = detect_layout(make_movielens_folder("csv"))
-
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        found.has_tags = False  # type: ignore[misc]
 
 
 def test_csv_layout_without_optional_files(make_movielens_folder):
