@@ -39,30 +39,41 @@
 
 
 {#- on-run-start: a full `cinemart build` starts from an empty file and sets
-    CINEMART_CARRY_FROM to the served warehouse. Every incremental (append-only)
-    model whose table is missing here gets the served table's rows, read through
-    a read-only ATTACH (readers may hold the served file; a writer never opens
-    it), so the audit history continues without copying the whole served file. -#}
+    CINEMART_CARRY_FROM to a JSON list of files: the served warehouse,
+    previous/ and the old working copies it set aside. Every incremental
+    (append-only) model whose table is missing here gets the union of those
+    files' rows, one per invocation_id (the key of every append-only model: the
+    dbt invocation that appended the row), read through read-only ATTACHes
+    (readers may hold the served file; a writer never opens it), so a row of an
+    earlier build is neither lost nor doubled, and no whole file is copied. -#}
 {% macro carry_forward_append_only() %}
-  {%- set source_file = env_var('CINEMART_CARRY_FROM', '') -%}
-  {%- if execute and target.type == 'duckdb' and source_file -%}
-    {%- do run_query("attach '" ~ (source_file | replace("'", "''")) ~ "' as cinemart_carry_from (read_only)") -%}
+  {%- set sources = fromjson(env_var('CINEMART_CARRY_FROM', '[]')) -%}
+  {%- if execute and target.type == 'duckdb' and sources -%}
+    {%- for source in sources -%}
+      {%- do run_query("attach '" ~ (source | replace("'", "''")) ~ "' as cinemart_carry_" ~ loop.index ~ " (read_only)") -%}
+    {%- endfor -%}
     {%- for node in graph.nodes.values()
           if node.resource_type == 'model' and node.config.materialized == 'incremental' -%}
       {%- set here = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
-      {%- set there = run_query("select count(*) from duckdb_tables() where database_name = 'cinemart_carry_from' "
-                                ~ "and schema_name = '" ~ node.schema ~ "' and table_name = '" ~ node.alias ~ "'") -%}
-      {%- if here is none and there.rows[0][0] > 0 -%}
+      {%- set holders = run_query("select database_name from duckdb_tables() where database_name like 'cinemart_carry_%' "
+                                  ~ "and schema_name = '" ~ node.schema ~ "' and table_name = '" ~ node.alias ~ "'") -%}
+      {%- if here is none and holders.rows | length > 0 -%}
+        {%- set rows = [] -%}
+        {%- for holder in holders.rows -%}
+          {%- do rows.append("select * from " ~ holder[0] ~ "." ~ adapter.quote(node.schema) ~ "." ~ adapter.quote(node.alias)) -%}
+        {%- endfor -%}
         {%- do run_query("create schema if not exists " ~ adapter.quote(node.schema)) -%}
         {%- do run_query("create table " ~ adapter.quote(node.schema) ~ "." ~ adapter.quote(node.alias)
-                         ~ " as select * from cinemart_carry_from." ~ adapter.quote(node.schema) ~ "." ~ adapter.quote(node.alias)) -%}
+                         ~ " as select distinct on (invocation_id) * from (" ~ rows | join(" union all by name ") ~ ")") -%}
         {#- dbt cached the (empty) file's relations before this hook: tell it the table exists now,
             or the incremental materialization would try to create it -#}
         {%- do adapter.cache_added(api.Relation.create(database=node.database, schema=node.schema,
                                                        identifier=node.alias, type='table')) -%}
-        {{ log("carried " ~ node.alias ~ " forward from " ~ source_file, info=true) }}
+        {{ log("carried " ~ node.alias ~ " forward from " ~ rows | length ~ " files", info=true) }}
       {%- endif -%}
     {%- endfor -%}
-    {%- do run_query("detach cinemart_carry_from") -%}
+    {%- for source in sources -%}
+      {%- do run_query("detach cinemart_carry_" ~ loop.index) -%}
+    {%- endfor -%}
   {%- endif -%}
 {% endmacro %}

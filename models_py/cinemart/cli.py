@@ -39,6 +39,7 @@ from cinemart.warehouse.publish import (
     PublishError,
     WarehousePaths,
     carry_from,
+    drop_replaced,
     mark_whole,
     prepare_fresh_build,
     publish,
@@ -257,9 +258,10 @@ def _run_build(args: argparse.Namespace) -> int:
             # eager: every test touching a rebuilt table runs; its other tables are in the whole working copy
             result = run_dbt("build", layout, project_dir=project, database=paths.build, extra_vars=extra,
                              select=select, indirect_selection="eager", extra_env=memory)
-        else:  # everything fresh; only the append-only history comes from the served file
+        else:  # everything fresh; only the append-only history is carried from the earlier files
             result = run_dbt("build", layout, project_dir=project, database=prepare_fresh_build(paths),
                              extra_vars=extra, extra_env={**carry_from(paths), **memory})
+            drop_replaced(paths)
         if result.returncode != 0:
             raise WarehouseError(f"dbt build failed (exit {result.returncode}); its output above names the failing "
                                  f"node. Nothing was published: {paths.serving} is unchanged")
@@ -285,13 +287,13 @@ def _publish_with_report(paths: WarehousePaths) -> tuple[Path, Path]:
     """Publish the whole working copy and its report together, under the caller's BuildLock.
 
     The report is rendered from the working copy first (the same tables), then
-    the warehouse and the report are each renamed into place, back to back.
+    the warehouse and the report are each renamed into place, back to back; if
+    publishing fails, the rendered report is removed and the served one stays.
     """
     report = paths.serving.with_name("report.html")
-    staged_report = write_atomically(paths.root / ".report.html.publishing",
-                                     lambda out: write_report(paths.build, out))
-    serving = publish(paths)
-    os.replace(staged_report, report)
+    with write_atomically(report) as staged_report:
+        write_report(paths.build, staged_report)
+        serving = publish(paths)
     return serving, report
 
 
@@ -346,8 +348,8 @@ def _run_rollback(args: argparse.Namespace) -> int:
     paths = WarehousePaths.for_project(find_project_dir())
     with BuildLock(paths):
         serving = rollback(paths)
-        report = serving.with_name("report.html")  # the report follows the warehouse it describes
-        write_atomically(report, lambda out: write_report(serving, out))
+        with write_atomically(serving.with_name("report.html")) as report:  # it follows the warehouse it describes
+            write_report(serving, report)
     print(serving)
     return 0
 

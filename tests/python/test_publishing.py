@@ -6,6 +6,8 @@ ml-latest-small, publishing into a private warehouse folder.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import os
@@ -15,11 +17,14 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from cinemart import cli
+from cinemart.warehouse import publish
 from conftest import LATEST_SMALL_DIR
 
 CINEMART = str(Path(sys.executable).parent / "cinemart")
@@ -149,7 +154,8 @@ def test_a_rebuild_serves_readers_whole_versions_refuses_a_second_build_and_repe
         tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
     assert "removed_model" not in tables
     assert (warehouse / "report.html").is_file()
-    assert not list(warehouse.glob(".*publishing*")), "a staged file was left behind"
+    staged = [p.name for p in warehouse.iterdir() if p.name.startswith(".report.html.") or p.suffix == ".publishing"]
+    assert staged == [], "a staged file was left behind"
 
     ours, first = table_digests(serving), table_digests(published / "cinemart.duckdb")
     assert ours.keys() == first.keys() and len(ours) > 30
@@ -190,6 +196,70 @@ def test_rollback_swaps_back_and_forth(warehouse):
         done = subprocess.run([CINEMART, "rollback"], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert sha256(serving) == expected
+
+
+#: Runs publish.rollback on argv[1] and SIGKILLs itself at its argv[2]-th audit event: Python raises one
+#: before every rename, link, unlink and open, and before it looks up a C function.
+KILLED_ROLLBACK = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from cinemart.warehouse.publish import WarehousePaths, rollback
+    kill_at, seen = int(sys.argv[2]), 0
+    def hook(event, args):
+        global seen
+        seen += 1
+        if seen == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    sys.addaudithook(hook)
+    rollback(WarehousePaths(Path(sys.argv[1])))
+""")
+
+
+def test_a_rollback_killed_at_any_step_keeps_both_versions(tmp_path):
+    """Killed at each of its steps, a rollback leaves both versions, one under each name, and nothing else."""
+    for kill_at in range(1, 20):
+        root = tmp_path / str(kill_at)
+        serving, previous = root / "cinemart.duckdb", root / "previous" / "cinemart.duckdb"
+        previous.parent.mkdir(parents=True)
+        serving.write_bytes(b"served")
+        previous.write_bytes(b"older")
+        done = subprocess.run([sys.executable, "-c", KILLED_ROLLBACK, str(root), str(kill_at)],
+                              capture_output=True, text=True, timeout=60)
+        assert sorted(root.rglob("*")) == [serving, previous.parent, previous], f"killed at step {kill_at}"
+        assert {serving.read_bytes(), previous.read_bytes()} == {b"served", b"older"}
+        if done.returncode == 0:  # it had fewer steps than kill_at: the rollback completed
+            assert (serving.read_bytes(), previous.read_bytes()) == (b"older", b"served")
+            return
+        assert done.returncode == -signal.SIGKILL, done.stderr
+    pytest.fail("the rollback never completed")
+
+
+def test_rollback_where_files_cannot_be_exchanged_fails_in_one_line(tmp_path, monkeypatch):
+    def unsupported(*args):
+        ctypes.set_errno(errno.EINVAL)
+        return -1
+
+    monkeypatch.setattr(publish, "_libc", types.SimpleNamespace(renameat2=unsupported))
+    paths = publish.WarehousePaths(tmp_path)
+    paths.previous.parent.mkdir()
+    paths.serving.write_bytes(b"served")
+    paths.previous.write_bytes(b"older")
+    with pytest.raises(publish.PublishError, match="does not support swapping two files atomically") as refused:
+        publish.rollback(paths)
+    assert "\n" not in str(refused.value)
+    assert (paths.serving.read_bytes(), paths.previous.read_bytes()) == (b"served", b"older")
+
+
+def test_a_failed_publish_leaves_the_served_warehouse_and_report_and_nothing_staged(warehouse, monkeypatch):
+    """`cinemart publish` failing after the report is rendered leaves every file of the folder as it was."""
+    def fail(paths):
+        raise publish.PublishError("simulated failure")
+
+    before = {path: sha256(path) for path in warehouse.rglob("*") if path.is_file()}
+    monkeypatch.setenv("CINEMART_WAREHOUSE_DIR", str(warehouse))
+    monkeypatch.setattr(cli, "publish", fail)
+    assert cli.main(["publish"]) == cli.EXIT_USER_ERROR
+    assert {path: sha256(path) for path in warehouse.rglob("*") if path.is_file()} == before
 
 
 DBT = str(Path(sys.executable).parent / "dbt")
@@ -259,3 +329,45 @@ def test_publish_refuses_a_partial_working_copy_and_publishes_a_whole_one(wareho
     done = subprocess.run([CINEMART, "publish"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert sha256(serving) != served
+
+
+def audit_invocations(database: Path) -> list[str]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return sorted(i for (i,) in con.execute("select invocation_id from als_model_runs").fetchall())
+
+
+def last_invocation(warehouse: Path) -> str:
+    """The id of the last dbt command that wrote the working copy, from its own log (not from the audit)."""
+    with duckdb.connect(str(warehouse / "build" / "cinemart.duckdb"), read_only=True) as con:
+        return con.execute(f"select invocation_id from {publish.INVOCATION_LOG} "
+                           "order by started_at desc limit 1").fetchall()[0][0]
+
+
+def test_the_audit_keeps_every_build_once_through_a_rollback_and_an_unpublished_dbt_build(warehouse):
+    """build, build, rollback, build, plain `dbt build`, build: each invocation is in the audit exactly once.
+
+    The module's build is the first; this test adds four (three `cinemart build`, one plain `dbt build`).
+    """
+    serving, working = warehouse / "cinemart.duckdb", warehouse / "build" / "cinemart.duckdb"
+    invocations = audit_invocations(serving)
+    assert len(invocations) == 1
+
+    def build() -> None:
+        result = run_build(warehouse)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        invocations.append(last_invocation(warehouse))
+        assert audit_invocations(serving) == sorted(invocations)
+
+    build()
+    rolled_back = subprocess.run([CINEMART, "rollback"], env=build_env(warehouse), capture_output=True, text=True,
+                                 timeout=300)
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert audit_invocations(serving) == invocations[:1]
+    build()  # the rolled-back build's row is in previous/ and the working copy only
+    plain = run_plain_dbt(warehouse, "build", "--vars", json.dumps(QUICK_VARS))
+    assert plain.returncode == 0, plain.stdout[-3000:]
+    invocations.append(last_invocation(warehouse))
+    assert audit_invocations(working) == sorted(invocations)
+    build()  # the plain build's row is in the working copy only
+    assert len(invocations) == 5 and audit_invocations(working) == sorted(invocations)
+    assert not (warehouse / "build" / "replaced").exists()  # the old working copies went once carried

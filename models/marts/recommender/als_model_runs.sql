@@ -1,5 +1,6 @@
 {#- Append-only audit: one row per build that trained the explicit model.
-    Rebuilding adds a row; nothing is ever overwritten. -#}
+    Rebuilding adds a row; nothing is ever overwritten. A full build carries
+    every earlier row forward, one per invocation_id (macros/working_copy). -#}
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
 
 with chosen as (

@@ -16,20 +16,25 @@ dbt command in `cinemart_meta.dbt_invocations` (macros/working_copy), and
 `whole` is true only after a green full `dbt build`, or a green `cinemart
 build --select` (which rebuilds everything downstream of its selection on a
 whole working copy). A full `cinemart build` starts from an empty file; the
-append-only tables' history is carried from the served file by dbt's
-on-run-start through a read-only ATTACH, not by copying the served file.
-A killed build leaves the served file as it was: nothing touches it before the rename.
+append-only tables' history is carried by dbt's on-run-start through read-only
+ATTACHes of the served file, previous/ and the old working copy (`carry_from`),
+not by copying a whole file. A killed build leaves the served file as it was:
+nothing touches it before the rename.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +66,11 @@ class WarehousePaths:
     @property
     def previous(self) -> Path:
         return self.root / "previous" / FILE_NAME
+
+    @property
+    def replaced(self) -> Path:
+        """Old working copies a full build set aside, kept until its on-run-start has carried their rows."""
+        return self.root / "build" / "replaced"
 
     @property
     def lock(self) -> Path:
@@ -155,18 +165,40 @@ def prepare_fresh_build(paths: WarehousePaths) -> Path:
     """Empty the working copy for a full build: every table is built fresh.
 
     Nothing of the old warehouse is copied, so tables of renamed or removed
-    models disappear; dbt's on-run-start carries the append-only tables'
-    history from the served file (see `carry_from`).
+    models disappear. The old working copy is set aside in `replaced/`, not
+    deleted: its append-only tables may hold rows no published file has (a
+    green plain `dbt build` never published, a build since rolled back), and
+    dbt's on-run-start carries them forward (see `carry_from`).
     """
     paths.build.parent.mkdir(parents=True, exist_ok=True)
-    _check_not_open(paths.build)
+    _check_not_open(paths.build)  # its connection also folds any WAL into the file
+    if paths.build.exists():
+        paths.replaced.mkdir(exist_ok=True)
+        os.replace(paths.build, paths.replaced / f"{time.time_ns()}.duckdb")
     _remove(paths.build)
     return paths.build
 
 
 def carry_from(paths: WarehousePaths) -> dict[str, str]:
-    """Environment telling dbt's on-run-start where the append-only history comes from (none on a first build)."""
-    return {"CINEMART_CARRY_FROM": str(paths.serving)} if paths.serving.exists() else {}
+    """Environment telling dbt's on-run-start which files the append-only history comes from (none on a first build).
+
+    The union of the served file, previous/ and the working copies set aside:
+    after a rollback the served file lacks the rolled-back build's rows, and an
+    unpublished `dbt build` has its rows in the working copy only.
+    """
+    sources = [p for p in (paths.serving, paths.previous) if p.exists()] + sorted(paths.replaced.glob("*.duckdb"))
+    return {"CINEMART_CARRY_FROM": json.dumps([str(p) for p in sources])} if sources else {}
+
+
+def drop_replaced(paths: WarehousePaths) -> None:
+    """Delete the working copies set aside once the fresh one records a dbt command.
+
+    The record is written by the on-run-start hook that follows the carry, so
+    the fresh working copy holds their rows; a build that stopped before it
+    leaves them for the next build to carry.
+    """
+    if paths.build.exists() and _last_invocation(paths.build) is not None:
+        shutil.rmtree(paths.replaced, ignore_errors=True)
 
 
 def whole_problem(paths: WarehousePaths) -> str | None:
@@ -178,16 +210,10 @@ def whole_problem(paths: WarehousePaths) -> str | None:
     if not paths.build.exists():
         return f"{paths.build} does not exist"
     _check_not_open(paths.build)
-    with duckdb.connect(str(paths.build), read_only=True) as con:
-        logged = con.execute("select count(*) from duckdb_tables() where schema_name = 'cinemart_meta' "
-                             "and table_name = 'dbt_invocations'").fetchall()[0][0]
-        if not logged:
-            return f"{paths.build} has no record of the dbt build that made it"
-        last = con.execute(f"select command, selection, finished_at, succeeded, whole from {INVOCATION_LOG} "
-                           "order by started_at desc limit 1").fetchall()
-    if not last:
+    last = _last_invocation(paths.build)
+    if last is None:
         return f"{paths.build} has no record of the dbt build that made it"
-    command, selection, finished_at, succeeded, whole = last[0]
+    command, selection, finished_at, succeeded, whole = last
     if finished_at is None:
         return f"the last dbt {command} on {paths.build} never finished (killed?)"
     if not succeeded:
@@ -196,6 +222,16 @@ def whole_problem(paths: WarehousePaths) -> str | None:
         return (f"the last dbt command on {paths.build} was `dbt {command}{_flags(selection)}`, not a full "
                 "`dbt build`: tables downstream of what it wrote may be stale")
     return None
+
+
+def _last_invocation(database: Path) -> tuple | None:
+    """(command, selection, finished_at, succeeded, whole) of the last dbt command that wrote `database`, if any."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        logged = con.execute("select count(*) from duckdb_tables() where schema_name = 'cinemart_meta' "
+                             "and table_name = 'dbt_invocations'").fetchall()[0][0]
+        last = con.execute(f"select command, selection, finished_at, succeeded, whole from {INVOCATION_LOG} "
+                           "order by started_at desc limit 1").fetchall() if logged else []
+    return last[0] if last else None
 
 
 def _flags(selection: str) -> str:
@@ -239,18 +275,19 @@ def _clone(source: Path, target: Path) -> None:
         os.fsync(dst.fileno())
 
 
-def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
-    """`write(path)` into a temporary file beside `target`, then rename it over `target`."""
+@contextmanager
+def write_atomically(target: Path) -> Iterator[Path]:
+    """A temporary file beside `target` for the block to write: renamed over `target` when the block
+    succeeds, removed when it fails, so a failure leaves neither a half-written target nor a staged file."""
     handle, staged = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(handle)
     os.chmod(staged, 0o644)  # mkstemp's 0600 would hide the file from readers running as other users
     try:
-        write(Path(staged))
+        yield Path(staged)
         os.replace(staged, target)
     except BaseException:
         Path(staged).unlink(missing_ok=True)
         raise
-    return target
 
 
 def publish(paths: WarehousePaths) -> Path:
@@ -275,17 +312,38 @@ def publish(paths: WarehousePaths) -> Path:
     os.replace(staged, paths.serving)
     _fsync_dir(paths.root)
     return paths.serving
+
+
 def rollback(paths: WarehousePaths) -> Path:
-    """Swap the serving and previous versions (a second rollback undoes the first)."""
+    """Swap the serving and previous versions in one step (a second rollback undoes the first).
+
+    One exchange, never two renames: a rollback killed at any moment leaves
+    both versions in place, each under one of the two names.
+    """
     if not paths.previous.exists():
         raise PublishError(f"no previous version to roll back to ({paths.previous} does not exist)")
-    if not paths.serving.exists():
-        os.replace(paths.previous, paths.serving)
+    if paths.serving.exists():
+        _exchange(paths.serving, paths.previous)
     else:
-        staged = paths.root / (FILE_NAME + ".rollback")
-        staged.unlink(missing_ok=True)
-        os.link(paths.serving, staged)
         os.replace(paths.previous, paths.serving)
-        os.replace(staged, paths.previous)
     _fsync_dir(paths.root)
+    _fsync_dir(paths.previous.parent)
     return paths.serving
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # <fcntl.h>, <linux/fs.h>
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Atomically swap two paths on one filesystem: renameat2(RENAME_EXCHANGE), Linux 3.15+ and glibc 2.28+."""
+    renameat2 = getattr(_libc, "renameat2", None)
+    if renameat2 is None:
+        raise PublishError("rollback needs renameat2(RENAME_EXCHANGE) (Linux 3.15+, glibc 2.28+), "
+                           "which this system's C library does not provide")
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        error = ctypes.get_errno()
+        if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise PublishError(f"cannot roll back: the filesystem of {a.parent} (or this kernel) does not support "
+                               f"swapping two files atomically (renameat2 RENAME_EXCHANGE: {os.strerror(error)})")
+        raise OSError(error, os.strerror(error), str(a), None, str(b))
