@@ -13,7 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scale.py"
+
+pytestmark = pytest.mark.slow  # a whole build of 250k ratings
 
 
 ONE_POINT_GRIDS = {"als_grid": {"rank": [10], "reg": [0.05], "iterations": [10]},

@@ -165,6 +165,7 @@ def test_dat_layout_short_and_long_lines_are_quarantined(sql_build):
 
 # ------------------------------------------------------------ vars reaching SQL
 
+@pytest.mark.slow  # dbt parses the project three times
 @pytest.mark.parametrize(("dbt_vars", "message"), [
     ({"test_percent": 0}, "var test_percent must be an integer from 1 to 99, got 0"),
     ({"cv_folds": "5.5"}, 'var cv_folds must be an integer from 2 to 20, got "5.5"'),

@@ -73,6 +73,7 @@ def plain_dbt(command: str, tmp_path: Path, **env: str) -> subprocess.CompletedP
                           capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_plain_dbt_without_data_names_make_run(tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
@@ -86,6 +87,7 @@ def test_plain_dbt_without_data_names_make_run(tmp_path):
     assert "read_csv" not in result.stdout and "Traceback" not in result.stdout
 
 
+@pytest.mark.slow
 def test_plain_dbt_during_a_cinemart_build_names_it(tmp_path):
     paths = WarehousePaths(tmp_path / "warehouse")
 

@@ -39,6 +39,8 @@ from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, valida
 
 SEED = 2020
 
+pytestmark = pytest.mark.slow  # tunes and trains on all of ml-latest-small
+
 
 class Bench:
     def __init__(self) -> None:

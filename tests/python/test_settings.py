@@ -73,6 +73,7 @@ def test_known_var_lists_cover_every_var_the_project_reads():
     assert re.findall(r'"([a-z_0-9]+)"', model_settings) == list(DEFAULTS)
 
 
+@pytest.mark.slow
 def test_plain_dbt_refuses_a_misspelled_var(make_movielens_folder, tmp_path, capfd):
     """The on-run-start check: dbt itself would accept any key and build with the defaults."""
     layout = detect_layout(make_movielens_folder("csv"))

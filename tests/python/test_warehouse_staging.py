@@ -18,6 +18,8 @@ from cinemart.warehouse.dbt import find_project_dir, run_dbt
 from movielens_fixtures import write_csv_dataset, write_dat_dataset
 from sql_builds import build_sql_layers
 
+pytestmark = pytest.mark.slow  # dbt builds
+
 
 
 #: The memory plan as `cinemart build` hands it to dbt (cinemart.memory), for the csv fixture's build.
