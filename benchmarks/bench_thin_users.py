@@ -30,8 +30,7 @@ from cinemart.models.base import Factors
 from cinemart.models.fold_in import FoldIn, fold_in
 from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als
 from cinemart.serving.scoring import top_n
-from cinemart.warehouse.activity_tables import fallback_factors
-from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings
+from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, fallback_factors
 
 SEED = 2020
 

@@ -199,3 +199,19 @@
   ({{ spark_dot(left, right) }}
     / nullif(sqrt({{ spark_dot(left, left) }}) * sqrt({{ spark_dot(right, right) }}), 0))
 {%- endmacro %}
+
+
+{#- True when the served model can personalise the user of this factor row: a
+    non-zero factor or bias. The rule is cinemart.models.base.Factors.personalised;
+    a user it fails is served the popular_movies fallback on every engine. -#}
+{% macro personalised_user(factors, bias) -%}
+  {{ return(adapter.dispatch('personalised_user', 'cinemart')(factors, bias)) }}
+{%- endmacro %}
+
+{% macro default__personalised_user(factors, bias) -%}
+  ({{ bias }} <> 0 or len(list_filter({{ factors }}, lambda x: x <> 0)) > 0)
+{%- endmacro %}
+
+{% macro spark__personalised_user(factors, bias) -%}
+  ({{ bias }} <> 0 or exists({{ factors }}, x -> x <> 0))
+{%- endmacro %}

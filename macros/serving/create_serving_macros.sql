@@ -13,10 +13,12 @@
     / similar_movies (a test compares them for every model type). Created after
     every build that produced the tables.
     recommend_for never answers with nothing: a user the served model has no
-    factor row for (a new user id) gets the top of popular_movies, the damped-
-    mean fallback. Its `source` column says which: 'personalised' (scored by
-    the served model, `model` names it) or 'popular_fallback' (`model` is
-    'popular_movies', `score` its damped mean rating).
+    factor row for (a new user id), or one it cannot personalise (an all-zero
+    row: personalised_user, the rule of cinemart.models.base.Factors.personalised),
+    gets the top of popular_movies, the damped-mean fallback, as
+    user_recommendations lists it. Its `source` column says which: 'personalised'
+    (scored by the served model, `model` names it) or 'popular_fallback'
+    (`model` is 'popular_movies', `score` its damped mean rating).
     On Spark the same two names are SQL table functions
     (macros/spark/serving_functions.sql). -#}
 
@@ -55,7 +57,8 @@
       select * from {{ schema }}.served_factors('recommendations')
     ),
     target_user as (
-      select factors, bias, global_mean from factors where entity = 'user' and id = target_user_id
+      select factors, bias, global_mean from factors
+      where entity = 'user' and id = target_user_id and {{ personalised_user('factors', 'bias') }}
     ),
     scored as (
       select
@@ -73,7 +76,7 @@
         )
     ),
     fallback as (
-      -- no factor row for the user: the damped-mean list (empty when target_user is not)
+      -- no factor row the model can personalise from: the damped-mean list (empty when target_user is not)
       select popular.movie_id, 'popular_movies' as model, popular.damped_mean_rating as score,
         'popular_fallback' as source
       from {{ relations['popular_movies'] }} as popular

@@ -12,8 +12,9 @@
     of `table_schema` by name, serving_settings included (which model serves
     which list is looked up at query time, as the DuckDB macros do): created in
     the serving schema by publish_spark_build, they follow every publish and
-    rollback. recommend_for answers a user without a factor row from
-    popular_movies (source = 'popular_fallback'), as on DuckDB. -#}
+    rollback. recommend_for answers a user without a factor row, or one the
+    model cannot personalise (personalised_user), from popular_movies
+    (source = 'popular_fallback'), as on DuckDB. -#}
 
 {#- The hook creates the functions by running statements (Spark runs one
     statement per call), so it acts only when models were built: `dbt compile`
@@ -71,7 +72,8 @@
       {{- spark_served_factors(table_schema, tables, 'recommendations_model') }}
     ),
     target_user as (
-      select factors, bias, global_mean from factors where entity = 'user' and id = target_user_id
+      select factors, bias, global_mean from factors
+      where entity = 'user' and id = target_user_id and {{ personalised_user('factors', 'bias') }}
     ),
     rated as (
       select movie_id from {{ table_schema }}.stg_movielens__ratings where user_id = target_user_id
@@ -92,7 +94,7 @@
       select movie_id, model, score, source from scored
       {%- if has_fallback %}
       union all
-      -- no factor row for the user: the damped-mean list (empty when target_user is not)
+      -- no factor row the model can personalise from: the damped-mean list (empty when target_user is not)
       select popular.movie_id, 'popular_movies' as model, popular.damped_mean_rating as score,
         'popular_fallback' as source
       from {{ table_schema }}.popular_movies as popular

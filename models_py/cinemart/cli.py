@@ -401,7 +401,8 @@ def _add_recommend(commands: Subcommands) -> None:
         help="top movies for new ratings (fold-in, no retrain) or for a user id",
         description="--ratings: solve a new user's factors from movie_id:rating pairs against the served model "
         "(no retrain) and print their top movies; --user: print what recommend_for serves that id (its list, "
-        "or the popular_movies fallback for an id the model does not know). Reads the warehouse read-only.",
+        "or the popular_movies fallback for an id the model does not know or cannot personalise). "
+        "Reads the warehouse read-only.",
     )
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--ratings", metavar="ID:RATING,...", help="e.g. 260:5,1196:4.5,1210:4 (ratings 0.5..5)")

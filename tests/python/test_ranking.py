@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
 from cinemart.models import implicit_als
 from cinemart.models.base import Factors
+from cinemart.models.explicit_als import ALSDivergedError
 from cinemart.models.implicit_als import ImplicitParams, confidence, fit_implicit_als, interaction_matrix
 from cinemart.models.popularity import fit_popularity
 from cinemart.serving import explanations, scoring
@@ -113,6 +114,31 @@ def test_threshold_confidence_ignores_low_ratings(ratings) -> None:
     high = values >= 4
     without_low = fit_implicit_als(users[high], items[high], values[high], N_USERS, N_ITEMS, params, seed=0)
     np.testing.assert_array_equal(with_low.item_factors, without_low.item_factors)
+
+
+@pytest.mark.parametrize("side, rows, value", [("user", [2, 5], np.nan), ("movie", [7], np.inf)])
+def test_implicit_fit_fails_in_one_line_on_non_finite_factors(ratings, monkeypatch, side, rows, value) -> None:
+    """The scorer never lists a NaN score but SQL sorts NaN first: a fit that leaves one stops, in one line."""
+    class Diverged:
+        def __init__(self, factors: int, **_) -> None:
+            self.user_factors = np.ones((N_USERS, factors), np.float32)
+            self.item_factors = np.ones((N_ITEMS, factors), np.float32)
+
+        def fit(self, matrix, show_progress: bool) -> None:
+            (self.user_factors if side == "user" else self.item_factors)[rows, 1] = value
+
+    monkeypatch.setattr(implicit_als, "AlternatingLeastSquares", Diverged)
+    params = ImplicitParams(factors=4, iterations=2)
+    with pytest.raises(ALSDivergedError) as error:
+        fit_implicit_als(*ratings, N_USERS, N_ITEMS, params, seed=0)
+    assert str(error.value) == (f"implicit ALS produced non-finite factors for {len(rows)} {side}(s) with {params}; "
+                                "increase regularization or lower alpha")
+
+
+def test_only_an_all_zero_row_without_bias_cannot_be_personalised() -> None:
+    factors = Factors(np.array([[0.0, 0.0], [0.0, 0.1], [0.0, 0.0], [-0.0, 0.0]], np.float32),
+                      np.ones((3, 2), np.float32), np.array([0.0, 0.0, 0.2, 0.0]), np.zeros(3))
+    assert factors.personalised().tolist() == [False, True, True, False]
 
 
 def test_popularity_scores_are_counts() -> None:

@@ -8,6 +8,7 @@ come from a real run of this build (benchmarks/RESULTS.md, "Ranking by user acti
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -16,6 +17,12 @@ from cinemart.cli import main
 from cinemart.serving.new_user import RecommendError, ServedModel, parse_ratings
 
 UNKNOWN_USER = 987654321
+#: Every rating of user 442 is below 4.0: threshold confidence counts none, so the served
+#: implicit ALS has an all-zero factor row for them (cinemart.models.base.Factors.personalised).
+UNPERSONALISABLE_USER = 442
+#: The served implicit model's users it cannot personalise (all-zero factor row, zero bias).
+UNPERSONALISABLE = ("select user_id from implicit_user_factors "
+                    "where bias = 0 and len(list_filter(factors, lambda x: x <> 0)) = 0")
 
 
 def test_popular_movies_is_the_documented_damped_mean(real_warehouse):
@@ -50,35 +57,68 @@ def test_recommend_for_a_known_user_stays_personalised(real_warehouse):
 
 
 def test_fold_in_of_a_users_own_ratings_gives_their_served_list(real_warehouse):
-    """Overlap@10 between the fold-in of every 5th user's own ratings and their user_recommendations.
+    """Overlap@10 between the fold-in of a user's own ratings and their user_recommendations, for every 5th
+    user and every user the served model cannot personalise (user 442).
 
     The served factors are fitted on all clean ratings, so a user's own
     ratings are what the fit saw; the fold-in is the fit's next user
-    half-step. Measured (implicit ALS served, 128 factors): mean overlap@10
-    0.987 over these 122 users, min 0.9; 0.985 over all 610 users, where the
-    one 0.0 is user 442 (every rating < 4.0: threshold confidence leaves an
-    all-zero factor row, so the fold-in answers with the popular fallback
-    while user_recommendations lists score-0 ties by movie_id).
+    half-step. A user the model cannot personalise folds in to the same
+    all-zero row, so both answers are the popular_movies fallback.
+    Measured (implicit ALS served, 128 factors): mean overlap@10 0.987 over
+    these 123 users, min 0.9; user 442's is 1.0.
     """
     served = ServedModel.load(real_warehouse.database)
+    sample = f"user_id % 5 = 0 or user_id in ({UNPERSONALISABLE})"
+    unpersonalisable = {u for (u,) in real_warehouse.query(UNPERSONALISABLE)}
+    assert unpersonalisable == {UNPERSONALISABLE_USER}
     ratings = real_warehouse.query("select user_id, movie_id, rating from stg_movielens__ratings "
-                                   "where user_id % 5 = 0 order by user_id, movie_id")
-    lists = real_warehouse.query("select user_id, movie_id from user_recommendations where user_id % 5 = 0")
+                                   f"where {sample} order by user_id, movie_id")
+    lists = real_warehouse.query(f"select user_id, movie_id from user_recommendations where {sample}")
     by_user: dict[int, dict[int, float]] = {}
     for user_id, movie_id, rating in ratings:
         by_user.setdefault(user_id, {})[movie_id] = rating
     served_lists: dict[int, set[int]] = {}
     for user_id, movie_id in lists:
         served_lists.setdefault(user_id, set()).add(movie_id)
-    overlaps = []
+    overlaps = {}
     for user_id, own in by_user.items():
         recs = served.recommend(own, 10)
-        assert {r.source for r in recs} == {"fold_in"} and not ({r.movie_id for r in recs} & set(own))
-        overlaps.append(len({r.movie_id for r in recs} & served_lists[user_id]) / 10)
-    print(f"fold-in overlap@10 over {len(overlaps)} users: mean {np.mean(overlaps):.3f}, min {min(overlaps):.2f}")
-    assert len(overlaps) == 122
-    assert 0.96 <= np.mean(overlaps) <= 1.0
-    assert min(overlaps) >= 0.8
+        expected = "popular_fallback" if user_id in unpersonalisable else "fold_in"
+        assert {r.source for r in recs} == {expected} and not ({r.movie_id for r in recs} & set(own)), user_id
+        overlaps[user_id] = len({r.movie_id for r in recs} & served_lists[user_id]) / 10
+    print(f"fold-in overlap@10 over {len(overlaps)} users: mean {np.mean(list(overlaps.values())):.3f}, "
+          f"min {min(overlaps.values()):.2f}")
+    assert len(overlaps) == 123
+    assert overlaps[UNPERSONALISABLE_USER] == 1.0
+    assert 0.96 <= np.mean(list(overlaps.values())) <= 1.0
+    assert min(overlaps.values()) >= 0.8
+
+
+def test_a_user_the_model_cannot_personalise_gets_the_fallback_everywhere(real_warehouse, tmp_path, capsys):
+    """User 442 (all-zero factor row): user_recommendations, recommend_for and `cinemart recommend --user`
+    give the same ten movies, the top of popular_movies they have not rated, labelled as the fallback and
+    with no "because you liked" (there is no taste to explain)."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(real_warehouse.database, copy)
+    (served,), = real_warehouse.query("select recommendations_model from serving_settings")
+    assert served == "implicit_als"
+    expected = [m for (m,) in real_warehouse.query(
+        "select movie_id from popular_movies where movie_id not in "
+        "(select movie_id from stg_movielens__ratings where user_id = ?) order by rank limit 10",
+        [UNPERSONALISABLE_USER])]
+    table = [m for (m,) in real_warehouse.query("select movie_id from user_recommendations where user_id = ? "
+                                                 "order by rank", [UNPERSONALISABLE_USER])]
+    macro = real_warehouse.query("select movie_id, model, source from recommend_for(?, 10) order by rank",
+                                 [UNPERSONALISABLE_USER])
+    assert main(["recommend", "--user", str(UNPERSONALISABLE_USER), "--warehouse", str(copy)]) == 0
+    printed = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert table == [m for m, *_ in macro] == [int(line[1]) for line in printed] == expected
+    assert {(model, source) for _, model, source in macro} == {("popular_movies", "popular_fallback")}
+    assert {line[-1] for line in printed} == {"popular_fallback"}
+    labels = real_warehouse.query("select distinct model, source, because_you_liked_movie_id, because_you_liked, "
+                                  "because_similarity from user_recommendations where user_id = ?",
+                                  [UNPERSONALISABLE_USER])
+    assert labels == [("popular_movies", "popular_fallback", None, None, None)]
 
 
 def test_fold_in_names_the_unknown_movie_ids(real_warehouse):

@@ -172,18 +172,22 @@ def test_every_model_type_is_served_identically_by_table_and_macro(real_warehous
         _serve(con, served, similar)
         factors = [con.table(name) for name in ("implicit_factors", "als_factors", "popularity_factors")]
         recs = tables.int_user_recommendations(con.table("int_ratings_split"), con.table("ranking_evaluation"),
-                                               *factors, "{}").to_pandas()
+                                               *factors, con.table("int_popular_movies"), "{}").to_pandas()
         vectors = tables.int_movie_similarity_vectors(con.table("ranking_evaluation"), *factors[:2],
                                                       con.table("int_movie_content_vectors"), "{}")
         con.execute("create or replace table int_movie_similarity_vectors as select * from vectors")
         neighbours = tables.int_similar_movies(con.table("int_movie_similarity_vectors"), "{}").to_pandas()
-        assert set(recs["model"]) == {served} and set(neighbours["model"]) == {similar}
+        labels = set(zip(recs["model"], recs["source"]))
+        assert labels <= {(served, "personalised"), ("popular_movies", "popular_fallback")}, labels
+        assert (served, "personalised") in labels and set(neighbours["model"]) == {similar}
         ties = 0
-        for user_id, table in list(recs.groupby("user_id"))[::3]:  # 204 users
-            macro = con.execute("select movie_id, score from recommend_for(?, 10) order by rank", [user_id]).fetchall()
+        for user_id, table in list(recs.groupby("user_id"))[::3]:  # 204 users, user 442 (all-zero factors) among them
+            macro = con.execute("select movie_id, score, model, source from recommend_for(?, 10) order by rank",
+                                [user_id]).fetchall()
             table = table.sort_values("rank")
-            assert [m for m, _ in macro] == table["movie_id"].tolist(), user_id
-            assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6) for (_, a), b in zip(macro, table["score"]))
+            assert [(m, model, source) for m, _, model, source in macro] == \
+                list(zip(table["movie_id"], table["model"], table["source"])), user_id
+            assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6) for (_, a, *_), b in zip(macro, table["score"]))
             ties += int((table["score"].diff() == 0).sum())
         for movie_id, table in list(neighbours.groupby("movie_id"))[::10] if check_similar else ():
             macro = con.execute("select similar_movie_id, similarity from similar_to(?, 10) order by rank",
@@ -200,10 +204,11 @@ def test_every_model_type_is_served_identically_by_table_and_macro(real_warehous
 
 
 def test_every_user_is_explained(real_warehouse):
-    (missing, total), = real_warehouse.query(
-        "select count(*) filter (where because_you_liked is null), count(*) from user_recommendations")
-    assert total == 6100
-    assert missing == 0
+    """Every personalised recommendation names the liked movie behind it; a fallback list (a user the
+    model cannot personalise: user 442) has no taste to explain, so none of its rows names one."""
+    rows = dict(((source, explained), n) for source, explained, n in real_warehouse.query(
+        "select source, because_you_liked is not null, count(*) from user_recommendations group by all"))
+    assert rows == {("personalised", True): 6090, ("popular_fallback", False): 10}
 
 
 def test_plain_mode_with_the_seed_grid_lands_in_the_seed_band(real_warehouse, tmp_path):

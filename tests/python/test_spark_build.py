@@ -148,7 +148,8 @@ def test_implicit_precision_at_10_matches_plain_mllib(builds):
     # the ranking the build served is the one the evaluation flagged, and serving_settings says so
     served = next(m for m, r in evaluation.items() if r["is_served"])
     assert spark_table(folder, "serving_settings").to_pylist()[0]["recommendations_model"] == served
-    assert set(spark_table(folder, "user_recommendations").column("model").to_pylist()) == {served}
+    labels = spark_table(folder, "user_recommendations").select(["model", "source"]).to_pylist()
+    assert {tuple(r.values()) for r in labels} == {(served, "personalised"), ("popular_movies", "popular_fallback")}
 
 
 def test_evaluation_by_activity_adds_up_to_ranking_evaluation(builds):

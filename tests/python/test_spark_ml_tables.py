@@ -131,6 +131,44 @@ def test_recommendations_exclude_rated_movies_and_are_ordered(tables, split):
     assert explained.join(liked, ["user_id", "because_you_liked_movie_id"], "left_anti").count() == 0
 
 
+#: Rated nothing >= 4.0: the threshold confidence leaves an all-zero implicit factor row.
+UNPERSONALISABLE_USER = 442
+
+
+def test_a_user_the_model_cannot_personalise_gets_the_fallback_from_table_and_function(spark, built,
+                                                                                        full_spark_build, tmp_path):
+    """User 442: the build's user_recommendations and recommend_for(442, 10), created (as the publish step
+    creates them) over the build's tables, give the top of popular_movies they have not rated, labelled as
+    the fallback and unexplained, as on DuckDB."""
+    from spark_sql_support import dbt_spark
+
+    schema = "served_build"
+    spark.sql(f"create database if not exists {schema}")
+    for name in ("serving_settings", "implicit_factors", "als_factors", "popularity_factors", "popular_movies",
+                 "movies", "stg_movielens__ratings"):
+        spark.sql(f"create table if not exists {schema}.{name} using parquet "
+                  f"location '{full_spark_build.spark_tables / name}'")
+    arguments = json.dumps({"function_schema": schema, "table_schema": schema})
+    assert dbt_spark(["run-operation", "spark_create_serving_functions", "--args", arguments], tmp_path, schema=schema)
+
+    row = built("implicit_factors").where(f"entity = 'user' and id = {UNPERSONALISABLE_USER}").first()
+    assert row["bias"] == 0 and not any(row["factors"])
+    rated = built("stg_movielens__ratings").where(f"user_id = {UNPERSONALISABLE_USER}").select("movie_id")
+    expected = [r["movie_id"] for r in built("popular_movies").join(rated, "movie_id", "left_anti")
+                .orderBy("rank").limit(10).collect()]
+    table = built("user_recommendations").where(f"user_id = {UNPERSONALISABLE_USER}").orderBy("rank").collect()
+    assert [r["movie_id"] for r in table] == expected
+    assert {(r["model"], r["source"], r["because_you_liked_movie_id"], r["because_similarity"]) for r in table} == \
+        {("popular_movies", "popular_fallback", None, None)}
+    served = spark.sql(f"select movie_id, model, source from {schema}.recommend_for({UNPERSONALISABLE_USER}, 10) "
+                       "order by rank").collect()
+    assert [tuple(r) for r in served] == [(m, "popular_movies", "popular_fallback") for m in expected]
+    # a user the model can personalise keeps the served model's list, labelled so
+    known = spark.sql(f"select movie_id, model, source from {schema}.recommend_for(1, 10) order by rank").collect()
+    listed = built("user_recommendations").where("user_id = 1").orderBy("rank").collect()
+    assert [tuple(r) for r in known] == [(r["movie_id"], "implicit_als", "personalised") for r in listed]
+
+
 def test_similar_movies_are_the_numpy_blend_bit_for_bit(tables):
     """Every movie with a direction gets the list the shared NumPy scorer gives the same vectors, ties included."""
     from cinemart.similarity.blend import blended_similar

@@ -61,3 +61,24 @@ def test_spark_judges_the_same_user_sample_as_duckdb(spark):
     assert chosen.is_sample and chosen.n_eligible == 300
     assert sorted(r[0] for r in users.collect()) == expected.ids.tolist()
     assert sorted({r[0] for r in kept.collect()}) == expected.ids.tolist() and kept.count() == 200
+
+
+def test_implicit_fit_fails_in_one_line_on_non_finite_factors(spark, monkeypatch):
+    """As on DuckDB (cinemart.models.implicit_als.non_finite_factors): SQL would sort a NaN score first."""
+    from types import SimpleNamespace
+
+    from cinemart.models.explicit_als import ALSDivergedError
+    from cinemart.models.implicit_als import ImplicitParams
+    from cinemart.spark import ranking
+
+    params = ImplicitParams(factors=2, iterations=1, confidence="binary")
+    ratings = spark.createDataFrame([(1, 10, 4.0), (2, 10, 3.0), (2, 20, 5.0)],
+                                    "user_id bigint, movie_id bigint, rating double")
+    vectors = "id int, features array<float>"
+    model = SimpleNamespace(userFactors=spark.createDataFrame([(1, [0.5, float("nan")]), (2, [0.1, 0.2])], vectors),
+                            itemFactors=spark.createDataFrame([(10, [1.0, 0.0]), (20, [0.0, 1.0])], vectors))
+    monkeypatch.setattr(ranking, "fit_als", lambda als, frame: model)
+    with pytest.raises(ALSDivergedError) as error:
+        ranking.fit_implicit(ratings, params, seed=1)
+    assert str(error.value) == (f"implicit ALS produced non-finite factors for 1 user(s) with {params}; "
+                                "increase regularization or lower alpha")

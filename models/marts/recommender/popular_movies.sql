@@ -1,7 +1,7 @@
 {#- The public fallback list: the 'all' fit of int_popular_movies (the
     formula is documented there and in the YAML) with titles. recommend_for
-    serves it, tagged source = 'popular_fallback', to a user the served model
-    has no factors for. -#}
+    and user_recommendations serve it, tagged source = 'popular_fallback', to
+    a user the served model has no factors for or cannot personalise. -#}
 
 with popular as (
 

@@ -18,6 +18,7 @@ select
     movies.genres,
     recommendations.score,
     recommendations.model,
+    recommendations.source,
     recommendations.because_you_liked_movie_id,
     liked.title as because_you_liked,
     recommendations.because_similarity,

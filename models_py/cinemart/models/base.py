@@ -63,6 +63,22 @@ class Factors:
         return cls(np.asarray(user_factors), np.asarray(item_factors), np.zeros(len(user_factors), np.float32),
                    np.zeros(len(item_factors), np.float32))
 
+    def personalised(self) -> np.ndarray:
+        """Per user, whether the model can personalise their list: False for an all-zero factor row with a zero bias.
+
+        Such a row means the model learned nothing from the user: implicit
+        ALS gives it to a user none of whose ratings counts as an
+        interaction (threshold confidence, every rating below it: user 442
+        of ml-latest-small). Their scores are then the movies' own (all zero
+        for implicit ALS), the same for every such user, and a list ranked by
+        them would be ties broken by movie_id presented as taste. Every engine applies this one rule and serves these users the
+        popular_movies fallback, as a user without a factor row: the
+        materialized lists (`cinemart.warehouse.ranking_tables`,
+        `cinemart.spark.serving`), the SQL serving macros (`personalised_user`,
+        macros/portability/portable_sql.sql) and fold-in.
+        """
+        return self.user_factors.any(axis=1) | (self.user_bias != 0)
+
     def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """float64 scores of (user, item) index pairs, summed in the serving macros' order."""
         scores = pair_dots(self.user_factors, self.item_factors, users, items)

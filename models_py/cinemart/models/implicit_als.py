@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 from cinemart.models.base import Factors
+from cinemart.models.explicit_als import ALSDivergedError
 from cinemart.models.threads import cpu_slot, threads_for
 from cinemart.validation import index_array, require_int, require_number
 
@@ -137,7 +138,22 @@ def fit_implicit_als(
             num_threads=threads,
         )
         model.fit(matrix, show_progress=False)
+    for side, factors in (("user", model.user_factors), ("movie", model.item_factors)):
+        n_bad = int((~np.isfinite(factors).all(axis=1)).sum())
+        if n_bad:
+            raise non_finite_factors(side, n_bad, params)
     return Factors.unbiased(np.ascontiguousarray(model.user_factors), np.ascontiguousarray(model.item_factors))
+
+
+def non_finite_factors(side: str, n_rows: int, params: ImplicitParams) -> ALSDivergedError:
+    """The one-line error of an implicit fit that left `n_rows` NaN or infinite `side` rows, on both engines.
+
+    Checked at the fit because nothing downstream agrees on such scores: the
+    Python scorer never lists a non-finite score, while SQL sorts NaN first
+    in `score desc`, so the tables and the serving macros would differ.
+    """
+    return ALSDivergedError(f"implicit ALS produced non-finite factors for {n_rows} {side}(s) with {params}; "
+                            "increase regularization or lower alpha")
 
 
 @dataclass(frozen=True)

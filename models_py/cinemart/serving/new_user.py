@@ -15,10 +15,10 @@ fold-in follows every publish and rollback. DuckDB warehouses only (the Spark
 engine's tables live in a metastore; the same code works on its factor table
 exported to a DuckDB file).
 
-When the ratings teach the model nothing (implicit ALS with threshold
-confidence and no rating >= the threshold: an all-zero factor row), every
-score would tie; the answer is then the popular_movies fallback, tagged
-source = 'popular_fallback', as recommend_for gives a user without factors.
+When the ratings teach the model nothing (a folded-in row the model cannot
+personalise: `cinemart.models.base.Factors.personalised`), the answer is the
+popular_movies fallback, tagged source = 'popular_fallback', as recommend_for
+and user_recommendations give such a user.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class ServedModel:
         if not ratings:
             raise RecommendError("give at least one rating")
         factors = self.fold_in(ratings)
-        if not np.any(factors.user_factors) and factors.user_bias[0] == 0:
+        if not factors.personalised()[0]:
             return self.fallback(ratings, n)
         idx = self.movie_index(np.fromiter(ratings.keys(), np.int64, len(ratings)))
         seen = sp.csr_matrix((np.ones(idx.size), (np.zeros(idx.size, np.int64), idx)), shape=(1, self.movie_ids.size))
@@ -172,7 +172,7 @@ class ServedModel:
                 for rank, item, score in zip(found.rank, found.item, found.score)]
 
     def fallback(self, exclude: Mapping[int, float], n: int) -> list[Recommendation]:
-        """The top of popular_movies minus `exclude`: recommend_for's answer for a user without factors."""
+        """The top of popular_movies minus `exclude`: recommend_for's answer for a user it cannot personalise."""
         kept = [(m, s) for m, s in self.popular if m not in exclude][:n]
         return [Recommendation(i, m, self.titles.get(m, ""), float(s), "popular_fallback")
                 for i, (m, s) in enumerate(kept, start=1)]
@@ -184,7 +184,8 @@ def fold_in_user(database: Path, ratings: Mapping[int, float], n: int = 10) -> l
 
 
 def served_list(database: Path, user_id: int, n: int = 10) -> list[Recommendation]:
-    """What `recommend_for(user_id, n)` serves: a known user's list, the popular fallback for any other id."""
+    """What `recommend_for(user_id, n)` serves: a user's personalised list, or the popular fallback for an id the
+    model has no factor row for or cannot personalise; the same list user_recommendations holds for a user."""
     con = connect(database)
     try:
         rows = con.execute("select rank, movie_id, title, score, source from recommend_for(?, ?) order by rank",

@@ -9,12 +9,13 @@ reject exactly the same vars.
 from cinemart.evaluation.activity import ACTIVITY_BUCKETS  # noqa: F401
 from cinemart.evaluation.ranking import RELEVANT_MIN_RATING  # noqa: F401
 from cinemart.evaluation.users import EvaluationUsers, evaluation_users  # noqa: F401
-from cinemart.models.implicit_als import CONFIDENCE_KINDS, ImplicitParams  # noqa: F401
+from cinemart.models.implicit_als import CONFIDENCE_KINDS, ImplicitParams, non_finite_factors  # noqa: F401
 from cinemart.models.popularity import POPULAR_MIN_RATING  # noqa: F401
 from cinemart.tuning.explicit import GridPoint, expand_grid  # noqa: F401
 from cinemart.tuning.implicit import validate_grid as expand_implicit_grid  # noqa: F401
 from cinemart.warehouse.audit import library_versions as package_library_versions, run_id  # noqa: F401
 from cinemart.warehouse.explicit_tables import ExplicitSettings  # noqa: F401  als_* settings, explicit grid presets
-from cinemart.warehouse.ranking_tables import RankingSettings  # noqa: F401  implicit_* settings
+from cinemart.warehouse.ranking_tables import (  # noqa: F401  implicit_* settings, the fallback list's labels
+    FALLBACK_MODEL, FALLBACK_SOURCE, RankingSettings)
 from cinemart.warehouse.factor_tables import ServedFactors  # noqa: F401  a factor table loaded on the driver
 from cinemart.warehouse import similarity_tables as similarity  # noqa: F401  similar movies' shared NumPy

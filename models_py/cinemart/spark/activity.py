@@ -17,13 +17,11 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark._compat import ACTIVITY_BUCKETS
+from cinemart.spark._compat import ACTIVITY_BUCKETS, FALLBACK_MODEL
 from cinemart.spark.frames import single_row, split_frame
 from cinemart.spark.ranking import (chosen_params, evaluated_users, evaluation_lists, lists_key, settings_of,
                                    train_models)
 from cinemart.spark.retrieval import per_user_ranking_metrics, relevant_warm, top_n_unseen
-
-FALLBACK_MODEL = "popular_movies"
 
 SCHEMA = ("run_id string, model string, activity_bucket string, bucket_order int, min_train_ratings bigint, "
           "max_train_ratings bigint, n_users_evaluated bigint, precision_at_10 double, recall_at_10 double, "

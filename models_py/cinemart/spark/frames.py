@@ -122,6 +122,12 @@ def entity(table: DataFrame, name: str) -> DataFrame:
     return table.where(F.col("entity") == name).select("id", "bias", "factors", "n_ratings", "global_mean")
 
 
+def personalised():
+    """Column of a factor table's user rows: the model can personalise the user
+    (cinemart.models.base.Factors.personalised: a non-zero factor or bias)."""
+    return (F.col("bias") != 0) | F.exists("factors", lambda x: x != 0)
+
+
 def score_pairs(pairs: DataFrame, table: DataFrame) -> DataFrame:
     """pairs (user_id, movie_id, ...) + `score` (unclipped, null when either side has no factors)."""
     users = entity(table, "user").select(F.col("id").alias("user_id"), F.col("bias").alias("_bu"),

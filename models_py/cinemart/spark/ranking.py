@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.spark import explicit
 from cinemart.spark._compat import (POPULAR_MIN_RATING, EvaluationUsers, ImplicitParams, RankingSettings,
-                                    evaluation_users, expand_implicit_grid)
+                                    evaluation_users, expand_implicit_grid, non_finite_factors)
 from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, single_row,
                                    spark_run_id, split_frame)
 from cinemart.spark.retrieval import ranking_metrics, relevant_warm, top_n_unseen
@@ -71,7 +71,8 @@ def interactions(ratings: DataFrame, params: ImplicitParams) -> DataFrame:
 
 def fit_implicit(ratings: DataFrame, params: ImplicitParams, seed: int, run: str = "") -> DataFrame:
     """MLlib implicit ALS on `ratings`, as a factor table covering every user and movie of
-    `ratings` (all-zero factors for one without a counted interaction, as the DuckDB path)."""
+    `ratings` (all-zero factors for one without a counted interaction, as the DuckDB path); NaN or
+    infinite factors fail the fit as they do there (`non_finite_factors`)."""
     als = ALS(rank=params.factors, regParam=params.regularization, alpha=params.alpha, maxIter=params.iterations,
               implicitPrefs=True, seed=seed, userCol="user", itemCol="item", ratingCol="rating")
     model = fit_als(als, als_input(interactions(ratings, params), "value"))
@@ -83,7 +84,10 @@ def fit_implicit(ratings: DataFrame, params: ImplicitParams, seed: int, run: str
                 .select(F.col(key).alias("id"), F.lit(0.0).alias("bias"),
                         F.coalesce("features", zeros).alias("factors"), "n_ratings"))
     table = factor_table(run, side("user_id", model.userFactors), side("movie_id", model.itemFactors), 0.0).cache()
-    table.count()
+    non_finite = F.exists("factors", lambda x: F.isnan(x) | (F.abs(x) == float("inf")))
+    bad = table.where(non_finite).groupBy("entity").count().collect()  # the one pass also fills the cache
+    if bad:
+        raise non_finite_factors(bad[0]["entity"], bad[0]["count"], params)
     return table
 
 

@@ -1,6 +1,7 @@
 """Served lists on Spark, read from the factor TABLES (as the DuckDB path and the SQL macros do).
 
-  int_user_recommendations(split, ranking_evaluation, factor_tables, settings_json) -> int_user_recommendations
+  int_user_recommendations(split, ranking_evaluation, factor_tables, int_popular_movies, settings_json)
+                                                                                    -> int_user_recommendations
   int_movie_content_vectors(movies, tags, settings_json)                            -> int_movie_content_vectors
   int_movie_similarity_vectors(ranking_evaluation, factor_tables, content, settings) -> int_movie_similarity_vectors
   int_similar_movies(similarity_vectors, settings_json)                             -> int_similar_movies
@@ -24,9 +25,10 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark.frames import entity, single_row, split_frame
+from cinemart.spark.activity import fallback_table
+from cinemart.spark.frames import entity, personalised, single_row, split_frame
 from cinemart.spark.ranking import settings_of
-from cinemart.spark._compat import ServedFactors, similarity
+from cinemart.spark._compat import FALLBACK_MODEL, FALLBACK_SOURCE, ServedFactors, similarity
 from cinemart.spark.retrieval import because_you_liked, similar_by_vectors, top_n_unseen
 
 
@@ -40,20 +42,31 @@ def _flagged(evaluation: DataFrame, flag: str, factor_tables: Mapping[str, DataF
 
 
 def int_user_recommendations(split: DataFrame, evaluation: DataFrame, factor_tables: Mapping[str, DataFrame],
-                             settings_json: str) -> DataFrame:
-    """Top-N unseen movies for every user of the served model, each with the liked movie that explains it."""
+                             popular: DataFrame, settings_json: str) -> DataFrame:
+    """Top-N unseen movies for every user of the served model, each with the liked movie that explains it.
+
+    A user the model cannot personalise (`frames.personalised`) gets the top
+    of int_popular_movies' 'all' fit instead, labelled as the fallback and
+    explained by nothing, as on DuckDB.
+    """
     settings = settings_of(settings_json)
     served, table, run = _flagged(evaluation, "is_served", factor_tables)
     _, taste, _ = _flagged(evaluation, "serves_similarity", factor_tables)
     ratings = split_frame(split).select("user_id", "movie_id", "rating").cache()
-    users = entity(table, "user").select(F.col("id").alias("user_id"))
-    recs = top_n_unseen(table, ratings, users, settings.top_n)
-    explained = because_you_liked(recs, ratings, taste)
-    return explained.select(
+    users = entity(table, "user").select(F.col("id").alias("user_id"), personalised().alias("known"))
+    recs = top_n_unseen(table, ratings, users.where("known"), settings.top_n)
+    explained = because_you_liked(recs, ratings, taste).select(
+        "*", F.lit(served).alias("model"), F.lit("personalised").alias("source"))
+    fallback = top_n_unseen(fallback_table(ratings, popular.where(F.col("fit") == "all")), ratings,
+                            users.where(~F.col("known")), settings.top_n).select(
+        "*", F.lit(None).cast("bigint").alias("because_you_liked_movie_id"),
+        F.lit(None).cast("double").alias("because_similarity"),
+        F.lit(FALLBACK_MODEL).alias("model"), F.lit(FALLBACK_SOURCE).alias("source"))
+    return explained.unionByName(fallback).select(
         "user_id", "rank", "movie_id", F.col("score").cast("float").alias("score"),
         F.col("because_you_liked_movie_id").cast("bigint").alias("because_you_liked_movie_id"),
         F.col("because_similarity").cast("float").alias("because_similarity"),
-        F.lit(served).alias("model"), F.lit(run).alias("run_id"))
+        "model", "source", F.lit(run).alias("run_id"))
 
 
 def _on_driver(frame: DataFrame) -> pa.Table:

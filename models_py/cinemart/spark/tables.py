@@ -56,9 +56,10 @@ def serving_settings(evaluation: DataFrame, implicit_factors: DataFrame, als_fac
 
 
 def int_user_recommendations(split: DataFrame, evaluation: DataFrame, implicit_factors: DataFrame,
-                             als_factors: DataFrame, popularity_factors: DataFrame, model_settings: str) -> DataFrame:
+                             als_factors: DataFrame, popularity_factors: DataFrame, int_popular_movies: DataFrame,
+                             model_settings: str) -> DataFrame:
     tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
-    return serving.int_user_recommendations(split, evaluation, tables, model_settings)
+    return serving.int_user_recommendations(split, evaluation, tables, int_popular_movies, model_settings)
 
 
 def int_movie_content_vectors(movies: DataFrame, tags: DataFrame, model_settings: str) -> DataFrame:

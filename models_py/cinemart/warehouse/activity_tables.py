@@ -26,35 +26,12 @@ import numpy as np
 import pyarrow as pa
 
 from cinemart.console import Progress, print_progress
-from cinemart.data.ids import IdIndex
 from cinemart.data.ratings import SplitRatings
 from cinemart.evaluation.activity import metrics_by_activity
-from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams
 from cinemart.warehouse.factor_tables import ServedFactors
-from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, evaluation_lists, train_models
-
-#: The fallback's name in the model column (the table recommend_for reads it from).
-FALLBACK_MODEL = "popular_movies"
-
-
-def fallback_factors(users: IdIndex, movies: IdIndex, popular: Mapping[str, np.ndarray]) -> Factors:
-    """The fallback list as a rank-1 model the scorer ranks: user [1], movie [damped mean rating].
-
-    `popular` holds movie_id and damped_mean_rating of the listed movies (the
-    'train' fit of int_popular_movies). A movie not listed (too few ratings)
-    gets item bias -inf: never a candidate, as the scorer treats seen movies.
-    Ties go to the lower movie_id, as in the SQL list.
-    """
-    columns = movies.encode(np.asarray(popular["movie_id"]))
-    if (columns < 0).any():
-        raise ValueError("int_popular_movies lists movies without a train rating; rebuild it with the split")
-    score = np.zeros((len(movies), 1))
-    score[columns, 0] = np.asarray(popular["damped_mean_rating"], dtype=np.float64)
-    bias = np.full(len(movies), -np.inf)
-    bias[columns] = 0.0
-    return Factors(np.ones((len(users), 1)), score, np.zeros(len(users)), bias)
-
+from cinemart.warehouse.ranking_tables import (FALLBACK_MODEL, EvaluationProtocol, RankingSettings, evaluation_lists,
+                                               fallback_factors, train_models)
 
 def ranking_evaluation_by_activity_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams,
                                          rid: str, explicit_train_fit: ServedFactors, served_model: str,

@@ -5,7 +5,8 @@
   popularity_factors_table   -> popularity_factors   (the baseline on all clean ratings, its own run id)
   ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS on test)
   serving_settings_table     -> serving_settings     (which model serves what; read by the SQL macros)
-  recommendations_table      -> int_user_recommendations (served model, from its factor *table*)
+  recommendations_table      -> int_user_recommendations (served model, from its factor *table*; the
+                                popular_movies fallback for users it cannot personalise)
   (similar movies: cinemart.warehouse.similarity_tables)
 
 Every configuration is fitted once: implicit and popularity on train here, the
@@ -27,6 +28,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from cinemart.console import Progress, print_progress
+from cinemart.data.ids import IdIndex
 from cinemart.data.ratings import IndexedRatings, SplitRatings
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
@@ -35,7 +37,7 @@ from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
 from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
 from cinemart.serving.explanations import because_you_liked
-from cinemart.serving.scoring import top_n
+from cinemart.serving.scoring import TopN, top_n
 from cinemart.settings import FamilySettings, with_defaults
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
@@ -46,6 +48,9 @@ from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
 TASTE_MODELS = ("implicit_als", "explicit_als")  # factor models whose movie vectors mean "taste"
 VALIDATION_FOLD = 0
+#: The fallback list's name in a `model` column, and its `source` label (as recommend_for labels it).
+FALLBACK_MODEL = "popular_movies"
+FALLBACK_SOURCE = "popular_fallback"
 
 
 @dataclass(frozen=True)
@@ -287,9 +292,33 @@ def serving_settings_table(served: ServedFactors, taste: ServedFactors, settings
     })
 
 
-def recommendations_table(data: SplitRatings, served: ServedFactors, taste: ServedFactors, settings: RankingSettings,
+def fallback_factors(users: IdIndex, movies: IdIndex, popular: Mapping[str, np.ndarray]) -> Factors:
+    """The fallback list as a rank-1 model the scorer ranks: user [1], movie [damped mean rating].
+
+    `popular` holds movie_id and damped_mean_rating of the listed movies (a
+    fit of int_popular_movies on the ratings `movies` indexes). A movie not
+    listed (too few ratings) gets item bias -inf: never a candidate, as the
+    scorer treats seen movies. Ties go to the lower movie_id, as in the SQL list.
+    """
+    columns = movies.encode(np.asarray(popular["movie_id"]))
+    if (columns < 0).any():
+        raise ValueError("int_popular_movies lists movies the factors have no row for; rebuild it with the split")
+    score = np.zeros((len(movies), 1))
+    score[columns, 0] = np.asarray(popular["damped_mean_rating"], dtype=np.float64)
+    bias = np.full(len(movies), -np.inf)
+    bias[columns] = 0.0
+    return Factors(np.ones((len(users), 1)), score, np.zeros(len(users)), bias)
+
+
+def recommendations_table(data: SplitRatings, served: ServedFactors, taste: ServedFactors,
+                          popular: Mapping[str, np.ndarray], settings: RankingSettings,
                           progress: Progress = print_progress) -> pa.Table:
-    """Top-N unseen movies for every user from `served`, each with the liked movie most similar in `taste`."""
+    """Top-N unseen movies for every user from `served`, each with the liked movie most similar in `taste`.
+
+    A user `served` cannot personalise (`Factors.personalised`) gets the top
+    of `popular` (int_popular_movies' 'all' fit: the list recommend_for
+    serves them), labelled as the fallback and explained by nothing.
+    """
     started = time.perf_counter()
     users = served.users.encode(data.user_id)
     movies = served.movies.encode(data.movie_id)
@@ -298,17 +327,25 @@ def recommendations_table(data: SplitRatings, served: ServedFactors, taste: Serv
     shape = (len(served.users), len(served.movies))
     ratings = sp.csr_matrix((data.rating.astype(np.float32), (users, movies)), shape=shape)
     ratings.sort_indices()
-    recs = top_n(served.factors, ratings, np.arange(shape[0]), n=settings.top_n)
+    known = served.factors.personalised()
+    recs = top_n(served.factors, ratings, np.flatnonzero(known), n=settings.top_n)
+    fallback = top_n(fallback_factors(served.users, served.movies, popular), ratings, np.flatnonzero(~known),
+                     n=settings.top_n)
     why = because_you_liked(taste.aligned(served.users, served.movies).item_factors, ratings, recs.user, recs.item)
     progress(f"recommendations: top-{settings.top_n} for {shape[0]:,} users from {served.model_name} "
-             f"in {time.perf_counter() - started:.1f}s")
+             f"({int((~known).sum()):,} it cannot personalise: {FALLBACK_MODEL}) in "
+             f"{time.perf_counter() - started:.1f}s")
+    both = TopN(*(np.concatenate(pair) for pair in zip(recs, fallback)))
+    liked = np.concatenate([why.item, np.full(fallback.user.size, -1, np.int32)])
+    similarity = np.concatenate([why.similarity, np.full(fallback.user.size, np.nan, np.float32)])
     return pa.table({
-        "user_id": served.users.decode(recs.user),
-        "rank": recs.rank.astype(np.int32),
-        "movie_id": served.movies.decode(recs.item),
-        "score": recs.score,
-        "because_you_liked_movie_id": pa.array(served.movies.decode(np.maximum(why.item, 0)), mask=why.item < 0),
-        "because_similarity": pa.array(why.similarity, mask=why.item < 0),
-        "model": [served.model_name] * recs.user.size,
-        "run_id": [served.run_id] * recs.user.size,
+        "user_id": served.users.decode(both.user),
+        "rank": both.rank.astype(np.int32),
+        "movie_id": served.movies.decode(both.item),
+        "score": both.score,
+        "because_you_liked_movie_id": pa.array(served.movies.decode(np.maximum(liked, 0)), mask=liked < 0),
+        "because_similarity": pa.array(similarity, mask=liked < 0),
+        "model": [served.model_name] * recs.user.size + [FALLBACK_MODEL] * fallback.user.size,
+        "source": ["personalised"] * recs.user.size + [FALLBACK_SOURCE] * fallback.user.size,
+        "run_id": [served.run_id] * both.user.size,
     })

@@ -18,7 +18,7 @@ is an `int_` Python model plus a contracted SQL model of the public name:
     int_ratings_split -> popularity_factors
     int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors -> int_ranking_evaluation
         -> ranking_evaluation (SQL)
-    ranking_evaluation + factor tables -> serving_settings, int_user_recommendations
+    ranking_evaluation + factor tables -> serving_settings; with int_popular_movies -> int_user_recommendations
     stg_movielens__movies, stg_movielens__tags -> int_movie_content_vectors
     ranking_evaluation + taste factor tables + int_movie_content_vectors -> int_movie_similarity_vectors
         -> int_similar_movies -> similar_movies (SQL); and with int_ratings_split -> int_similar_movies_cold_start
@@ -157,10 +157,13 @@ def serving_settings(evaluation: Relation, implicit_factors: Relation, als_facto
 
 
 def int_user_recommendations(split: Relation, evaluation: Relation, implicit_factors: Relation,
-                             als_factors: Relation, popularity_factors: Relation, model_settings: str) -> pa.Table:
+                             als_factors: Relation, popularity_factors: Relation, int_popular_movies: Relation,
+                             model_settings: str) -> pa.Table:
     tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
     return ranking.recommendations_table(_split(split), _served(evaluation, "is_served", tables),
                                          _served(evaluation, "serves_similarity", tables),
+                                         _columns(int_popular_movies.filter("fit = 'all'"),
+                                                  "movie_id, damped_mean_rating"),
                                          ranking.RankingSettings.from_dbt(model_settings))
 
 
