@@ -49,7 +49,7 @@ from cinemart.warehouse.publish import (
 )
 from cinemart.report import write_report
 from cinemart.serving.new_user import RecommendError, Recommendation, ServedModel, parse_ratings, served_list
-from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment
+from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment, spark_warehouse_dir
 from cinemart.warehouse.dbt import (
     WarehouseError,
     check_engine_vars,
@@ -310,11 +310,11 @@ def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -
 
     dbt writes the build schema; the publish step copies it into a new version
     and repoints the serving schema's views, only after every model and test
-    passed. Paths come from CINEMART_SPARK_WAREHOUSE_DIR, DBT_TARGET_PATH and
+    passed. Paths come from spark_warehouse_dir(), DBT_TARGET_PATH and
     DBT_LOG_PATH as dbt reads them (profiles.yml), so isolated builds can run
     side by side.
     """
-    warehouse = os.environ.get("CINEMART_SPARK_WAREHOUSE_DIR", "warehouse/spark")
+    warehouse = spark_warehouse_dir()
     scratch = WarehousePaths.for_project(project).build  # unused by the spark target, kept off the served file
     result = run_dbt("build", layout, project_dir=project, database=scratch, extra_vars=extra, select=select,
                      target="spark", in_process=True)

@@ -7,6 +7,7 @@ py4j with pages of JVM output. `check_spark_environment` turns each into a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,8 +28,39 @@ def _java_binary() -> str | None:
     return shutil.which("java")
 
 
+def spark_warehouse_dir() -> str:
+    """Where the Spark engine keeps its tables and Hive metastore, as profiles.yml's spark output computes it.
+
+    CINEMART_SPARK_WAREHOUSE_DIR, else the spark/ folder of CINEMART_WAREHOUSE_DIR
+    (default warehouse/): the setting that moves the DuckDB engine's output
+    moves the Spark engine's too, so a build pointed elsewhere never replaces
+    the checkout's Spark warehouse.
+    """
+    return (os.environ.get("CINEMART_SPARK_WAREHOUSE_DIR")
+            or os.path.join(os.environ.get("CINEMART_WAREHOUSE_DIR") or "warehouse", "spark"))
+
+
+def check_spark_conf() -> None:
+    """CINEMART_SPARK_CONF must be a JSON object that leaves the session time zone UTC.
+
+    Ratings' timestamps are UTC epochs and the tables' times are UTC; profiles.yml
+    pins the zone after applying CINEMART_SPARK_CONF, so a different one given
+    there would be ignored: say so before any work instead."""
+    text = os.environ.get("CINEMART_SPARK_CONF", "{}")
+    try:
+        conf = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SparkEnvironmentError(f"CINEMART_SPARK_CONF is not JSON: {exc}") from None
+    if not isinstance(conf, dict):
+        raise SparkEnvironmentError(f"CINEMART_SPARK_CONF must be a JSON object of Spark settings, got {text!r}")
+    zone = conf.get("spark.sql.session.timeZone", "UTC")
+    if zone != "UTC":
+        raise SparkEnvironmentError(f"CINEMART_SPARK_CONF sets spark.sql.session.timeZone to {zone!r}: the Spark "
+                                    "engine always runs in UTC (the ratings' timestamps are UTC epochs)")
+
+
 def check_spark_environment(master: str = "local[2]") -> None:
-    """Raise SparkEnvironmentError (one line) when pyspark, Java or the master is unusable."""
+    """Raise SparkEnvironmentError (one line) when pyspark, Java, the settings or the master are unusable."""
     import importlib.util
 
     missing = [name for name, module in (("pyspark", "pyspark"), ("dbt-spark", "dbt.adapters.spark"))
@@ -43,6 +75,7 @@ def check_spark_environment(master: str = "local[2]") -> None:
     probe = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         raise SparkEnvironmentError(f"Java at {java} does not run: {probe.stderr.strip().splitlines()[:1]}")
+    check_spark_conf()
     if not master.startswith("local"):
         _check_master_reachable(master)
 
