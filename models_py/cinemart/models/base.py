@@ -71,8 +71,9 @@ class Factors:
         interaction (threshold confidence, every rating below it: user 442
         of ml-latest-small). Their scores are then the movies' own (all zero
         for implicit ALS), the same for every such user, and a list ranked by
-        them would be ties broken by movie_id presented as taste. Every engine applies this one rule and serves these users the
-        popular_movies fallback, as a user without a factor row: the
+        them would be ties broken by movie_id presented as taste. Every engine
+        applies this one rule and serves these users the popular_movies
+        fallback, as a user without a factor row: the
         materialized lists (`cinemart.warehouse.ranking_tables`,
         `cinemart.spark.serving`), the SQL serving macros (`personalised_user`,
         macros/portability/portable_sql.sql) and fold-in.
