@@ -175,39 +175,19 @@ class BuiltWarehouse:
             return con.execute(sql, params or []).fetchall()
 
 
-@dataclass(frozen=True)
-class RunningWarehouseBuild:
-    """The `real_warehouse` build while it runs: a `dbt build` subprocess (spark_sql_support.start_dbt_duckdb)."""
-    process: object
-    work: Path
-
-    def wait(self) -> BuiltWarehouse:
-        from spark_sql_support import wait_dbt_duckdb
-
-        wait_dbt_duckdb(self.process, self.work, ["build"])
-        return BuiltWarehouse(self.work / "cinemart.duckdb", LATEST_SMALL_DIR)
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-
-def start_real_warehouse(work: Path) -> RunningWarehouseBuild:
-    """Start the full `dbt build` (every model and test, default vars) of the real ml-latest-small."""
-    from spark_sql_support import layout_vars, start_dbt_duckdb
-
-    process = start_dbt_duckdb(["build"], work, database=work / "cinemart.duckdb", dbt_vars=layout_vars(LATEST_SMALL_DIR))
-    return RunningWarehouseBuild(process, work)
-
-
 @pytest.fixture(scope="session")
 def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
-    """One full `dbt build` (every model and test) on the real ml-latest-small, shared by the session.
+    """One full `dbt build` (every model and test) on the real ml-latest-small, shared by the session."""
+    from cinemart.data.layout import detect_layout
+    from cinemart.warehouse.dbt import find_project_dir, run_dbt
 
-    Started when the tests are collected (pytest_collection_finish), so it runs
-    beside the unit tests, which use one core, instead of after them."""
-    running = _BACKGROUND.pop("real_warehouse", None) or start_real_warehouse(tmp_path_factory.mktemp("real_warehouse"))
-    return running.wait()
+    data_dir = LATEST_SMALL_DIR
+    work = tmp_path_factory.mktemp("real_warehouse")
+    database = work / "cinemart.duckdb"
+    result = run_dbt("build", detect_layout(data_dir), project_dir=find_project_dir(), database=database,
+                     target_dir=work)
+    assert result.returncode == 0, f"dbt build on {data_dir} failed; logs in {work / 'logs'}"
+    return BuiltWarehouse(database, data_dir)
 
 
 @dataclass(frozen=True)
@@ -285,32 +265,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
-#: The run's background builds (real_warehouse, the Spark build), started once the tests that need them are collected.
+#: The run's one Spark build, started in the background once the tests that need it are collected.
 _BACKGROUND: dict = {}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the run's two real-data builds now: the DuckDB one (`real_warehouse`) and the Spark one
-    (`full_spark_build`) then overlap the unit tests that run first, which leave a core idle."""
+    """Start the Spark build (`full_spark_build`) now, so its minutes overlap the DuckDB tests that run first."""
     import importlib.util
 
-    def wanted(fixture: str) -> bool:
-        return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)
-
-    work = session.config._tmp_path_factory
-    if wanted("real_warehouse"):
-        _BACKGROUND["real_warehouse"] = start_real_warehouse(work.mktemp("real_warehouse"))
-    if wanted("full_spark_build") and importlib.util.find_spec("pyspark"):
+    wanted = any("full_spark_build" in getattr(item, "fixturenames", ()) for item in session.items)
+    if wanted and importlib.util.find_spec("pyspark"):
         from spark_sql_support import start_full_spark
 
-        _BACKGROUND["build"] = start_full_spark(work.mktemp("spark_build"))
+        _BACKGROUND["build"] = start_full_spark(session.config._tmp_path_factory.mktemp("spark_build"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """A run that ends before any test waited for a background build (-x, deselection) must not leave it running."""
-    for running in list(_BACKGROUND.values()):
+    """A run that ends before any test waited for the Spark build (-x, deselection) must not leave it running."""
+    running = _BACKGROUND.pop("build", None)
+    if running is not None:
         running.stop()
-    _BACKGROUND.clear()
 
 
 @pytest.fixture(scope="session")
