@@ -197,8 +197,6 @@ FULL_BUILD_VARS = {
     "cv_folds": 2,
 }
 FULL_BUILD_SCHEMA = "cinemart_build"
-#: What the DuckDB side of the full build builds: every SQL table the parity module compares.
-PARITY_TABLES = [*SQL_LAYERS, "int_popular_movies", "popular_movies"]
 
 
 @dataclass(frozen=True)
@@ -251,11 +249,10 @@ def start_full_spark(work: Path) -> RunningFullBuild:
     DAG, every data test on Spark) followed by `dbt run-operation
     publish_spark_build`, in a subprocess with its own JVM and private
     warehouse, metastore, target and log folders. Beside it runs a DuckDB
-    `dbt build` of the same vars, of the tables the parity module compares
-    row for row (the SQL layers and the popular_movies fallback: cv_folds 2
-    changes the split's folds, so the run's default DuckDB build cannot
-    stand in); the DuckDB side's other tables, whose columns the build module
-    compares, are the default build's (conftest `real_warehouse`). One Spark
+    `dbt build` of everything with the same vars: the parity module compares
+    its SQL tables row for row (cv_folds 2 changes the split's folds, so the
+    run's default DuckDB build cannot stand in) and the build module every
+    table's columns, so the Spark tests need no other DuckDB build. One Spark
     build serves the build, parity and ML-table modules: it is the slowest
     step of the Spark suite, so conftest starts it as soon as the run's tests
     are collected, and it runs while the DuckDB tests do.
@@ -266,7 +263,7 @@ def start_full_spark(work: Path) -> RunningFullBuild:
 
     database = work / "duckdb" / "cinemart.duckdb"
     duckdb_side = start_dbt_duckdb(["build"], work / "duckdb", database=database,
-                                   dbt_vars={**layout_vars(LATEST_SMALL_DIR), **FULL_BUILD_VARS}, select=PARITY_TABLES)
+                                   dbt_vars={**layout_vars(LATEST_SMALL_DIR), **FULL_BUILD_VARS})
     (work / "spark").mkdir(parents=True, exist_ok=True)
     with open(work / "spark" / "cli.out", "w") as out, open(work / "spark" / "cli.err", "w") as err:
         spark_side = subprocess.Popen(

@@ -481,3 +481,17 @@ def test_console_reporter_throttles_and_reports_rate_and_eta():
         "x.zip: 4.0 MiB / 10.0 MiB (40.0%), 2.0 MiB/s, ETA 0:00:03",
         "x.zip: 10.0 MiB in 5.0s",
     ]
+
+
+def test_two_processes_unpacking_the_same_release_both_succeed(latest_small_zip, dest, closed_port_url):
+    """`make test` starts two pytest processes, and each unpacks the shipped archive if it is not there yet."""
+    import multiprocessing
+
+    dest.mkdir()
+    shutil.copyfile(latest_small_zip, dest / "ml-latest-small.zip")
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        folders = pool.starmap(fetch, [("ml-latest-small", dest)] * 4)
+
+    assert set(folders) == {(dest / "ml-latest-small").resolve()}
+    assert sha256(dest / "ml-latest-small" / "ratings.csv") == RATINGS_SHA256
+    assert sorted(p.name for p in dest.iterdir()) == ["ml-latest-small", "ml-latest-small.zip"]

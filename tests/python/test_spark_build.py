@@ -5,9 +5,9 @@ shared with the parity module): `cinemart build --engine spark` in a
 subprocess, which runs `dbt build --target spark` (the whole DAG) and then
 the publish step, with its own JVM and a private warehouse, metastore, target
 and log folder (CINEMART_SPARK_WAREHOUSE_DIR, DBT_TARGET_PATH, DBT_LOG_PATH),
-while DuckDB builds the parity module's tables of the same vars beside it.
-The tests then read the Spark tables' parquet files (no second JVM) and
-compare their columns with the run's default DuckDB build (`real_warehouse`).
+while DuckDB builds the same data with the same vars beside it. The tests
+then read the Spark tables' parquet files (no second JVM) and compare them
+with that DuckDB build.
 
 Configuration (spark_sql_support.FULL_BUILD_VARS): explicit ALS rank 10 / reg 0.1 / 10
 iterations, biased (the default: SQL biases, then MLlib ALS on the
@@ -80,10 +80,10 @@ def columns(schema: pa.Schema) -> list[str]:
     return [f"{field.name}:{type_name(field.type)}" for field in schema]
 
 
-def test_every_duckdb_table_exists_on_spark_with_the_same_columns_and_types(builds, real_warehouse):
-    """Against the run's default DuckDB build: vars change values, never a table's columns."""
-    folder, _, _ = builds
-    with duckdb.connect(str(real_warehouse.database), read_only=True) as con:
+def test_every_duckdb_table_exists_on_spark_with_the_same_columns_and_types(builds):
+    """Against the DuckDB build of the same data and vars."""
+    folder, database, _ = builds
+    with duckdb.connect(str(database), read_only=True) as con:
         tables = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_type = 'BASE TABLE' "
             "and table_schema = 'main' order by 1").fetchall()]

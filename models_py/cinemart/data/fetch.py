@@ -250,7 +250,17 @@ def _install_release(
         try:
             staging.rename(target)
         except OSError as exc:
+            if _installed_meanwhile(release, target):  # another process unpacked the same release first
+                return
             raise FetchError(f"cannot move the dataset into {target}: {exc}") from None
+
+
+def _installed_meanwhile(release: Release, target: Path) -> bool:
+    try:
+        _check_layout(release, target)
+    except DatasetLayoutError:
+        return False
+    return True
 
 
 def _hash_file(path: Path, algorithms: Iterable[str], reporter: Reporter | None) -> dict[str, str]:
