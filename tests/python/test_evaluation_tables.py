@@ -76,6 +76,9 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
     explicit = next(r for r in table if r["model"] == "explicit_als")
     assert explicit["precision_at_10"] == pytest.approx(every_user["precision"][in_sample].mean(), abs=1e-12)
     assert explicit["ndcg_at_10"] == pytest.approx(every_user["ndcg"][in_sample].mean(), abs=1e-12)
+    sampled_lists = full_lists[protocol.eval_users]
+    n_train_movies = len(full_protocol.train.movies)
+    assert explicit["catalogue_coverage"] == np.unique(sampled_lists[sampled_lists >= 0]).size / n_train_movies
     assert all(r["n_users_evaluated"] == 100 and r["n_users_eligible"] == protocol.n_eligible
                and r["is_user_sample"] for r in table)
 

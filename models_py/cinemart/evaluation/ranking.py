@@ -25,9 +25,12 @@ Evaluation protocol
   ``min(k, R)`` hits at ranks 1..min(k, R).
 * **MAP@k**: AP@k = sum over hit ranks r of (hits within the first r) / r,
   divided by min(k, R); mean over users.
-* **Catalogue coverage** = distinct movies across *all* the top-k lists given
-  (every recommended user, not only evaluated ones) / catalogue size. It flags
-  models that hand everyone the same blockbusters.
+* **Catalogue coverage** = distinct movies across the top-k lists of the
+  evaluated users / movies in the train part (the candidates). Evaluated users
+  are those averaged over above, or the seeded sample of them past
+  ``ranking_eval_max_users``: every model's lists are for the same users, so
+  coverage compares models. It flags models that hand everyone the same
+  blockbusters. Both engines compute it so (``cinemart.spark.retrieval``).
 
 Relation to ``implicit.evaluation.ranking_metrics_at_k``
 --------------------------------------------------------
