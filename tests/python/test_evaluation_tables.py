@@ -21,13 +21,17 @@ def quiet(message: str) -> None:
     """Progress sink: these tests check tables, not log lines."""
 
 
-def explicit_fit(data) -> ServedFactors:
-    """A stand-in explicit train fit on the protocol's train users and movies (random factors)."""
-    train = EvaluationProtocol.of(data, SETTINGS).train
+def explicit_fit(data, part: str = "test") -> ServedFactors:
+    """A stand-in explicit fit on the part's fit users and movies (random factors)."""
+    train = EvaluationProtocol.of(data, SETTINGS, part).train
     rng = np.random.default_rng(1)
     factors = Factors.unbiased(rng.random((len(train.users), 4)), rng.random((len(train.movies), 4)))
-    return ServedFactors("explicit_als", "explicit-run", train.users, train.movies, factors,
+    return ServedFactors("explicit_als", f"explicit-run-{part}", train.users, train.movies, factors,
                          np.ones(len(train.movies), dtype=np.int64))
+
+
+def explicit_fits(data) -> dict[str, ServedFactors]:
+    return {part: explicit_fit(data, part) for part in ("test", "validation")}
 
 
 def by_activity(data, fit: ServedFactors):
@@ -40,7 +44,7 @@ def by_activity(data, fit: ServedFactors):
 def test_the_activity_split_buckets_the_lists_ranking_evaluation_made(monkeypatch):
     data = split_ratings(seed=3)
     fit = explicit_fit(data)
-    overall = {r["model"]: r for r in ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", fit, "{}",
+    overall = {r["model"]: r for r in ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}",
                                                                  progress=quiet).to_pylist()}
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
 
@@ -69,7 +73,8 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
     assert protocol.eval_users.size == 100 and protocol.is_user_sample and not full_protocol.is_user_sample
     assert np.isin(protocol.eval_users, full_protocol.eval_users).all()
 
-    table = ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid", fit, "{}", progress=quiet).to_pylist()
+    table = ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid", {**explicit_fits(data), "test": fit}, "{}",
+                                     progress=quiet).to_pylist()
     full_lists = full_protocol.top_k(fit.factors, 10)
     every_user = per_user_metrics(full_lists, full_protocol.relevant)
     in_sample = np.isin(every_user["users"], protocol.eval_users)
@@ -93,7 +98,7 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
 
 def test_another_split_gets_its_own_fits(monkeypatch):
     data = split_ratings(seed=4)
-    ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fit(data), "{}", progress=quiet)
+    ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", progress=quiet)
     other = split_ratings(seed=5)
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
     with pytest.raises(pytest.fail.Exception, match="implicit ALS refit"):
@@ -117,3 +122,33 @@ def test_lists_are_computed_once_per_split_and_released_with_it():
     assert computed == ["a1", "a2"] and released == []
     assert cache.get("split-b", ("implicit_als", "fit-1", 10), lambda: compute("b1")) == "b1"
     assert released == ["a1", "a2"] and computed == ["a1", "a2", "b1"]
+
+
+def oracle_fit(data, part: str) -> ServedFactors:
+    """Factors that score 1 exactly on the part's relevant held-out movies: a perfect ranking of that part."""
+    protocol = EvaluationProtocol.of(data, SETTINGS, part)
+    train = protocol.train
+    factors = Factors.unbiased(protocol.relevant.toarray().astype(np.float32), np.eye(len(train.movies), dtype=np.float32))
+    return ServedFactors("explicit_als", f"oracle-{part}", train.users, train.movies, factors,
+                         np.ones(len(train.movies), dtype=np.int64))
+
+
+def test_the_served_model_is_chosen_on_validation_and_test_only_reports():
+    """A model perfect on the validation fold and random on test is served; one perfect on test alone is not."""
+    data = split_ratings(seed=7)
+    chosen_on_validation = {r["model"]: r for r in ranking_evaluation_table(
+        data, SETTINGS, IMPLICIT, "rid", {"validation": oracle_fit(data, "validation"), "test": explicit_fit(data)},
+        "{}", progress=quiet).to_pylist()}
+    explicit = chosen_on_validation["explicit_als"]
+    assert explicit["validation_ndcg_at_10"] == pytest.approx(1.0)
+    assert explicit["ndcg_at_10"] < max(r["ndcg_at_10"] for r in chosen_on_validation.values())
+    assert explicit["is_served"] and explicit["serves_similarity"]
+
+    seen_on_test = {r["model"]: r for r in ranking_evaluation_table(
+        data, SETTINGS, IMPLICIT, "rid", {"validation": explicit_fit(data, "validation"), "test": oracle_fit(data, "test")},
+        "{}", progress=quiet).to_pylist()}
+    assert seen_on_test["explicit_als"]["ndcg_at_10"] == pytest.approx(1.0)
+    assert not seen_on_test["explicit_als"]["is_served"]
+    served = [r for r in seen_on_test.values() if r["is_served"]]
+    assert len(served) == 1 and served[0]["validation_ndcg_at_10"] == max(
+        r["validation_ndcg_at_10"] for r in seen_on_test.values())

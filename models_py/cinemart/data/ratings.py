@@ -17,6 +17,10 @@ import numpy as np
 from cinemart.data.ids import IdIndex
 
 SPLIT_COLUMNS = "user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold"
+#: The CV fold of train that tuning and model selection hold out (never the test part).
+VALIDATION_FOLD = 0
+#: The parts a model is judged on, each a (fit rows, held-out rows) pair of `SplitRatings.part_rows`.
+PARTS = ("test", "validation")
 
 
 def _in_pair_order(user_id: np.ndarray, movie_id: np.ndarray) -> bool:
@@ -62,6 +66,15 @@ class SplitRatings:
     @property
     def train(self) -> np.ndarray:
         return ~self.is_test
+
+    def part_rows(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+        """(fit rows, held-out rows): train and test, or ('validation') train without VALIDATION_FOLD and that fold."""
+        if part == "test":
+            return self.train, self.is_test
+        if part == "validation":
+            held_out = self.train & (self.cv_fold == VALIDATION_FOLD)
+            return self.train & ~held_out, held_out
+        raise ValueError(f"unknown evaluation part {part!r}; allowed: {', '.join(PARTS)}")
 
     @cached_property
     def fingerprint(self) -> str:

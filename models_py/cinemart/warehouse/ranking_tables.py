@@ -3,14 +3,18 @@
   implicit_grid_search_table -> implicit_grid_search (NDCG@10 on a validation fold of train; computes the run id)
   implicit_factors_table     -> implicit_factors     (chosen implicit config refit on all clean ratings)
   popularity_factors_table   -> popularity_factors   (the baseline on all clean ratings, its own run id)
-  ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS on test)
+  ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS: chosen on the
+                                validation fold of train, judged on test)
   serving_settings_table     -> serving_settings     (which model serves what; read by the SQL macros)
   recommendations_table      -> int_user_recommendations (served model, from its factor *table*; the
                                 popular_movies fallback for users it cannot personalise)
   (similar movies: cinemart.warehouse.similarity_tables)
 
-Every configuration is fitted once: implicit and popularity on train here, the
-explicit model's train fit comes from int_als_factors. Serving reads the
+Every configuration is fitted once per part: implicit and popularity here, on
+train and on train without the validation fold; the explicit model's fits of
+both parts come from int_als_factors. The served model is the one with the best
+validation NDCG@10: the test part only reports, so the figure it gives is not
+chosen on the data it is measured on. Serving reads the
 factors back from the warehouse tables rather than from a fitted object, so
 the materialized lists and the SQL macros recommend_for / similar_to score from
 exactly the same numbers, with the same scorer formula (`cinemart.serving.scoring`).
@@ -29,7 +33,7 @@ import scipy.sparse as sp
 
 from cinemart.console import Progress, print_progress
 from cinemart.data.ids import IdIndex
-from cinemart.data.ratings import IndexedRatings, SplitRatings
+from cinemart.data.ratings import VALIDATION_FOLD, IndexedRatings, SplitRatings
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
 from cinemart.evaluation.users import evaluation_users
@@ -47,7 +51,6 @@ from cinemart.warehouse.audit import library_versions, run_id
 from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
 TASTE_MODELS = ("implicit_als", "explicit_als")  # factor models whose movie vectors mean "taste"
-VALIDATION_FOLD = 0
 #: The fallback list's name in a `model` column, and its `source` label (as recommend_for labels it).
 FALLBACK_MODEL = "popular_movies"
 FALLBACK_SOURCE = "popular_fallback"
@@ -130,17 +133,20 @@ def chosen_params(grid: Mapping[str, np.ndarray]) -> ImplicitParams:
 
 @dataclass(frozen=True)
 class EvaluationProtocol:
-    """The test side of the evaluation protocol, on the train part's indices (docs/models-and-evaluation.md).
+    """The held-out side of the evaluation protocol, on the fit part's indices (docs/models-and-evaluation.md).
 
-    relevant: test ratings >= 4.0 of users and movies present in train, of
-    the evaluated users only; eval_users: the users evaluated, those with at
-    least one such rating, or a seeded sample of them past
-    `ranking_eval_max_users` (`cinemart.evaluation.users`); n_eligible: users
-    with at least one; seen: what each user rated in train (never recommended
-    back); n_cold: test ratings left out because their user or movie has no
-    train rating (no model can recommend them).
+    part: 'test' (fit on train, judged on test) or 'validation' (fit on train
+    without fold VALIDATION_FOLD, judged on that fold); relevant: held-out
+    ratings >= 4.0 of users and movies present in the fit part, of the
+    evaluated users only; eval_users: the users evaluated, those with at least
+    one such rating, or a seeded sample of them past `ranking_eval_max_users`
+    (`cinemart.evaluation.users`); n_eligible: users with at least one; seen:
+    what each user rated in the fit part (never recommended back); n_cold:
+    held-out ratings left out because their user or movie has no rating in
+    the fit part (no model can recommend them).
     """
 
+    part: str
     train: IndexedRatings
     relevant: sp.csr_matrix
     eval_users: np.ndarray
@@ -149,13 +155,14 @@ class EvaluationProtocol:
     n_cold: int
 
     @classmethod
-    def of(cls, data: SplitRatings, settings: RankingSettings) -> EvaluationProtocol:
-        train = IndexedRatings.build(data, data.train)
+    def of(cls, data: SplitRatings, settings: RankingSettings, part: str = "test") -> EvaluationProtocol:
+        fit_rows, held_out = data.part_rows(part)
+        train = IndexedRatings.build(data, fit_rows)
         n_users, n_movies = len(train.users), len(train.movies)
-        test_users = train.users.encode(data.user_id[data.is_test])
-        test_movies = train.movies.encode(data.movie_id[data.is_test])
+        test_users = train.users.encode(data.user_id[held_out])
+        test_movies = train.movies.encode(data.movie_id[held_out])
         warm = (test_users >= 0) & (test_movies >= 0)
-        test_ratings = data.rating[data.is_test]
+        test_ratings = data.rating[held_out]
         relevant = relevant_matrix(test_users[warm], test_movies[warm], test_ratings[warm], n_users, n_movies)
         chosen = evaluation_users(train.users.decode(np.flatnonzero(np.diff(relevant.indptr))),
                                   settings.eval_max_users, settings.seed)
@@ -164,7 +171,8 @@ class EvaluationProtocol:
             relevant = relevant_matrix(test_users[judged], test_movies[judged], test_ratings[judged], n_users,
                                        n_movies)
         seen = interaction_matrix(train.user_idx, train.movie_idx, np.ones(train.rating.size), n_users, n_movies)
-        return cls(train, relevant, train.users.encode(chosen.ids), chosen.n_eligible, seen, int((~warm).sum()))
+        return cls(part, train, relevant, train.users.encode(chosen.ids), chosen.n_eligible, seen,
+                   int((~warm).sum()))
 
     @property
     def is_user_sample(self) -> bool:
@@ -177,10 +185,10 @@ class EvaluationProtocol:
 
 
 def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implicit: ImplicitParams,
-                 explicit_train_fit: ServedFactors, explicit_parameters: str
+                 explicit_fit: ServedFactors, explicit_parameters: str
                  ) -> dict[str, tuple[Callable[[], Factors], str, str]]:
-    """Each ranked model on the train part, as (fit it, its parameters JSON, what identifies the fit):
-    what ranking_evaluation judges."""
+    """Each ranked model on the protocol's fit part, as (fit it, its parameters JSON, what identifies the fit):
+    what ranking_evaluation judges. `explicit_fit`: int_als_factors' fit of that part."""
     train = protocol.train
     n_users, n_movies = len(train.users), len(train.movies)
     implicit_json = _params_json(implicit)
@@ -190,8 +198,8 @@ def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implic
                          f"{implicit_json} seed {settings.seed}"),
         "popularity": (lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
                        json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"}), "popularity"),
-        "explicit_als": (lambda: explicit_train_fit.aligned(train.users, train.movies), explicit_parameters,
-                         explicit_train_fit.run_id),
+        "explicit_als": (lambda: explicit_fit.aligned(train.users, train.movies), explicit_parameters,
+                         explicit_fit.run_id),
     }
 
 
@@ -202,51 +210,64 @@ ranked_lists: ListsOnce[np.ndarray] = ListsOnce()
 def evaluation_lists(data: SplitRatings, protocol: EvaluationProtocol, name: str, fit_key: str,
                      make: Callable[[], Factors], k: int) -> np.ndarray:
     """Model `name`'s top-k lists on `protocol` (fitted by `make`, identified by `fit_key`), once per split."""
-    return ranked_lists.get(data.fingerprint, (name, fit_key, k), lambda: protocol.top_k(make(), k))
+    return ranked_lists.get(data.fingerprint, (protocol.part, name, fit_key, k), lambda: protocol.top_k(make(), k))
 
 
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
-                             explicit_train_fit: ServedFactors, explicit_parameters: str,
+                             explicit_fits: Mapping[str, ServedFactors], explicit_parameters: str,
                              progress: Progress = print_progress) -> pa.Table:
-    """Every model fitted on train (once) and judged on test by the same protocol and the same scorer.
+    """Every model fitted on each part (once) and judged by the same protocol and the same scorer.
 
-    The explicit model is not refit: `explicit_train_fit` is its train fit from
-    int_als_factors (`explicit_parameters`: its configuration, for the table). Test ratings of users or movies absent from train cannot be
-    recommended by any model and are left out of the relevant sets (counted in
-    n_cold_start_test_rows).
+    The validation part (train without the validation fold, judged on that
+    fold) chooses: the model with the best validation NDCG@10 is served, the
+    best taste model defines similarity. The test part only reports. The
+    explicit model is not refit here: `explicit_fits` holds its fit of each
+    part from int_als_factors (`explicit_parameters`: its configuration, for
+    the table). Held-out ratings of users or movies absent from the fit part
+    cannot be recommended by any model and are left out of the relevant sets
+    (counted in n_cold_start_test_rows for test).
     """
-    protocol = EvaluationProtocol.of(data, settings)
-    relevant = protocol.relevant
-    models = train_models(protocol, settings, implicit, explicit_train_fit, explicit_parameters)
-    rows = []
-    for name, (make, params, fit_key) in models.items():
-        started = time.perf_counter()
-        metrics = ranking_metrics(evaluation_lists(data, protocol, name, fit_key, make, settings.top_n), relevant)
-        seconds = time.perf_counter() - started
-        progress(f"ranking evaluation {name}: precision@10={metrics.precision:.4f} ndcg@10={metrics.ndcg:.4f} "
-                 f"({seconds:.1f}s)")
-        rows.append({"model": name, "parameters": params, **metrics.as_dict(), "seconds": seconds})
-    served = max(rows, key=lambda r: r["ndcg"])["model"]
+    scored: dict[str, dict[str, dict]] = {}
+    protocols = {}
+    for part in ("validation", "test"):
+        protocol = protocols[part] = EvaluationProtocol.of(data, settings, part)
+        models = train_models(protocol, settings, implicit, explicit_fits[part], explicit_parameters)
+        for name, (make, params, fit_key) in models.items():
+            started = time.perf_counter()
+            metrics = ranking_metrics(evaluation_lists(data, protocol, name, fit_key, make, settings.top_n),
+                                      protocol.relevant)
+            seconds = time.perf_counter() - started
+            progress(f"ranking evaluation {name} on {part}: precision@10={metrics.precision:.4f} "
+                     f"ndcg@10={metrics.ndcg:.4f} ({seconds:.1f}s)")
+            scored.setdefault(name, {})[part] = {"parameters": params, **metrics.as_dict(), "seconds": seconds}
+    names = list(scored)
+    served = max(names, key=lambda name: scored[name]["validation"]["ndcg"])
     # cosine on popularity's rank-1 factors is 1 for every pair: similarity and
     # explanations come from the best taste model when popularity is served
-    taste = max((r for r in rows if r["model"] in TASTE_MODELS), key=lambda r: r["ndcg"])["model"]
+    taste = max((n for n in names if n in TASTE_MODELS), key=lambda name: scored[name]["validation"]["ndcg"])
+    test = [scored[name]["test"] for name in names]
+    validation = [scored[name]["validation"] for name in names]
+    protocol = protocols["test"]
     return pa.table({
-        "run_id": [rid] * len(rows),
-        "model": [r["model"] for r in rows],
-        "precision_at_10": [r["precision"] for r in rows],
-        "recall_at_10": [r["recall"] for r in rows],
-        "ndcg_at_10": [r["ndcg"] for r in rows],
-        "map_at_10": [r["map"] for r in rows],
-        "catalogue_coverage": [r["coverage"] for r in rows],
-        "n_users_evaluated": [r["n_users"] for r in rows],
-        "n_users_eligible": [protocol.n_eligible] * len(rows),
-        "is_user_sample": [protocol.is_user_sample] * len(rows),
-        "n_cold_start_test_rows": [protocol.n_cold] * len(rows),
-        "is_served": [r["model"] == served for r in rows],
-        "serves_similarity": [r["model"] == taste for r in rows],
-        "parameters": [r["parameters"] for r in rows],
-        "evaluation_seconds": [r["seconds"] for r in rows],
-        "library_versions": [library_versions()] * len(rows),
+        "run_id": [rid] * len(names),
+        "model": names,
+        "precision_at_10": [r["precision"] for r in test],
+        "recall_at_10": [r["recall"] for r in test],
+        "ndcg_at_10": [r["ndcg"] for r in test],
+        "map_at_10": [r["map"] for r in test],
+        "catalogue_coverage": [r["coverage"] for r in test],
+        "n_users_evaluated": [r["n_users"] for r in test],
+        "n_users_eligible": [protocol.n_eligible] * len(names),
+        "is_user_sample": [protocol.is_user_sample] * len(names),
+        "n_cold_start_test_rows": [protocol.n_cold] * len(names),
+        "validation_ndcg_at_10": [r["ndcg"] for r in validation],
+        "validation_precision_at_10": [r["precision"] for r in validation],
+        "n_users_validated": [r["n_users"] for r in validation],
+        "is_served": [name == served for name in names],
+        "serves_similarity": [name == taste for name in names],
+        "parameters": [r["parameters"] for r in test],
+        "evaluation_seconds": [r["seconds"] + v["seconds"] for r, v in zip(test, validation)],
+        "library_versions": [library_versions()] * len(names),
     })
 
 

@@ -109,7 +109,7 @@ def int_als_factors(split: Relation, als_grid_search: Relation, model_settings: 
 
 
 def _fit(relation: Relation, fit: str, model_name: str) -> ServedFactors:
-    """One fit ('train' | 'all') of int_als_factors, loaded for scoring."""
+    """One fit ('validation' | 'train' | 'all') of int_als_factors, loaded for scoring."""
     return ServedFactors.from_table(model_name, relation.filter(f"fit = '{fit}'").arrow().read_all())
 
 
@@ -138,7 +138,8 @@ def int_ranking_evaluation(split: Relation, implicit_grid_search: Relation, als_
     explicit_grid = _columns(als_grid_search, "rank, reg, iterations, is_chosen, biased")
     return ranking.ranking_evaluation_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
                                             ranking.chosen_params(grid), str(grid["run_id"][0]),
-                                            _fit(int_als_factors, "train", explicit.MODEL_NAME),
+                                            {"test": _fit(int_als_factors, "train", explicit.MODEL_NAME),
+                                             "validation": _fit(int_als_factors, "validation", explicit.MODEL_NAME)},
                                             explicit.chosen_parameters(explicit_grid))
 
 
