@@ -19,8 +19,8 @@ from typing import Any, Mapping
 DEFAULTS: dict[str, Any] = {
     "als_grid": "default",  # preset (default, spark_seed) or a mapping of lists over rank, reg, iterations
     "als_biased": True,  # false = Spark's plain model, for parity with the seed notebook
-    "als_solver": "cholesky",  # or cg
-    "als_dtype": "float32",  # or float64
+    "als_solver": "cholesky",  # or cg (DuckDB engine only: Spark's MLlib refuses another value than the default)
+    "als_dtype": "float32",  # or float64 (DuckDB engine only, likewise)
     "als_seed": 2020,
     "implicit_grid": "default",  # preset (default, quick) or a mapping over ImplicitParams' fields
     "implicit_seed": 2020,

@@ -13,6 +13,7 @@ from cinemart.models.implicit_als import CONFIDENCE_KINDS, ImplicitParams, non_f
 from cinemart.models.popularity import POPULAR_MIN_RATING  # noqa: F401
 from cinemart.tuning.explicit import GridPoint, expand_grid  # noqa: F401
 from cinemart.tuning.implicit import validate_grid as expand_implicit_grid  # noqa: F401
+from cinemart.tuning.plan import TuningPolicy, sample_users, samples_users  # noqa: F401  the tuning sample rule
 from cinemart.warehouse.audit import library_versions as package_library_versions, run_id  # noqa: F401
 from cinemart.warehouse.explicit_tables import ExplicitSettings  # noqa: F401  als_* settings, explicit grid presets
 from cinemart.warehouse.ranking_tables import (  # noqa: F401  implicit_* settings, the fallback list's labels

@@ -21,6 +21,7 @@ from cinemart.spark._compat import ACTIVITY_BUCKETS, FALLBACK_MODEL
 from cinemart.spark.frames import single_row, split_frame
 from cinemart.spark.ranking import (chosen_params, evaluated_users, evaluation_lists, lists_key, settings_of,
                                    train_models)
+from cinemart.spark.resources import Held
 from cinemart.spark.retrieval import per_user_ranking_metrics, relevant_warm, top_n_unseen
 
 SCHEMA = ("run_id string, model string, activity_bucket string, bucket_order int, min_train_ratings bigint, "
@@ -59,34 +60,36 @@ def ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, impl
     settings = settings_of(settings_json)
     params, run = chosen_params(implicit_grid)
     served = str(single_row(evaluation, "is_served", "ranking_evaluation")["model"])
-    split = split_frame(split).cache()
-    train = split.where(~F.col("is_test")).cache()
-    relevant, users, chosen = evaluated_users(relevant_warm(split.where(F.col("is_test")), train).cache(), settings)
-    label, order = bucket_of(F.col("n_train"))
-    activity = (train.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_train"))
-                .select("user_id", label.alias("activity_bucket")))
-    models = {name: (make, fit_key) for name, (make, _, fit_key)
-              in train_models(train, params, settings.seed, int_als_factors).items()}
-    popular = int_popular_movies.where(F.col("fit") == "train")
-    models[FALLBACK_MODEL] = (lambda: fallback_table(train, popular), None)
-    spark = split.sparkSession
-    buckets = spark.createDataFrame(
-        [(name, i + 1, low, high) for i, (name, low, high) in enumerate(ACTIVITY_BUCKETS)],
-        "activity_bucket string, bucket_order int, min_train_ratings bigint, max_train_ratings bigint")
-    key = lists_key(split)
-    parts = []
-    for name, (make, fit_key) in models.items():
-        recs = top_n_unseen(make(), train, users, settings.top_n) if fit_key is None else \
-            evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
-        per_bucket = (per_user_ranking_metrics(recs, relevant, settings.top_n).join(activity, "user_id")
-                      .groupBy("activity_bucket")
-                      .agg(F.count(F.lit(1)).alias("n_users_evaluated"),
-                           *(F.avg(c).alias(f"{c}_at_10") for c in ("precision", "recall", "ndcg", "map"))))
-        parts.append(buckets.join(per_bucket, "activity_bucket", "left").select(
-            F.lit(run).alias("run_id"), F.lit(name).alias("model"), "activity_bucket", "bucket_order",
-            "min_train_ratings", "max_train_ratings",
-            F.coalesce("n_users_evaluated", F.lit(0)).cast("bigint").alias("n_users_evaluated"),
-            "precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10",
-            F.lit(name == served).alias("is_served"), F.lit(chosen.is_sample).alias("is_user_sample")))
-    rows = [row for part in parts for row in part.orderBy("bucket_order").collect()]
+    with Held() as held:  # the split, its train part and the relevant rows, released when the rows are collected
+        split = held.cache(split_frame(split))
+        train = held.cache(split.where(~F.col("is_test")))
+        relevant, users, chosen = evaluated_users(held.cache(relevant_warm(split.where(F.col("is_test")), train)),
+                                                  settings, held)
+        label, order = bucket_of(F.col("n_train"))
+        activity = (train.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_train"))
+                    .select("user_id", label.alias("activity_bucket")))
+        models = {name: (make, fit_key) for name, (make, _, fit_key)
+                  in train_models(train, params, settings.seed, int_als_factors).items()}
+        popular = int_popular_movies.where(F.col("fit") == "train")
+        models[FALLBACK_MODEL] = (lambda: fallback_table(train, popular), None)
+        spark = split.sparkSession
+        buckets = spark.createDataFrame(
+            [(name, i + 1, low, high) for i, (name, low, high) in enumerate(ACTIVITY_BUCKETS)],
+            "activity_bucket string, bucket_order int, min_train_ratings bigint, max_train_ratings bigint")
+        key = lists_key(split)
+        parts = []
+        for name, (make, fit_key) in models.items():
+            recs = top_n_unseen(make(), train, users, settings.top_n) if fit_key is None else \
+                evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
+            per_bucket = (per_user_ranking_metrics(recs, relevant, settings.top_n).join(activity, "user_id")
+                          .groupBy("activity_bucket")
+                          .agg(F.count(F.lit(1)).alias("n_users_evaluated"),
+                               *(F.avg(c).alias(f"{c}_at_10") for c in ("precision", "recall", "ndcg", "map"))))
+            parts.append(buckets.join(per_bucket, "activity_bucket", "left").select(
+                F.lit(run).alias("run_id"), F.lit(name).alias("model"), "activity_bucket", "bucket_order",
+                "min_train_ratings", "max_train_ratings",
+                F.coalesce("n_users_evaluated", F.lit(0)).cast("bigint").alias("n_users_evaluated"),
+                "precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10",
+                F.lit(name == served).alias("is_served"), F.lit(chosen.is_sample).alias("is_user_sample")))
+        rows = [row for part in parts for row in part.orderBy("bucket_order").collect()]
     return spark.createDataFrame(rows, SCHEMA)

@@ -59,7 +59,12 @@ class SessionPythonJobHelper(PythonJobHelper):
     def submit(self, compiled_code: str) -> Any:
         name = f"{self.parsed_model.get('schema', '')}.{self.parsed_model.get('alias', 'model')}"
         namespace = {"spark": active_spark_session(), "__name__": f"dbt_python_model_{name.replace('.', '_')}"}
-        exec(compile(compiled_code, f"<dbt python model {name}>", "exec"), namespace)  # noqa: S102
+        from cinemart.spark.resources import release_written
+
+        try:
+            exec(compile(compiled_code, f"<dbt python model {name}>", "exec"), namespace)  # noqa: S102
+        finally:  # the model's table is written (or failed): free what it kept cached for the write
+            release_written()
         return None
 
 

@@ -30,20 +30,32 @@ from pyspark.sql import functions as F
 
 from cinemart.spark._compat import ExplicitSettings, GridPoint, expand_grid
 from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, score_pairs,
-                                   single_row, spark_run_id, split_frame)
+                                   single_row, spark_run_id, split_frame, tuning_rows)
+from cinemart.spark.resources import Held, release_after_write
 
 MODEL_NAME = "explicit_als"
 ITEM_DAMPING = 10.0  # ratings' worth of prior pull of a movie bias towards 0
 USER_DAMPING = 10.0
 MIN_RATING, MAX_RATING = 0.5, 5.0
+VALIDATION_FOLD = 0  # the one fold a sampled holdout scores (cinemart.warehouse.explicit_tables)
+#: What MLlib ALS does, the only values of als_solver / als_dtype the Spark engine accepts
+#: (cinemart.warehouse.dbt.ENGINE_ONLY_VALUES refuses others before any work).
+MLLIB_SOLVER, MLLIB_DTYPE = "cholesky", "float32"
 
 
 def settings_of(settings_json: str) -> ExplicitSettings:
     settings = ExplicitSettings.from_dbt(settings_json)
-    if settings.tuning.strategy == "sampled_holdout":
-        raise ValueError("tuning_strategy 'sampled_holdout' is not implemented on Spark; use auto or kfold "
-                         "(Spark cross-validates every fold on all train ratings)")
+    for name, given, mllib in (("als_solver", settings.solver, MLLIB_SOLVER),
+                               ("als_dtype", settings.dtype, MLLIB_DTYPE)):
+        if given != mllib:
+            raise ValueError(f"var {name} {given!r} applies to the DuckDB engine only: MLlib ALS solves by "
+                             f"Cholesky with float32 factors (leave {name} out, or set {mllib!r})")
     return settings
+
+
+def mllib_solver(als: ALS) -> str:
+    """The solver MLlib ALS runs for `als`: NNLS when nonnegative, else Cholesky of the normal equations."""
+    return "nnls" if als.getNonnegative() else "cholesky"
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,26 @@ class FittedExplicit:
 def fit(ratings: DataFrame, settings: ExplicitSettings, point: GridPoint, run: str = "") -> FittedExplicit:
     """Fit on `ratings` (user_id, movie_id, rating): biases in SQL (if biased), MLlib ALS on what is left."""
     started = time.perf_counter()
+    with Held() as held:  # the bias frames and MLlib's factor RDDs, released once the table is cached
+        table, mu = _fit(ratings, settings, point, run, held)
+        table = table.cache()
+        try:
+            table.count()
+        except BaseException:
+            table.unpersist()
+            raise
+    return FittedExplicit(table, mu, time.perf_counter() - started)
+
+
+def als_for(settings: ExplicitSettings, point: GridPoint) -> ALS:
+    """The MLlib estimator of one grid point (on the columns of `frames.als_input`)."""
+    return ALS(rank=point.rank, regParam=point.reg, maxIter=point.iterations, seed=settings.seed,
+               userCol="user", itemCol="item", ratingCol="rating", nonnegative=False, implicitPrefs=False)
+
+
+def _fit(ratings: DataFrame, settings: ExplicitSettings, point: GridPoint, run: str,
+         held: Held) -> tuple[DataFrame, float]:
+    """The factor table (uncached) over frames and an ALS model `held` keeps, and the global mean."""
     ratings = ratings.select("user_id", "movie_id", "rating")
     mu = float(ratings.agg(F.avg("rating")).first()[0]) if settings.biased else 0.0
     if settings.biased:
@@ -68,13 +100,10 @@ def fit(ratings: DataFrame, settings: ExplicitSettings, point: GridPoint, run: s
     else:
         movie_bias = ratings.select("movie_id").distinct().withColumn("b_i", F.lit(0.0))
         user_bias = ratings.select("user_id").distinct().withColumn("b_u", F.lit(0.0))
-    movie_bias, user_bias = movie_bias.cache(), user_bias.cache()
+    movie_bias, user_bias = held.cache(movie_bias), held.cache(user_bias)
     residual = (ratings.join(movie_bias, "movie_id").join(user_bias, "user_id")
                 .withColumn("residual", F.col("rating") - mu - F.col("b_u") - F.col("b_i")))
-    als = ALS(rank=point.rank, regParam=point.reg, maxIter=point.iterations, seed=settings.seed,
-              userCol="user", itemCol="item",
-              ratingCol="rating", nonnegative=False, implicitPrefs=False)
-    model = fit_als(als, als_input(residual, "residual"))
+    model = held.model(fit_als(als_for(settings, point), als_input(residual, "residual")))
     counts_u = ratings.groupBy("user_id").count()
     counts_m = ratings.groupBy("movie_id").count()
     users = (user_bias.join(counts_u, "user_id")
@@ -85,9 +114,7 @@ def fit(ratings: DataFrame, settings: ExplicitSettings, point: GridPoint, run: s
               .join(model.itemFactors.withColumnRenamed("id", "movie_id"), "movie_id")
               .select(F.col("movie_id").alias("id"), F.col("b_i").alias("bias"), F.col("features").alias("factors"),
                       F.col("count").alias("n_ratings")))
-    table = factor_table(run, users, movies, mu).cache()
-    table.count()
-    return FittedExplicit(table, mu, time.perf_counter() - started)
+    return factor_table(run, users, movies, mu), mu
 
 
 def clipped(score):
@@ -111,32 +138,42 @@ GRID_SCHEMA = ("run_id string, config_id bigint, rank bigint, reg double, iterat
 
 
 def als_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
-    """k-fold CV of every grid point on the train part (folds = int_ratings_split.cv_fold)."""
+    """Every grid point scored on the train part, as on DuckDB (`cinemart.tuning.plan`): k-fold CV
+    (folds = int_ratings_split.cv_fold) on all train rows, or past tuning_max_ratings (`auto`) or
+    with `sampled_holdout`, fold 0 only on a user sample."""
     settings = settings_of(settings_json)
     points = expand_grid(settings.grid)
-    split = split_frame(split).cache()
-    data_fingerprint = fingerprint(split)
-    train = split.where(~F.col("is_test")).cache()
-    folds = sorted(r[0] for r in train.select("cv_fold").distinct().collect())
-    if len(folds) < 2 or None in folds:
-        raise ValueError(f"train rows need cv_fold ids covering >= 2 folds, found {folds}")
-    results = []
-    for point in points:
-        fold_rmse, seconds = [], 0.0
-        for fold in folds:
-            fitted = fit(train.where(F.col("cv_fold") != fold), settings, point)
-            fold_rmse.append(rmse(train.where(F.col("cv_fold") == fold), fitted))
-            seconds += fitted.fit_seconds
-            fitted.table.unpersist()
-        mean = sum(fold_rmse) / len(fold_rmse)
-        std = (sum((x - mean) ** 2 for x in fold_rmse) / len(fold_rmse)) ** 0.5
-        results.append((point, fold_rmse, mean, std, seconds))
+    with Held() as held:
+        split = held.cache(split_frame(split))
+        data_fingerprint = fingerprint(split)
+        plan = tuning_rows(split.where(~F.col("is_test")), settings.tuning, settings.seed)
+        train = held.cache(plan.rows)
+        folds = sorted(r[0] for r in train.select("cv_fold").distinct().collect())
+        if len(folds) < 2 or None in folds:
+            raise ValueError(f"train rows need cv_fold ids covering >= 2 folds, found {folds}")
+        scored = folds if plan.strategy == "kfold" else [VALIDATION_FOLD]  # as score_folds=[0] on DuckDB
+        if VALIDATION_FOLD not in folds:
+            raise ValueError(f"the tuning rows hold no cv_fold {VALIDATION_FOLD} to validate on; folds {folds}")
+        results = []
+        for point in points:
+            fold_rmse, seconds = [], 0.0
+            for fold in scored:
+                fitted = fit(train.where(F.col("cv_fold") != fold), settings, point)
+                try:
+                    fold_rmse.append(rmse(train.where(F.col("cv_fold") == fold), fitted))
+                finally:
+                    fitted.table.unpersist()
+                seconds += fitted.fit_seconds
+            mean = sum(fold_rmse) / len(fold_rmse)
+            std = (sum((x - mean) ** 2 for x in fold_rmse) / len(fold_rmse)) ** 0.5
+            results.append((point, fold_rmse, mean, std, seconds))
     best = min(results, key=lambda r: (r[2], r[0].iterations, r[0].rank, -r[0].reg))
-    n_ratings, n_users = train.agg(F.count(F.lit(1)), F.countDistinct("user_id")).first()
     run = training_run_id(data_fingerprint, settings)
     versions = library_versions()
+    solver = mllib_solver(als_for(settings, points[0]))
     rows = [(run, i, p.rank, float(p.reg), p.iterations, settings.biased, rmses, mean, std, seconds, r is best,
-             settings.grid_name, "cholesky", settings.seed, "kfold", n_ratings, n_users, data_fingerprint, versions)
+             settings.grid_name, solver, settings.seed, plan.strategy, plan.n_ratings, plan.n_users,
+             data_fingerprint, versions)
             for i, r in enumerate(results, start=1) for p, rmses, mean, std, seconds in [r]]
     return split.sparkSession.createDataFrame(rows, GRID_SCHEMA)
 
@@ -157,7 +194,8 @@ def int_als_factors(split: DataFrame, grid_search: DataFrame, settings_json: str
     settings = settings_of(settings_json)
     point, run = chosen_point(grid_search)
     split = split_frame(split)
-    fits = [fit(ratings, settings, point, run).table.withColumn("fit", F.lit(name))
+    # each fit's table stays cached until dbt has written this model's table (resources.release_after_write)
+    fits = [release_after_write(fit(ratings, settings, point, run).table).withColumn("fit", F.lit(name))
             for name, ratings in (("train", split.where(~F.col("is_test"))), ("all", split))]
     return fits[0].unionByName(fits[1])
 

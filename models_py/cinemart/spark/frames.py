@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from importlib import metadata
 
+import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark._compat import package_library_versions, run_id
+from cinemart.spark._compat import TuningPolicy, package_library_versions, run_id, sample_users, samples_users
 
 SPLIT_TYPES = {"user_id": "bigint", "movie_id": "bigint", "rating": "double", "is_test": "boolean", "cv_fold": "int"}
 INT_MAX = 2**31 - 1  # MLlib ALS takes ids as Java ints
@@ -55,6 +57,38 @@ def fingerprint(split: DataFrame) -> str:
         raise ValueError(f"MLlib ALS needs ids in 0..{INT_MAX}; ids here span {stats['min_id']}..{stats['max_id']}")
     digest = hashlib.sha256(f"{stats['h1']}:{stats['h2']}".encode()).hexdigest()[:16]
     return f"{stats['n']}:{digest}"
+
+
+@dataclass(frozen=True)
+class TuningRows:
+    """The train rows a grid is scored on, as `cinemart.tuning.plan.TuningPlan` on the DuckDB engine."""
+
+    strategy: str  # kfold (every fold, all train rows) | sampled_holdout (fold 0 only, the sampled users' rows)
+    rows: DataFrame
+    n_ratings: int
+    n_users: int
+
+
+def tuning_rows(train: DataFrame, policy: TuningPolicy, seed: int) -> TuningRows:
+    """The DuckDB engine's tuning plan on Spark: all train rows, or (past tuning_max_ratings with `auto`,
+    always with `sampled_holdout`) every train rating of a user sample.
+
+    The decision and the sample are `cinemart.tuning.plan`'s own functions, on the per-user train
+    counts collected to the driver in user-id order (one row per user), so both engines tune on the
+    same users given the same split and seed.
+    """
+    n_ratings, n_users = train.agg(F.count(F.lit(1)), F.countDistinct("user_id")).first()
+    if not samples_users(policy, int(n_ratings)):
+        return TuningRows("kfold", train, int(n_ratings), int(n_users))
+    per_user = train.groupBy("user_id").agg(F.count(F.lit(1)).alias("n")).toArrow()
+    users = per_user.column("user_id").to_numpy().astype(np.int64)
+    counts = per_user.column("n").to_numpy().astype(np.int64)
+    order = np.argsort(users, kind="stable")
+    users, counts = users[order], counts[order]
+    taken = sample_users(users, counts, policy.max_ratings, seed)
+    sample = train.sparkSession.createDataFrame([(int(u),) for u in taken], "user_id bigint")
+    rows = train.join(F.broadcast(sample), "user_id", "left_semi")
+    return TuningRows("sampled_holdout", rows, int(counts[np.isin(users, taken)].sum()), int(taken.size))
 
 
 def spark_run_id(model: str, data_fingerprint: str, settings: dict) -> str:

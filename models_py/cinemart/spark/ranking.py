@@ -35,7 +35,8 @@ from cinemart.spark import explicit
 from cinemart.spark._compat import (POPULAR_MIN_RATING, EvaluationUsers, ImplicitParams, RankingSettings,
                                     evaluation_users, expand_implicit_grid, non_finite_factors)
 from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, single_row,
-                                   spark_run_id, split_frame)
+                                   spark_run_id, split_frame, tuning_rows)
+from cinemart.spark.resources import Held, release_after_write
 from cinemart.spark.retrieval import ranking_metrics, relevant_warm, top_n_unseen
 
 VALIDATION_FOLD = 0
@@ -52,8 +53,6 @@ SPARK_PRESETS: dict[str, dict[str, list]] = {
 
 def settings_of(settings_json: str) -> RankingSettings:
     settings = RankingSettings.from_dbt(settings_json)
-    if settings.tuning.strategy == "sampled_holdout":
-        raise ValueError("tuning_strategy 'sampled_holdout' is not implemented on Spark; use auto or kfold")
     if settings.grid_name != "custom":
         settings = replace(settings, grid=SPARK_PRESETS[settings.grid_name])
     return settings
@@ -72,10 +71,12 @@ def interactions(ratings: DataFrame, params: ImplicitParams) -> DataFrame:
 def fit_implicit(ratings: DataFrame, params: ImplicitParams, seed: int, run: str = "") -> DataFrame:
     """MLlib implicit ALS on `ratings`, as a factor table covering every user and movie of
     `ratings` (all-zero factors for one without a counted interaction, as the DuckDB path); NaN or
-    infinite factors fail the fit as they do there (`non_finite_factors`)."""
+    infinite factors fail the fit as they do there (`non_finite_factors`).
+
+    The table comes back cached (the caller unpersists it); MLlib's factor RDDs are released here.
+    """
     als = ALS(rank=params.factors, regParam=params.regularization, alpha=params.alpha, maxIter=params.iterations,
               implicitPrefs=True, seed=seed, userCol="user", itemCol="item", ratingCol="rating")
-    model = fit_als(als, als_input(interactions(ratings, params), "value"))
     zeros = F.array_repeat(F.lit(0.0).cast("float"), params.factors)
 
     def side(key: str, factors: DataFrame) -> DataFrame:
@@ -83,10 +84,18 @@ def fit_implicit(ratings: DataFrame, params: ImplicitParams, seed: int, run: str
                 .join(factors.withColumnRenamed("id", key), key, "left")
                 .select(F.col(key).alias("id"), F.lit(0.0).alias("bias"),
                         F.coalesce("features", zeros).alias("factors"), "n_ratings"))
-    table = factor_table(run, side("user_id", model.userFactors), side("movie_id", model.itemFactors), 0.0).cache()
     non_finite = F.exists("factors", lambda x: F.isnan(x) | (F.abs(x) == float("inf")))
-    bad = table.where(non_finite).groupBy("entity").count().collect()  # the one pass also fills the cache
+    with Held() as held:
+        model = held.model(fit_als(als, als_input(interactions(ratings, params), "value")))
+        table = factor_table(run, side("user_id", model.userFactors), side("movie_id", model.itemFactors),
+                             0.0).cache()
+        try:
+            bad = table.where(non_finite).groupBy("entity").count().collect()  # the one pass also fills the cache
+        except BaseException:
+            table.unpersist()
+            raise
     if bad:
+        table.unpersist()
         raise non_finite_factors(bad[0]["entity"], bad[0]["count"], params)
     return table
 
@@ -121,29 +130,36 @@ GRID_SCHEMA = ("run_id string, config_id bigint, factors bigint, regularization 
 
 
 def implicit_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
-    """Fit every grid point on train minus CV fold 0; NDCG@10 on fold 0 (never the test part)."""
+    """Fit every grid point on train minus CV fold 0; NDCG@10 on fold 0 (never the test part).
+
+    Past tuning_max_ratings (`auto`), or with `sampled_holdout`, the same on the train ratings of a
+    user sample (`frames.tuning_rows`: the DuckDB engine's rule and users)."""
     settings = settings_of(settings_json)
-    split = split_frame(split).cache()
-    data_fingerprint = fingerprint(split)
-    train = split.where(~F.col("is_test"))
-    fit_part = train.where(F.col("cv_fold") != VALIDATION_FOLD).cache()
-    relevant = relevant_warm(train.where(F.col("cv_fold") == VALIDATION_FOLD), fit_part).cache()
-    users = relevant.select("user_id").distinct()
-    n_catalogue = fit_part.select("movie_id").distinct().count()
-    results = []
-    for params in expand_implicit_grid(settings.grid):
-        started = time.perf_counter()
-        table = fit_implicit(fit_part, params, settings.seed)
-        seconds = time.perf_counter() - started
-        recs = top_n_unseen(table, fit_part, users, settings.top_n)
-        results.append((params, ranking_metrics(recs, relevant, settings.top_n, n_catalogue), seconds))
-        table.unpersist()
+    with Held() as held:
+        split = held.cache(split_frame(split))
+        data_fingerprint = fingerprint(split)
+        plan = tuning_rows(split.where(~F.col("is_test")), settings.tuning, settings.seed)
+        train = held.cache(plan.rows) if plan.strategy != "kfold" else plan.rows
+        fit_part = held.cache(train.where(F.col("cv_fold") != VALIDATION_FOLD))
+        relevant = held.cache(relevant_warm(train.where(F.col("cv_fold") == VALIDATION_FOLD), fit_part))
+        users = relevant.select("user_id").distinct()
+        n_catalogue = fit_part.select("movie_id").distinct().count()
+        results = []
+        for params in expand_implicit_grid(settings.grid):
+            started = time.perf_counter()
+            table = fit_implicit(fit_part, params, settings.seed)
+            seconds = time.perf_counter() - started
+            try:
+                recs = top_n_unseen(table, fit_part, users, settings.top_n)
+                results.append((params, ranking_metrics(recs, relevant, settings.top_n, n_catalogue), seconds))
+            finally:
+                table.unpersist()
     best = max(results, key=lambda r: r[1]["ndcg"])  # ties: earlier grid point (max keeps the first)
     run = ranking_run_id(data_fingerprint, settings)
-    n_tuning = train.count()
+    strategy = "holdout" if plan.strategy == "kfold" else plan.strategy  # as implicit_grid_search on DuckDB
     rows = [(run, i, p.factors, float(p.regularization), float(p.alpha), p.iterations, p.confidence,
              float(p.threshold), m["ndcg"], m["precision"], s, r is best, settings.grid_name,
-             settings.seed, "holdout", n_tuning)
+             settings.seed, strategy, plan.n_ratings)
             for i, r in enumerate(results, start=1) for p, m, s in [r]]
     return split.sparkSession.createDataFrame(rows, GRID_SCHEMA)
 
@@ -160,7 +176,8 @@ def implicit_factors(split: DataFrame, grid_search: DataFrame, settings_json: st
     """The chosen implicit configuration refit on all clean ratings: the served factors."""
     settings = settings_of(settings_json)
     params, run = chosen_params(grid_search)
-    return fit_implicit(split_frame(split), params, settings.seed, run)
+    # cached until dbt has written the table (resources.release_after_write)
+    return release_after_write(fit_implicit(split_frame(split), params, settings.seed, run))
 
 
 EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
@@ -184,18 +201,21 @@ def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_fa
     }
 
 
-def evaluated_users(relevant: DataFrame, settings: RankingSettings) -> tuple[DataFrame, DataFrame, EvaluationUsers]:
+def evaluated_users(relevant: DataFrame, settings: RankingSettings,
+                    held: Held | None = None) -> tuple[DataFrame, DataFrame, EvaluationUsers]:
     """`relevant` and its users, cut to the users the evaluation scores (cinemart.evaluation.users).
 
     The eligible ids come to the driver so the sample is drawn by the same
-    function, from the same sorted ids and seed, as on DuckDB.
+    function, from the same sorted ids and seed, as on DuckDB. What is cached
+    for a sample is cached through `held` (released with it) when given.
     """
+    cache = held.cache if held is not None else (lambda frame: frame.cache())
     ids = np.array([row[0] for row in relevant.select("user_id").distinct().collect()], dtype=np.int64)
     chosen = evaluation_users(ids, settings.eval_max_users, settings.seed)
     if not chosen.is_sample:
         return relevant, relevant.select("user_id").distinct(), chosen
-    users = relevant.sparkSession.createDataFrame([(int(u),) for u in chosen.ids], "user_id bigint").cache()
-    return relevant.join(users, "user_id", "left_semi").cache(), users, chosen
+    users = cache(relevant.sparkSession.createDataFrame([(int(u),) for u in chosen.ids], "user_id bigint"))
+    return cache(relevant.join(users, "user_id", "left_semi")), users, chosen
 
 
 #: The evaluation's top-n lists (persisted) for the current split and SparkSession, shared with its activity split.
@@ -209,9 +229,24 @@ def lists_key(split: DataFrame) -> tuple[str, str]:
 
 def evaluation_lists(split_key: tuple[str, str], train: DataFrame, users: DataFrame, name: str, fit_key: str, make,
                      top_n: int) -> DataFrame:
-    """Model `name`'s top-n unseen movies for `users` (fitted by `make`, identified by `fit_key`), once per split."""
-    return ranked_lists.get(split_key, (name, fit_key, top_n),
-                            lambda: top_n_unseen(make(), train, users, top_n).persist())
+    """Model `name`'s top-n unseen movies for `users` (fitted by `make`, identified by `fit_key`), once per split.
+
+    The lists are persisted and filled at once; then the fit `make` cached (an implicit ALS table) is released.
+    """
+    def compute() -> DataFrame:
+        table = make()
+        recs = top_n_unseen(table, train, users, top_n).persist()
+        try:
+            recs.count()
+        except BaseException:
+            recs.unpersist()
+            raise
+        finally:
+            if table.is_cached:
+                table.unpersist()
+        return recs
+
+    return ranked_lists.get(split_key, (name, fit_key, top_n), compute)
 
 
 def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame, int_als_factors: DataFrame,
@@ -225,22 +260,24 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
     params, run = chosen_params(implicit_grid)
     point, _ = explicit.chosen_point(als_grid)
     biased = bool(single_row(als_grid, "is_chosen", "als_grid_search")["biased"])
-    split = split_frame(split).cache()
-    train = split.where(~F.col("is_test")).cache()
-    test = split.where(F.col("is_test"))
-    relevant, users, chosen = evaluated_users(relevant_warm(test, train).cache(), settings)
-    n_catalogue = train.select("movie_id").distinct().count()
-    n_warm = (test.join(train.select("user_id").distinct(), "user_id", "left_semi")
-              .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
-    n_cold = test.count() - n_warm
-    models = train_models(train, params, settings.seed, int_als_factors, json.dumps({**asdict(point), "biased": biased}))
-    key = lists_key(split)
-    rows = []
-    for name, (make, parameters, fit_key) in models.items():
-        started = time.perf_counter()
-        recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
-        metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
-        rows.append((name, metrics, parameters, time.perf_counter() - started))
+    with Held() as held:
+        split = held.cache(split_frame(split))
+        train = held.cache(split.where(~F.col("is_test")))
+        test = split.where(F.col("is_test"))
+        relevant, users, chosen = evaluated_users(held.cache(relevant_warm(test, train)), settings, held)
+        n_catalogue = train.select("movie_id").distinct().count()
+        n_warm = (test.join(train.select("user_id").distinct(), "user_id", "left_semi")
+                  .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
+        n_cold = test.count() - n_warm
+        models = train_models(train, params, settings.seed, int_als_factors,
+                              json.dumps({**asdict(point), "biased": biased}))
+        key = lists_key(split)
+        rows = []
+        for name, (make, parameters, fit_key) in models.items():
+            started = time.perf_counter()
+            recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
+            metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
+            rows.append((name, metrics, parameters, time.perf_counter() - started))
     served = max(rows, key=lambda r: r[1]["ndcg"])[0]
     taste = max((r for r in rows if r[0] in TASTE_MODELS), key=lambda r: r[1]["ndcg"])[0]
     versions = library_versions()

@@ -30,6 +30,7 @@ from cinemart.spark.frames import entity, personalised, single_row, split_frame
 from cinemart.spark.ranking import settings_of
 from cinemart.spark._compat import FALLBACK_MODEL, FALLBACK_SOURCE, ServedFactors, similarity
 from cinemart.spark.retrieval import because_you_liked, similar_by_vectors, top_n_unseen
+from cinemart.spark.resources import release_after_write
 
 
 def _flagged(evaluation: DataFrame, flag: str, factor_tables: Mapping[str, DataFrame]) -> tuple[str, DataFrame, str]:
@@ -52,7 +53,8 @@ def int_user_recommendations(split: DataFrame, evaluation: DataFrame, factor_tab
     settings = settings_of(settings_json)
     served, table, run = _flagged(evaluation, "is_served", factor_tables)
     _, taste, _ = _flagged(evaluation, "serves_similarity", factor_tables)
-    ratings = split_frame(split).select("user_id", "movie_id", "rating").cache()
+    # read by both lists and the explanations; released once dbt has written the table
+    ratings = release_after_write(split_frame(split).select("user_id", "movie_id", "rating").cache())
     users = entity(table, "user").select(F.col("id").alias("user_id"), personalised().alias("known"))
     recs = top_n_unseen(table, ratings, users.where("known"), settings.top_n)
     explained = because_you_liked(recs, ratings, taste).select(
@@ -133,7 +135,7 @@ def int_similar_movies(similarity_vectors: DataFrame, settings_json: str) -> Dat
     scores, and their ties, are the DuckDB engine's bit for bit.
     """
     settings = settings_of(settings_json)
-    vectors = similarity_vectors.cache()
+    vectors = release_after_write(similarity_vectors.cache())  # released once dbt has written the table
     found = similar_by_vectors(vectors, settings.top_n)
     about = vectors.select("movie_id", "source", "model", "run_id")
     return found.join(about, "movie_id").select(

@@ -50,15 +50,29 @@ class TuningPolicy:
         return cls(strategy=values["tuning_strategy"], max_ratings=values["tuning_max_ratings"])  # type: ignore[arg-type]
 
 
-def plan_tuning(data: SplitRatings, policy: TuningPolicy, seed: int) -> TuningPlan:
-    """Resolve the policy against the train size: k-fold up to max_ratings, else a sampled holdout."""
-    strategy, max_ratings = policy.strategy, policy.max_ratings
-    train = data.train
-    n_train = int(train.sum())
-    if strategy == "kfold" or (strategy == "auto" and n_train <= max_ratings):
-        return TuningPlan("kfold", train, int(np.unique(data.user_id[train]).size))
-    users, counts = np.unique(data.user_id[train], return_counts=True)
+def samples_users(policy: TuningPolicy, n_train: int) -> bool:
+    """Whether `policy` tunes on a user sample for a train part of `n_train` ratings (both engines)."""
+    return policy.strategy == "sampled_holdout" or (policy.strategy == "auto" and n_train > policy.max_ratings)
+
+
+def sample_users(users: np.ndarray, counts: np.ndarray, max_ratings: int, seed: int) -> np.ndarray:
+    """The tuning sample: `users` (train user ids, sorted ascending) in a seeded random order, taken
+    while their train ratings (`counts`, aligned) add up to at most `max_ratings` (at least one user).
+
+    The one sampling rule of both engines: given the same per-user train counts and seed, the
+    DuckDB and the Spark engine tune on the same users.
+    """
     order = np.random.default_rng(seed).permutation(users.size)
     taken = order[: max(1, int(np.searchsorted(np.cumsum(counts[order]), max_ratings, side="right")))]
-    rows = train & np.isin(data.user_id, users[taken])
+    return users[taken]
+
+
+def plan_tuning(data: SplitRatings, policy: TuningPolicy, seed: int) -> TuningPlan:
+    """Resolve the policy against the train size: k-fold up to max_ratings, else a sampled holdout."""
+    train = data.train
+    if not samples_users(policy, int(train.sum())):
+        return TuningPlan("kfold", train, int(np.unique(data.user_id[train]).size))
+    users, counts = np.unique(data.user_id[train], return_counts=True)
+    taken = sample_users(users, counts, policy.max_ratings, seed)
+    rows = train & np.isin(data.user_id, taken)
     return TuningPlan("sampled_holdout", rows, int(taken.size))

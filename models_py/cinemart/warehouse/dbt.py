@@ -68,13 +68,23 @@ def _dbt_executable() -> str:
 #: Vars that mean something on one engine only (mirrors macros/validate_vars.sql,
 #: which refuses them inside dbt; the CLI refuses them before any work).
 ENGINE_ONLY_VARS = {"spark_serving_schema": "spark"}
+#: Vars whose other values only one engine honours: var -> (engine, the value every engine has).
+#: MLlib ALS has no solver or precision option: it solves the normal equations by Cholesky
+#: (NNLS only with nonnegative, which cinemart never sets) into float32 factors. Mirrors
+#: `validate_target_vars` (macros/validate_vars.sql), which refuses the same in a plain `dbt build`.
+ENGINE_ONLY_VALUES = {"als_solver": ("duckdb", "cholesky"), "als_dtype": ("duckdb", "float32")}
 
 
 def check_engine_vars(extra_vars: dict, engine: str) -> None:
-    """One line naming the var when a var of another engine is given."""
+    """One line naming the var when a var (or a value) of another engine is given."""
     for name, only in ENGINE_ONLY_VARS.items():
         if name in extra_vars and engine != only:
             raise WarehouseError(f"var {name} applies to --engine {only} only, not --engine {engine}")
+    for name, (only, common) in ENGINE_ONLY_VALUES.items():
+        if name in extra_vars and engine != only and str(extra_vars[name]) != common:
+            raise WarehouseError(f"var {name} {json.dumps(extra_vars[name])} applies to --engine {only} only: "
+                                 f"MLlib ALS on --engine {engine} solves by Cholesky with float32 factors "
+                                 f"(leave {name} out, or set {common!r})")
 
 
 def run_dbt(
