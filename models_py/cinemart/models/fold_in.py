@@ -20,6 +20,13 @@ Every model is one weighted ridge problem over the other side's rows y_j:
       mode: y_j gains a constant-1 column whose coefficient is the row's own
       bias), reg = lambda * n on the factors (bias_reg * n on the bias).
 
+EASE (`cinemart.models.ease`, kind "ease") is no ridge problem over rows: a
+user's row is their positives (rating >= threshold) on the model's kept movies,
+0/1, exactly as the fit builds it, so a new user needs no solve. The kept
+movies are the finite entries of the movie biases (`cinemart.models.ease.kept_items`);
+rated movies the model did not keep are ignored. Only users fold in: an EASE
+movie is a column of B, which a user-side half-step cannot give.
+
 `FoldIn` carries which of these a served model is; `from_parameters` reads it
 from the JSON that ranking_evaluation.parameters and the grid tables record.
 """
@@ -33,9 +40,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from cinemart.models.implicit_als import confidence
+from cinemart.models.popularity import POPULAR_MIN_RATING
 from cinemart.validation import require_number
 
-KINDS = ("implicit", "mllib_implicit", "explicit", "popularity")
+KINDS = ("implicit", "mllib_implicit", "explicit", "popularity", "ease")
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class FoldIn:
     bias_regularization: float | None = None  # explicit, biased mode; None = no bias term
     alpha: float = 1.0
     confidence: str = "binary"  # implicit kinds: how a rating becomes a value (cinemart.models.implicit_als)
-    threshold: float = 4.0
+    threshold: float = 4.0  # implicit kinds' threshold confidence; ease: its min_rating
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,6 +78,8 @@ class FoldIn:
             biased = bool(p.get("biased", engine != "spark"))
             bias_reg = p.get("bias_reg")
             return cls("explicit", reg, (reg if bias_reg is None else float(bias_reg)) if biased else None)
+        if model == "ease":
+            return cls("ease", float(p["regularization"]), threshold=float(p.get("min_rating", POPULAR_MIN_RATING)))
         raise ValueError(f"no fold-in for model {model!r}")
 
 
@@ -94,6 +104,8 @@ def fold_in(fold: FoldIn, other_factors: np.ndarray, other_bias: np.ndarray, glo
         return np.ones(k, dtype=np.float32), 0.0
     if fold.kind == "explicit":
         return _explicit(fold, other_factors, other_bias, global_mean, other_idx, ratings)
+    if fold.kind == "ease":
+        return _ease(fold, other_factors, other_bias, other_idx, ratings)
     values = confidence(ratings, fold.confidence, fold.threshold).astype(np.float64)
     keep = values > 0
     other_idx, values = other_idx[keep], values[keep]
@@ -132,3 +144,19 @@ def _explicit(fold: FoldIn, other_factors: np.ndarray, other_bias: np.ndarray, g
         raise ValueError("cannot fold in with regularization 0 and fewer ratings than factors; use reg > 0")
     x = np.linalg.solve(a, rows.T @ target)
     return (x[:k].astype(np.float32), float(x[k])) if biased else (x.astype(np.float32), 0.0)
+
+
+def _ease(fold: FoldIn, item_factors: np.ndarray, item_bias: np.ndarray, item_idx: np.ndarray,
+          ratings: np.ndarray) -> tuple[np.ndarray, float]:
+    """A new user's EASE row: 1 on each kept movie rated >= fold.threshold, in the kept movies' column order."""
+    kept = np.flatnonzero(np.isfinite(np.asarray(item_bias)))  # cinemart.models.ease.kept_items
+    if item_factors.shape[1] != kept.size:
+        raise ValueError(f"EASE fold-in needs the movie side: {kept.size} kept movies (finite biases) but factors "
+                         f"of width {item_factors.shape[1]}")
+    row = np.zeros(kept.size, dtype=np.float32)
+    liked = item_idx[ratings >= fold.threshold]
+    column = np.searchsorted(kept, liked)
+    inside = column < kept.size
+    column, liked = column[inside], liked[inside]
+    row[column[kept[column] == liked]] = 1.0
+    return row, 0.0
