@@ -11,9 +11,11 @@
                cinemart__v<timestamp> (parquet, written once, never changed);
             2. repoints each view cinemart.<table> at it (alter view ... as:
                one metastore update per view, atomic for a reader);
-            3. records the served and the previous version in
-               cinemart.serving_version, recreates recommend_for / similar_to
-               over the views, and drops versions older than the previous one.
+            3. records the served and the previous version, with the UTC time it
+               was served, in cinemart.serving_history (one row per publish and
+               rollback; the view cinemart.serving_version is its latest row),
+               recreates recommend_for / similar_to over the views, and drops
+               versions older than the previous one.
         dbt run-operation publish_spark_build --args '{rollback: true}' --target spark
             serves the previous version again (run it twice to undo).
 
@@ -22,8 +24,14 @@
     its own: a query joining two serving views during a publish may see the
     new version of one and the old of the other; a reader that needs one
     consistent version reads cinemart.serving_version and queries that
-    cinemart__v<version> schema directly. Run it only after a green
-    `dbt build` (`dbt build --target spark && dbt run-operation ...`). -#}
+    cinemart__v<version> schema directly.
+
+    Only a whole, green build is published: the operation refuses, in one
+    line, unless the last dbt command that wrote the build schema was a green
+    full `dbt build` (its record: macros/spark/build_log.sql). The append-only
+    tables (als_model_runs) are published as the union of the build's rows and
+    the served and previous versions' rows, one per invocation_id, so a
+    `--full-refresh` or a recreated build schema loses no published row. -#}
 
 {% macro publish_spark_build(serving_schema=none, rollback=false) %}
   {%- if target.type not in ['spark', 'databricks'] -%}
@@ -32,6 +40,13 @@
   {%- set serving = serving_schema or var('spark_serving_schema', env_var('CINEMART_SPARK_SERVING_SCHEMA', 'cinemart')) -%}
   {%- if serving == target.schema -%}
     {{ exceptions.raise_compiler_error("the serving schema must differ from the build schema '" ~ target.schema ~ "'") }}
+  {%- endif -%}
+  {%- if not rollback -%}
+    {%- set problem = spark_build_problem(target.schema) -%}
+    {%- if problem is not none -%}
+      {{ exceptions.raise_compiler_error("cannot publish: " ~ problem ~ ". Run a full `dbt build --target spark` "
+                                         ~ "(or `cinemart build --engine spark`) first; " ~ serving ~ " is unchanged") }}
+    {%- endif -%}
   {%- endif -%}
   {%- do run_query('create schema if not exists ' ~ serving) -%}
   {%- set current = spark_served_versions(serving) -%}
@@ -51,9 +66,15 @@
   {%- endif -%}
   {%- set version = run_started_at.strftime('%Y%m%d%H%M%S%f') -%}
   {%- set version_schema = serving ~ '__v' ~ version -%}
+  {%- set append_only = spark_append_only_tables() -%}
   {%- do run_query('create schema ' ~ version_schema) -%}
   {%- for table in tables -%}
-    {%- do run_query('create table ' ~ version_schema ~ '.' ~ table ~ ' using parquet as select * from ' ~ target.schema ~ '.' ~ table) -%}
+    {%- if table in append_only -%}
+      {%- set query = spark_append_only_union(table, [target.schema] + spark_versions_holding(serving, table)) -%}
+    {%- else -%}
+      {%- set query = 'select * from ' ~ target.schema ~ '.' ~ table -%}
+    {%- endif -%}
+    {%- do run_query('create table ' ~ version_schema ~ '.' ~ table ~ ' using parquet as ' ~ query) -%}
   {%- endfor -%}
   {%- do spark_serve_version(serving, version, current.served) -%}
   {%- for schema in spark_version_schemas(serving) if schema not in [version_schema, serving ~ '__v' ~ current.served] -%}
@@ -110,9 +131,14 @@
   {%- for view in existing if view not in tables and view != 'serving_version' -%}
     {%- do run_query('drop view ' ~ serving ~ '.' ~ view) -%}
   {%- endfor -%}
-  {%- do run_query("create or replace view " ~ serving ~ ".serving_version as select '" ~ version ~ "' as version, "
-                   ~ ("'" ~ previous ~ "'" if previous else "cast(null as string)") ~ " as previous_version, "
-                   ~ "current_timestamp() as served_since") -%}
+  {#- The time it is served, stored once in UTC; serving_version is the history's latest row. -#}
+  {%- do run_query('create table if not exists ' ~ serving ~ '.serving_history (version string, previous_version string, '
+                   ~ 'served_since timestamp) using parquet') -%}
+  {%- do run_query("insert into " ~ serving ~ ".serving_history select '" ~ version ~ "', "
+                   ~ ("'" ~ previous ~ "'" if previous else "cast(null as string)") ~ ", " ~ utc_now()) -%}
+  {%- set verb = 'alter view ' if 'serving_version' in existing else 'create view ' -%}
+  {%- do run_query(verb ~ serving ~ ".serving_version as select version, previous_version, served_since from "
+                   ~ serving ~ ".serving_history order by served_since desc limit 1") -%}
   {%- if not spark_create_serving_functions(serving, serving) -%}
     {#- a version without the recommender tables: no functions over missing views -#}
     {%- do run_query('drop function if exists ' ~ serving ~ '.recommend_for') -%}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -214,7 +215,8 @@ def _add_build(commands: Subcommands) -> None:
                         help="folder that receives downloads (default: ./data)")
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
                         help='extra dbt vars as a JSON object, e.g. \'{"als_grid": "spark_seed"}\'')
-    parser.add_argument("--select", nargs="+", default=[], metavar="SELECTOR", help="dbt node selection")
+    parser.add_argument("--select", nargs="+", default=[], metavar="SELECTOR",
+                        help="dbt node selection, rebuilt with everything downstream of it (DuckDB engine only)")
     parser.add_argument("--wait", action="store_true",
                         help="if another build is running, wait for it instead of failing")
     parser.add_argument("--engine", choices=ENGINES, default="duckdb",
@@ -240,6 +242,11 @@ def _run_build(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SettingsError(f"--vars: {exc}") from None
     check_engine_vars(extra, args.engine)
+    if args.engine == "spark" and args.select:
+        raise WarehouseError(
+            "--select does not apply to --engine spark, which builds and publishes whole builds only: run "
+            "`cinemart build --engine spark` without it (a partial `dbt build --target spark --select ...` "
+            "is never published)")
     if args.engine == "spark":  # Java and the master, before the data and before dbt starts a JVM
         check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
     folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
@@ -247,7 +254,7 @@ def _run_build(args: argparse.Namespace) -> int:
     checked = check_dataset(layout)
     project = find_project_dir()
     if args.engine == "spark":
-        return _build_on_spark(layout, project, extra, args.select)
+        return _build_on_spark(layout, project, extra, wait=args.wait)
     memory = _plan_memory(checked)
     paths = WarehousePaths.for_project(project)
     with BuildLock(paths, wait=args.wait):
@@ -304,32 +311,48 @@ def _print_published(serving: Path, report: Path) -> None:
     print(f"  {'report':<28} {report}")
 
 
-def _build_on_spark(layout, project: Path, extra: dict, select: Sequence[str]) -> int:
+def spark_build_lock_paths(project: Path) -> WarehousePaths:
+    """Where the Spark engine's build lock lives: `.build.lock` in the Spark warehouse folder.
+
+    A warehouse the driver names by URL (s3a://, hdfs://, dbfs:/) has no local
+    folder to lock: the lock is then the checkout's warehouse/spark folder, so
+    it serializes the builds started from this checkout."""
+    warehouse = spark_warehouse_dir()
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", warehouse) and not warehouse.lower().startswith("file:"):
+        return WarehousePaths(WarehousePaths.for_project(project).root / "spark")
+    root = Path(warehouse.removeprefix("file://").removeprefix("file:"))
+    return WarehousePaths(root if root.is_absolute() else project / root)
+
+
+def _build_on_spark(layout, project: Path, extra: dict, wait: bool = False) -> int:
     """`dbt build --target spark` (the whole DAG, Python models in the session), then publish_spark_build,
-    both in this process: one JVM and SparkSession for the two commands.
+    both in this process and under the Spark warehouse's build lock: one JVM and SparkSession for the two
+    commands, and one Spark build at a time.
 
     dbt writes the build schema; the publish step copies it into a new version
     and repoints the serving schema's views, only after every model and test
-    passed. Paths come from spark_warehouse_dir(), DBT_TARGET_PATH and
-    DBT_LOG_PATH as dbt reads them (profiles.yml), so isolated builds can run
-    side by side.
+    passed (publish_spark_build itself refuses a build schema whose last dbt
+    command was not a green full `dbt build`). Paths come from
+    spark_warehouse_dir(), DBT_TARGET_PATH and DBT_LOG_PATH as dbt reads them
+    (profiles.yml), so isolated builds can run side by side.
     """
     warehouse = spark_warehouse_dir()
     scratch = WarehousePaths.for_project(project).build  # unused by the spark target, kept off the served file
-    result = run_dbt("build", layout, project_dir=project, database=scratch, extra_vars=extra, select=select,
-                     target="spark", in_process=True)
-    if result.returncode != 0:
-        raise WarehouseError(f"dbt build --target spark failed (exit {result.returncode}); its output above names "
-                             "the failing node. Nothing was published: the serving schema is unchanged")
-    # The publish step's artifacts go to <target>/publish, so target/run_results.json stays the build's
-    # (what `dbt build` users and bench_engines read).
-    target_path = project / os.environ.get("DBT_TARGET_PATH", "target")
-    published = run_dbt("run-operation publish_spark_build", layout, project_dir=project, database=scratch,
-                        extra_vars=extra, target="spark", extra_env={"DBT_TARGET_PATH": str(target_path / "publish")},
-                        in_process=True)
-    if published.returncode != 0:
-        raise WarehouseError(f"dbt run-operation publish_spark_build failed (exit {published.returncode}); "
-                             "the serving schema still serves the previous version")
+    with BuildLock(spark_build_lock_paths(project), wait=wait):
+        result = run_dbt("build", layout, project_dir=project, database=scratch, extra_vars=extra,
+                         target="spark", in_process=True)
+        if result.returncode != 0:
+            raise WarehouseError(f"dbt build --target spark failed (exit {result.returncode}); its output above "
+                                 "names the failing node. Nothing was published: the serving schema is unchanged")
+        # The publish step's artifacts go to <target>/publish, so target/run_results.json stays the build's
+        # (what `dbt build` users and bench_engines read).
+        target_path = project / os.environ.get("DBT_TARGET_PATH", "target")
+        published = run_dbt("run-operation publish_spark_build", layout, project_dir=project, database=scratch,
+                            extra_vars=extra, target="spark",
+                            extra_env={"DBT_TARGET_PATH": str(target_path / "publish")}, in_process=True)
+        if published.returncode != 0:
+            raise WarehouseError(f"dbt run-operation publish_spark_build failed (exit {published.returncode}); "
+                                 "the serving schema still serves the previous version")
     serving = extra.get("spark_serving_schema") or os.environ.get("CINEMART_SPARK_SERVING_SCHEMA", "cinemart")
     print(f"\nwarehouse (published): Spark schema {serving}, tables and metastore under {warehouse}")
     print(f"  select * from {serving}.recommend_for(1, 10)")

@@ -18,7 +18,7 @@ pytest.importorskip("pyspark")
 pytest.importorskip("dbt.adapters.spark")
 
 from movielens_fixtures import write_csv_dataset  # noqa: E402
-from spark_sql_support import dbt_cli, dbt_spark, layout_vars  # noqa: E402
+from spark_sql_support import dbt_cli, dbt_spark, layout_vars, record_whole_build  # noqa: E402
 
 BUILD, SERVING = "publish_build", "cinemart"
 # the ratings chain only: enough tables to rebuild, cheap to build twice
@@ -46,8 +46,12 @@ def publish(work, dbt_vars, **args) -> bool:
     return dbt_spark(command, work, schema=BUILD, dbt_vars=dbt_vars)
 
 
-def build(work, dbt_vars) -> bool:
-    return dbt_spark(["run"], work, schema=BUILD, dbt_vars=dbt_vars, select=MODELS)
+def build(spark, work, dbt_vars) -> bool:
+    """The ratings chain, recorded as a whole build (publish_spark_build publishes only those)."""
+    built = dbt_spark(["run"], work, schema=BUILD, dbt_vars=dbt_vars, select=MODELS)
+    if built:
+        record_whole_build(spark, BUILD)
+    return built
 
 
 class Reader(threading.Thread):
@@ -71,14 +75,14 @@ class Reader(threading.Thread):
 
 def test_readers_see_a_whole_version_during_a_rebuild_and_rollback(spark, datasets, tmp_path):
     (old_vars, old_counts), (new_vars, new_counts) = datasets
-    assert build(tmp_path, old_vars)
+    assert build(spark, tmp_path, old_vars)
     assert publish(tmp_path, old_vars)
     assert tuple(spark.sql(READ).collect()[0]) == old_counts
 
     reader = Reader(spark)
     reader.start()
     try:
-        assert build(tmp_path, new_vars)  # drops and rewrites every build table
+        assert build(spark, tmp_path, new_vars)  # drops and rewrites every build table
         during_build = len(reader.seen)
         add_factor_tables(spark)
         assert publish(tmp_path, new_vars)
