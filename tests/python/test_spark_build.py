@@ -145,6 +145,10 @@ def test_implicit_precision_at_10_matches_plain_mllib(builds):
     assert evaluation["implicit_als"]["precision_at_10"] > evaluation["popularity"]["precision_at_10"] > \
         evaluation["explicit_als"]["precision_at_10"]
     assert evaluation["implicit_als"]["is_served"] and evaluation["implicit_als"]["serves_similarity"]
+    # chosen on the validation fold, as on DuckDB: the served row holds the best validation NDCG@10
+    assert evaluation["implicit_als"]["validation_ndcg_at_10"] == max(r["validation_ndcg_at_10"]
+                                                                      for r in evaluation.values())
+    assert all(0 < r["n_users_validated"] for r in evaluation.values())
     # the ranking the build served is the one the evaluation flagged, and serving_settings says so
     served = next(m for m, r in evaluation.items() if r["is_served"])
     assert spark_table(folder, "serving_settings").to_pylist()[0]["recommendations_model"] == served

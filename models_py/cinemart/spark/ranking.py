@@ -182,22 +182,24 @@ def implicit_factors(split: DataFrame, grid_search: DataFrame, settings_json: st
 
 EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
                      "map_at_10 double, catalogue_coverage double, n_users_evaluated bigint, n_users_eligible bigint, "
-                     "is_user_sample boolean, n_cold_start_test_rows bigint, is_served boolean, serves_similarity boolean, "
+                     "is_user_sample boolean, n_cold_start_test_rows bigint, validation_ndcg_at_10 double, "
+                     "validation_precision_at_10 double, n_users_validated bigint, is_served boolean, serves_similarity boolean, "
                      "parameters string, evaluation_seconds double, library_versions string")
 
 
 def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_factors: DataFrame,
-                 explicit_parameters: str = "") -> dict:
-    """Each ranked model on the train part, as (its factor table, made on call; its parameters JSON;
-    what identifies its fit, for `evaluation_lists`)."""
+                 explicit_parameters: str = "", part: str = "test") -> dict:
+    """Each ranked model on `part`'s fit rows `train`, as (its factor table, made on call; its parameters JSON;
+    what identifies its fit, for `evaluation_lists`). The explicit fit of the part comes from int_als_factors."""
     implicit_parameters = json.dumps(asdict(params), sort_keys=True)
-    explicit_fit = explicit.train_fit(int_als_factors)
+    explicit_fit = explicit.train_fit(int_als_factors, "validation" if part == "validation" else "train")
     return {
         "implicit_als": (lambda: fit_implicit(train, params, seed), implicit_parameters,
-                         f"{implicit_parameters} seed {seed}"),
+                         f"{implicit_parameters} seed {seed} {part}"),
         "popularity": (lambda: popularity_table(train), json.dumps({"score": "train ratings >= 4.0 per movie"}),
-                       "train"),
-        "explicit_als": (lambda: explicit_fit, explicit_parameters, str(explicit_fit.select("run_id").first()[0])),
+                       part),
+        "explicit_als": (lambda: explicit_fit, explicit_parameters,
+                         f"{explicit_fit.select('run_id').first()[0]} {part}"),
     }
 
 
@@ -249,39 +251,56 @@ def evaluation_lists(split_key: tuple[str, str], train: DataFrame, users: DataFr
     return ranked_lists.get(split_key, (name, fit_key, top_n), compute)
 
 
+def part_frames(split: DataFrame, part: str) -> tuple[DataFrame, DataFrame]:
+    """(fit rows, held-out rows) of `part`, as SplitRatings.part_rows splits them on DuckDB."""
+    train = split.where(~F.col("is_test"))
+    if part == "validation":
+        return train.where(F.col("cv_fold") != VALIDATION_FOLD), train.where(F.col("cv_fold") == VALIDATION_FOLD)
+    return train, split.where(F.col("is_test"))
+
+
 def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame, int_als_factors: DataFrame,
                        settings_json: str) -> DataFrame:
-    """implicit ALS, popularity and explicit ALS fitted on train, judged on test by one protocol.
+    """implicit ALS, popularity and explicit ALS fitted on each part, judged by one protocol; chosen on validation.
 
-    The explicit model is not refit: its train fit comes from int_als_factors
-    (fit = 'train'), as on the DuckDB path, so every configuration is fitted once.
+    As on DuckDB (cinemart.warehouse.ranking_tables): the validation part
+    (train without the validation fold, judged on it) chooses the served and
+    the taste model, the test part only reports. The explicit model is not
+    refit: its fits of both parts come from int_als_factors.
     """
     settings = settings_of(settings_json)
     params, run = chosen_params(implicit_grid)
     point, _ = explicit.chosen_point(als_grid)
     biased = bool(single_row(als_grid, "is_chosen", "als_grid_search")["biased"])
+    scored: dict[str, dict[str, tuple]] = {}
     with Held() as held:
         split = held.cache(split_frame(split))
-        train = held.cache(split.where(~F.col("is_test")))
-        test = split.where(F.col("is_test"))
-        relevant, users, chosen = evaluated_users(held.cache(relevant_warm(test, train)), settings, held)
-        n_catalogue = train.select("movie_id").distinct().count()
-        n_warm = (test.join(train.select("user_id").distinct(), "user_id", "left_semi")
-                  .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
-        n_cold = test.count() - n_warm
-        models = train_models(train, params, settings.seed, int_als_factors,
-                              json.dumps({**asdict(point), "biased": biased}))
         key = lists_key(split)
-        rows = []
-        for name, (make, parameters, fit_key) in models.items():
-            started = time.perf_counter()
-            recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
-            metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
-            rows.append((name, metrics, parameters, time.perf_counter() - started))
-    served = max(rows, key=lambda r: r[1]["ndcg"])[0]
-    taste = max((r for r in rows if r[0] in TASTE_MODELS), key=lambda r: r[1]["ndcg"])[0]
+        for part in ("validation", "test"):
+            fit_rows, held_out = part_frames(split, part)
+            train = held.cache(fit_rows)
+            relevant, users, chosen = evaluated_users(held.cache(relevant_warm(held_out, train)), settings, held)
+            n_catalogue = train.select("movie_id").distinct().count()
+            if part == "test":
+                test_users = chosen
+                n_warm = (held_out.join(train.select("user_id").distinct(), "user_id", "left_semi")
+                          .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
+                n_cold = held_out.count() - n_warm
+            models = train_models(train, params, settings.seed, int_als_factors,
+                                  json.dumps({**asdict(point), "biased": biased}), part)
+            for name, (make, parameters, fit_key) in models.items():
+                started = time.perf_counter()
+                recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
+                metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
+                scored.setdefault(name, {})[part] = (metrics, parameters, time.perf_counter() - started)
+    names = list(scored)
+    served = max(names, key=lambda name: scored[name]["validation"][0]["ndcg"])
+    taste = max((n for n in names if n in TASTE_MODELS), key=lambda name: scored[name]["validation"][0]["ndcg"])
     versions = library_versions()
-    return split.sparkSession.createDataFrame(
-        [(run, name, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"], m["n_users"],
-          chosen.n_eligible, chosen.is_sample, n_cold, name == served, name == taste, parameters, seconds, versions) for name, m, parameters, seconds in rows],
-        EVALUATION_SCHEMA)
+    rows = []
+    for name in names:
+        (m, parameters, seconds), (v, _, validation_seconds) = scored[name]["test"], scored[name]["validation"]
+        rows.append((run, name, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"], m["n_users"],
+                     test_users.n_eligible, test_users.is_sample, n_cold, v["ndcg"], v["precision"], v["n_users"],
+                     name == served, name == taste, parameters, seconds + validation_seconds, versions))
+    return split.sparkSession.createDataFrame(rows, EVALUATION_SCHEMA)
