@@ -126,14 +126,19 @@ def run_one_model(work, schema, dbt_vars) -> None:
     assert ok, output[-3000:]
 
 
+def schemas_and_vars(tmp_path, name: str, seed: int) -> tuple[str, str, dict]:
+    """A build and a serving schema named after the test, and the vars of a small dataset written for it."""
+    serving = f"{name}_serving"
+    data = layout_vars(write_csv_dataset(tmp_path / "data", n_users=10, seed=seed).path)
+    return f"{name}_build", serving, {**data, "spark_serving_schema": serving}
+
+
 def version_schemas(spark, serving) -> list[str]:
     return sorted(row[0] for row in spark.sql(f"show schemas like '{serving}__v*'").collect())
 
 
 def test_publish_refuses_a_build_schema_that_is_not_a_whole_green_build(spark, tmp_path):
-    build, serving = "guards_build", "guards_serving"
-    data = layout_vars(write_csv_dataset(tmp_path / "data", n_users=10, seed=5).path)
-    dbt_vars = {**data, "spark_serving_schema": serving}
+    build, serving, dbt_vars = schemas_and_vars(tmp_path, "guards", seed=5)
 
     def refused(reason: str) -> None:
         ok, output = publish(tmp_path, build, dbt_vars)
@@ -175,9 +180,7 @@ def audit(spark, schema) -> list[str]:
 
 def test_publish_stores_its_utc_time_and_keeps_every_audit_row(spark, tmp_path):
     """publish (a), full refresh (b), publish, rollback, append (c), publish, drop the build table, dbt run."""
-    build, serving = "carry_build", "carry_serving"
-    data = layout_vars(write_csv_dataset(tmp_path / "data", n_users=10, seed=6).path)
-    dbt_vars = {**data, "spark_serving_schema": serving}
+    build, serving, dbt_vars = schemas_and_vars(tmp_path, "carry", seed=6)
     run_one_model(tmp_path, build, dbt_vars)
     runs = f"{build}.als_model_runs"  # a stand-in with the columns the publish's headline reads
 
