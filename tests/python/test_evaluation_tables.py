@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cinemart.data.ids import IdIndex
 from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams
+from cinemart.similarity.content import ContentVectors
 from cinemart.warehouse import ranking_tables
 from cinemart.warehouse.activity_tables import ranking_evaluation_by_activity_table
 from cinemart.warehouse.factor_tables import ServedFactors
@@ -30,6 +32,14 @@ def explicit_fit(data, part: str = "test") -> ServedFactors:
                          np.ones(len(train.movies), dtype=np.int64))
 
 
+def content(data) -> ContentVectors:
+    """Random content vectors for every movie of `data`, a few of them empty (no genre, year or tag)."""
+    movies = np.unique(data.movie_id)
+    vectors = np.random.default_rng(2).random((movies.size, 6)).astype(np.float32)
+    vectors[::17] = 0
+    return ContentVectors(IdIndex(movies), vectors, ())
+
+
 def explicit_fits(data) -> dict[str, ServedFactors]:
     return {part: explicit_fit(data, part) for part in ("test", "validation")}
 
@@ -44,7 +54,7 @@ def by_activity(data, fit: ServedFactors):
 def test_the_activity_split_buckets_the_lists_ranking_evaluation_made(monkeypatch):
     data = split_ratings(seed=3)
     fit = explicit_fit(data)
-    overall = {r["model"]: r for r in ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}",
+    overall = {r["model"]: r for r in ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", content(data),
                                                                  progress=quiet).to_pylist()}
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
 
@@ -73,7 +83,7 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
     assert protocol.eval_users.size == 100 and protocol.is_user_sample and not full_protocol.is_user_sample
     assert np.isin(protocol.eval_users, full_protocol.eval_users).all()
 
-    table = ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid", {**explicit_fits(data), "test": fit}, "{}",
+    table = ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid", {**explicit_fits(data), "test": fit}, "{}", content(data),
                                      progress=quiet).to_pylist()
     full_lists = full_protocol.top_k(fit.factors, 10)
     every_user = per_user_metrics(full_lists, full_protocol.relevant)
@@ -98,7 +108,7 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
 
 def test_another_split_gets_its_own_fits(monkeypatch):
     data = split_ratings(seed=4)
-    ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", progress=quiet)
+    ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", content(data), progress=quiet)
     other = split_ratings(seed=5)
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
     with pytest.raises(pytest.fail.Exception, match="implicit ALS refit"):
@@ -138,7 +148,7 @@ def test_the_served_model_is_chosen_on_validation_and_test_only_reports():
     data = split_ratings(seed=7)
     chosen_on_validation = {r["model"]: r for r in ranking_evaluation_table(
         data, SETTINGS, IMPLICIT, "rid", {"validation": oracle_fit(data, "validation"), "test": explicit_fit(data)},
-        "{}", progress=quiet).to_pylist()}
+        "{}", content(data), progress=quiet).to_pylist()}
     explicit = chosen_on_validation["explicit_als"]
     assert explicit["validation_ndcg_at_10"] == pytest.approx(1.0)
     assert explicit["ndcg_at_10"] < max(r["ndcg_at_10"] for r in chosen_on_validation.values())
@@ -146,7 +156,7 @@ def test_the_served_model_is_chosen_on_validation_and_test_only_reports():
 
     seen_on_test = {r["model"]: r for r in ranking_evaluation_table(
         data, SETTINGS, IMPLICIT, "rid", {"validation": explicit_fit(data, "validation"), "test": oracle_fit(data, "test")},
-        "{}", progress=quiet).to_pylist()}
+        "{}", content(data), progress=quiet).to_pylist()}
     assert seen_on_test["explicit_als"]["ndcg_at_10"] == pytest.approx(1.0)
     assert not seen_on_test["explicit_als"]["is_served"]
     served = [r for r in seen_on_test.values() if r["is_served"]]

@@ -156,6 +156,27 @@ def test_implicit_precision_at_10_matches_plain_mllib(builds):
     assert {tuple(r.values()) for r in labels} == {(served, "personalised"), ("popular_movies", "popular_fallback")}
 
 
+BEYOND_COLUMNS = ("catalogue_coverage", "distributional_coverage", "novelty", "intra_list_diversity",
+                  "popularity_percentile", "personalised_list_share")
+
+
+def test_beyond_accuracy_is_duckdbs_on_the_model_both_engines_share(builds):
+    """Popularity is the same counts on both engines, its lists the same (ties by movie id): so are its
+    beyond-accuracy figures. The factor models differ by engine; theirs only keep to the definitions."""
+    folder, duckdb_file, _ = builds
+    spark_rows = {r["model"]: r for r in spark_table(folder, "ranking_evaluation").to_pylist()}
+    with duckdb.connect(str(duckdb_file), read_only=True) as con:
+        duck = con.execute("select * from ranking_evaluation where model = 'popularity'").to_arrow_table().to_pylist()[0]
+    for column in BEYOND_COLUMNS:
+        assert spark_rows["popularity"][column] == pytest.approx(duck[column], abs=1e-9), column
+    assert spark_rows["popularity"]["personalised_list_share"] == 0.0
+    for row in spark_rows.values():
+        assert 0 < row["novelty"] and 0 < row["distributional_coverage"] <= 14  # log2 of a 9,742-movie catalogue
+        assert 0 <= row["intra_list_diversity"] <= 1 and 0 <= row["popularity_percentile"] <= 1
+    # a rating model lists obscure movies, popularity the head (docs/models-and-evaluation.md)
+    assert spark_rows["explicit_als"]["novelty"] > spark_rows["implicit_als"]["novelty"] > spark_rows["popularity"]["novelty"]
+
+
 def test_evaluation_by_activity_adds_up_to_ranking_evaluation(builds):
     """As on DuckDB: every model x bucket, and the user-weighted buckets give back ranking_evaluation."""
     folder, _, _ = builds

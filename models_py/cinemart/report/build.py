@@ -220,8 +220,30 @@ def _ranking(con: duckdb.DuckDBPyConnection) -> Section:
         "ranking", "Ranking evaluation", "Each model is fitted on the train part and judged on its top-10 lists "
         "against the test part (relevant = test rating ≥ 4.0). The model with the best NDCG@10 on the validation "
         "fold of train is served; the test figures only report (ranking_evaluation).",
-        figure("ranking", chart) + table(columns, body) + _by_activity(con),
+        figure("ranking", chart) + table(columns, body) + _beyond_accuracy(names, rows) + _by_activity(con),
     )
+
+
+#: ranking_evaluation's beyond-accuracy columns, as the report labels them.
+BEYOND_METRICS = {"catalogue_coverage": "Coverage", "distributional_coverage": "Distributional coverage (bits)",
+                  "novelty": "Novelty (bits)", "intra_list_diversity": "Intra-list diversity",
+                  "popularity_percentile": "Popularity percentile", "personalised_list_share": "Personalised lists"}
+
+
+def _beyond_accuracy(names: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    """Accuracy against novelty and against coverage, one dot per model, and the beyond-accuracy table."""
+    def versus(column: str, label: str) -> str:
+        return line_chart([Series(n, [(r[column], r["ndcg_at_10"])]) for n, r in zip(names, rows)],
+                          title=f"NDCG@10 against {label.lower()}", x_label=label, y_label="NDCG@10 (test)",
+                          dots=True, y_from_zero=True)
+
+    columns = [Column("Model"), *(Column(label, numeric=True) for label in BEYOND_METRICS.values())]
+    body = [[n, *(f"{r[m]:.3f}" for m in BEYOND_METRICS)] for n, r in zip(names, rows)]
+    return (grid(figure("ranking-novelty", versus("novelty", "Novelty (bits)"),
+                        "Novelty: mean -log2 of the share of train users who rated a listed movie."),
+                 figure("ranking-coverage", versus("catalogue_coverage", "Catalogue coverage"),
+                        "Coverage: distinct movies in the evaluated users' lists / train movies."))
+            + table(columns, body))
 
 
 def _by_activity(con: duckdb.DuckDBPyConnection) -> str:

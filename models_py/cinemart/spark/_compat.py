@@ -6,7 +6,9 @@ grid presets) and run-id recipe as the DuckDB path, so both engines accept and
 reject exactly the same vars.
 """
 
+from cinemart.data.ids import IdIndex  # noqa: F401
 from cinemart.evaluation.activity import ACTIVITY_BUCKETS  # noqa: F401
+from cinemart.evaluation.beyond import beyond_accuracy  # noqa: F401  beyond-accuracy measures, one NumPy function
 from cinemart.evaluation.ranking import RELEVANT_MIN_RATING  # noqa: F401
 from cinemart.evaluation.users import EvaluationUsers, evaluation_users  # noqa: F401
 from cinemart.models.implicit_als import CONFIDENCE_KINDS, ImplicitParams, non_finite_factors  # noqa: F401
@@ -17,6 +19,7 @@ from cinemart.tuning.plan import TuningPolicy, sample_users, samples_users  # no
 from cinemart.warehouse.audit import library_versions as package_library_versions, run_id  # noqa: F401
 from cinemart.warehouse.explicit_tables import ExplicitSettings  # noqa: F401  als_* settings, explicit grid presets
 from cinemart.warehouse.ranking_tables import (  # noqa: F401  implicit_* settings, the fallback list's labels
-    FALLBACK_MODEL, FALLBACK_SOURCE, RankingSettings)
+    BEYOND_COLUMNS, FALLBACK_MODEL, FALLBACK_SOURCE, NON_PERSONAL_MODELS, RankingSettings, content_of)
 from cinemart.warehouse.factor_tables import ServedFactors  # noqa: F401  a factor table loaded on the driver
 from cinemart.warehouse import similarity_tables as similarity  # noqa: F401  similar movies' shared NumPy
+from cinemart.similarity.content import ContentVectors  # noqa: F401

@@ -32,10 +32,11 @@ from pyspark.sql import functions as F
 
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.spark import explicit
-from cinemart.spark._compat import (POPULAR_MIN_RATING, EvaluationUsers, ImplicitParams, RankingSettings,
-                                    evaluation_users, expand_implicit_grid, non_finite_factors)
-from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, single_row,
-                                   spark_run_id, split_frame, tuning_rows)
+from cinemart.spark._compat import (BEYOND_COLUMNS, NON_PERSONAL_MODELS, POPULAR_MIN_RATING, ContentVectors,
+                                    EvaluationUsers, IdIndex, ImplicitParams, RankingSettings, beyond_accuracy,
+                                    content_of, evaluation_users, expand_implicit_grid, non_finite_factors)
+from cinemart.spark.frames import (als_input, entity, factor_table, fingerprint, fit_als, library_versions,
+                                   personalised, single_row, spark_run_id, split_frame, tuning_rows)
 from cinemart.spark.resources import Held, release_after_write
 from cinemart.spark.retrieval import ranking_metrics, relevant_warm, top_n_unseen
 
@@ -181,7 +182,9 @@ def implicit_factors(split: DataFrame, grid_search: DataFrame, settings_json: st
 
 
 EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
-                     "map_at_10 double, catalogue_coverage double, n_users_evaluated bigint, n_users_eligible bigint, "
+                     "map_at_10 double, catalogue_coverage double, "
+                     + "".join(f"{column} double, " for column in BEYOND_COLUMNS)
+                     + "n_users_evaluated bigint, n_users_eligible bigint, "
                      "is_user_sample boolean, n_cold_start_test_rows bigint, validation_ndcg_at_10 double, "
                      "validation_precision_at_10 double, n_users_validated bigint, is_served boolean, serves_similarity boolean, "
                      "parameters string, evaluation_seconds double, library_versions string")
@@ -231,13 +234,15 @@ def lists_key(split: DataFrame) -> tuple[str, str]:
 
 def evaluation_lists(split_key: tuple[str, str], train: DataFrame, users: DataFrame, name: str, fit_key: str, make,
                      top_n: int) -> DataFrame:
-    """Model `name`'s top-n unseen movies for `users` (fitted by `make`, identified by `fit_key`), once per split.
+    """Model `name`'s top-n unseen movies for `users` (fitted by `make`, identified by `fit_key`), once per split,
+    with `personalised`: whether the model's row for the user is not all zero.
 
     The lists are persisted and filled at once; then the fit `make` cached (an implicit ALS table) is released.
     """
     def compute() -> DataFrame:
         table = make()
-        recs = top_n_unseen(table, train, users, top_n).persist()
+        personal = entity(table, "user").select(F.col("id").alias("user_id"), personalised().alias("personalised"))
+        recs = top_n_unseen(table, train, users, top_n).join(personal, "user_id", "left").persist()
         try:
             recs.count()
         except BaseException:
@@ -251,6 +256,31 @@ def evaluation_lists(split_key: tuple[str, str], train: DataFrame, users: DataFr
     return ranked_lists.get(split_key, (name, fit_key, top_n), compute)
 
 
+def collected_content(content_vectors: DataFrame) -> ContentVectors:
+    """int_movie_content_vectors on the driver (one vector per catalogue movie: tens of MB at ml-25m's size)."""
+    rows = content_vectors.select("movie_id", "content").toPandas().sort_values("movie_id")
+    return ContentVectors(IdIndex(rows["movie_id"].to_numpy(np.int64)),
+                          np.stack(rows["content"].to_numpy()).astype(np.float32), ())
+
+
+def beyond_of(recs: DataFrame, train: DataFrame, content: ContentVectors, name: str, top_n: int) -> dict:
+    """`cinemart.evaluation.beyond` on the evaluated users' lists, collected to the driver (at most
+    ranking_eval_max_users x top_n rows), against the fit part `train`: the NumPy function DuckDB runs."""
+    lists = recs.select("user_id", "rank", "movie_id", "personalised").toPandas()
+    raters = train.groupBy("movie_id").agg(F.count(F.lit(1)).alias("n")).toPandas()
+    movies = IdIndex(np.sort(raters["movie_id"].to_numpy(np.int64)))
+    item_raters = np.zeros(len(movies), dtype=np.int64)
+    item_raters[movies.encode(raters["movie_id"].to_numpy(np.int64))] = raters["n"].to_numpy()
+    users, row = np.unique(lists["user_id"].to_numpy(np.int64), return_inverse=True)
+    top = np.full((users.size, top_n), -1, dtype=np.int64)
+    top[row, lists["rank"].to_numpy(np.int64) - 1] = movies.encode(lists["movie_id"].to_numpy(np.int64))
+    personal = np.zeros(users.size, dtype=bool)
+    personal[row] = lists["personalised"].fillna(False).to_numpy(bool)
+    n_fit_users = train.select("user_id").distinct().count()
+    return beyond_accuracy(top, item_raters, n_fit_users, content_of(movies, content), personal,
+                           personalises=name not in NON_PERSONAL_MODELS).as_dict()
+
+
 def part_frames(split: DataFrame, part: str) -> tuple[DataFrame, DataFrame]:
     """(fit rows, held-out rows) of `part`, as SplitRatings.part_rows splits them on DuckDB."""
     train = split.where(~F.col("is_test"))
@@ -260,19 +290,22 @@ def part_frames(split: DataFrame, part: str) -> tuple[DataFrame, DataFrame]:
 
 
 def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame, int_als_factors: DataFrame,
-                       settings_json: str) -> DataFrame:
+                       content_vectors: DataFrame, settings_json: str) -> DataFrame:
     """implicit ALS, popularity and explicit ALS fitted on each part, judged by one protocol; chosen on validation.
 
     As on DuckDB (cinemart.warehouse.ranking_tables): the validation part
     (train without the validation fold, judged on it) chooses the served and
     the taste model, the test part only reports. The explicit model is not
-    refit: its fits of both parts come from int_als_factors.
+    refit: its fits of both parts come from int_als_factors. The test part's
+    lists are also measured beyond accuracy, by DuckDB's own function.
     """
     settings = settings_of(settings_json)
     params, run = chosen_params(implicit_grid)
     point, _ = explicit.chosen_point(als_grid)
     biased = bool(single_row(als_grid, "is_chosen", "als_grid_search")["biased"])
     scored: dict[str, dict[str, tuple]] = {}
+    beyond: dict[str, dict] = {}
+    content = collected_content(content_vectors)
     with Held() as held:
         split = held.cache(split_frame(split))
         key = lists_key(split)
@@ -292,6 +325,8 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
                 started = time.perf_counter()
                 recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
                 metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
+                if part == "test":
+                    beyond[name] = beyond_of(recs, train, content, name, settings.top_n)
                 scored.setdefault(name, {})[part] = (metrics, parameters, time.perf_counter() - started)
     names = list(scored)
     served = max(names, key=lambda name: scored[name]["validation"][0]["ndcg"])
@@ -300,7 +335,8 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
     rows = []
     for name in names:
         (m, parameters, seconds), (v, _, validation_seconds) = scored[name]["test"], scored[name]["validation"]
-        rows.append((run, name, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"], m["n_users"],
+        rows.append((run, name, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"],
+                     *(beyond[name][column] for column in BEYOND_COLUMNS), m["n_users"],
                      test_users.n_eligible, test_users.is_sample, n_cold, v["ndcg"], v["precision"], v["n_users"],
                      name == served, name == taste, parameters, seconds + validation_seconds, versions))
     return split.sparkSession.createDataFrame(rows, EVALUATION_SCHEMA)

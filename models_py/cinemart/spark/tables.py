@@ -45,8 +45,10 @@ def popularity_factors(split: DataFrame, model_settings: str) -> DataFrame:
 
 
 def int_ranking_evaluation(split: DataFrame, implicit_grid_search: DataFrame, als_grid_search: DataFrame,
-                       int_als_factors: DataFrame, model_settings: str) -> DataFrame:
-    return ranking.ranking_evaluation(split, implicit_grid_search, als_grid_search, int_als_factors, model_settings)
+                       int_als_factors: DataFrame, int_movie_content_vectors: DataFrame,
+                       model_settings: str) -> DataFrame:
+    return ranking.ranking_evaluation(split, implicit_grid_search, als_grid_search, int_als_factors,
+                                      int_movie_content_vectors, model_settings)
 
 
 def serving_settings(evaluation: DataFrame, implicit_factors: DataFrame, als_factors: DataFrame,

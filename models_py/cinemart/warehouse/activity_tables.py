@@ -48,7 +48,7 @@ def ranking_evaluation_by_activity_table(data: SplitRatings, settings: RankingSe
     for name, (make, fit_key) in models.items():
         started = time.perf_counter()
         lists = protocol.top_k(make(), settings.top_n) if fit_key is None else \
-            evaluation_lists(data, protocol, name, fit_key, make, settings.top_n)
+            evaluation_lists(data, protocol, name, fit_key, make, settings.top_n).top
         buckets = metrics_by_activity(lists, protocol.relevant, n_train)
         rows += [{"model": name, **bucket} for bucket in buckets]
         progress(f"ranking evaluation by activity {name}: "

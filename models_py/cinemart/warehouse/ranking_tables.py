@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from cinemart.console import Progress, print_progress
 from cinemart.data.ids import IdIndex
 from cinemart.data.ratings import VALIDATION_FOLD, IndexedRatings, SplitRatings
+from cinemart.evaluation.beyond import BeyondAccuracy, beyond_accuracy
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
 from cinemart.evaluation.users import evaluation_users
@@ -43,6 +44,7 @@ from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
 from cinemart.serving.explanations import because_you_liked
 from cinemart.serving.scoring import TopN, top_n
 from cinemart.settings import FamilySettings, with_defaults
+from cinemart.similarity.content import ContentVectors
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
@@ -51,6 +53,9 @@ from cinemart.warehouse.audit import library_versions, run_id
 from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
 TASTE_MODELS = ("implicit_als", "explicit_als")  # factor models whose movie vectors mean "taste"
+NON_PERSONAL_MODELS = ("popularity",)  # rank every user by the same scores
+#: ranking_evaluation's beyond-accuracy columns (cinemart.evaluation.beyond.BeyondAccuracy's fields).
+BEYOND_COLUMNS = tuple(BeyondAccuracy.__dataclass_fields__)
 #: The fallback list's name in a `model` column, and its `source` label (as recommend_for labels it).
 FALLBACK_MODEL = "popular_movies"
 FALLBACK_SOURCE = "popular_fallback"
@@ -203,19 +208,49 @@ def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implic
     }
 
 
+class EvaluatedLists(NamedTuple):
+    """A model's lists on a protocol: `top` as top_k_matrix; `personalised`, per user of the fit part, whether
+    the model's row for them is not all zero (`Factors.personalised`)."""
+
+    top: np.ndarray
+    personalised: np.ndarray
+
+
 #: The evaluation's lists for the current split (ranking_evaluation and its activity split share them).
-ranked_lists: ListsOnce[np.ndarray] = ListsOnce()
+ranked_lists: ListsOnce[EvaluatedLists] = ListsOnce()
 
 
 def evaluation_lists(data: SplitRatings, protocol: EvaluationProtocol, name: str, fit_key: str,
-                     make: Callable[[], Factors], k: int) -> np.ndarray:
+                     make: Callable[[], Factors], k: int) -> EvaluatedLists:
     """Model `name`'s top-k lists on `protocol` (fitted by `make`, identified by `fit_key`), once per split."""
-    return ranked_lists.get(data.fingerprint, (protocol.part, name, fit_key, k), lambda: protocol.top_k(make(), k))
+    def compute() -> EvaluatedLists:
+        factors = make()
+        return EvaluatedLists(protocol.top_k(factors, k), factors.personalised())
+
+    return ranked_lists.get(data.fingerprint, (protocol.part, name, fit_key, k), compute)
+
+
+def content_of(movies: IdIndex, content: ContentVectors) -> np.ndarray:
+    """Each of `movies`' content vector (zeros for a movie the catalogue's content does not hold)."""
+    where = content.movies.encode(movies.ids)
+    vectors = np.zeros((len(movies), content.vectors.shape[1]), dtype=np.float32)
+    vectors[where >= 0] = content.vectors[where[where >= 0]]
+    return vectors
+
+
+def beyond_accuracy_of(protocol: EvaluationProtocol, lists: EvaluatedLists, name: str,
+                       content: ContentVectors) -> BeyondAccuracy:
+    """`cinemart.evaluation.beyond` on the evaluated users' lists, against the protocol's fit part."""
+    train = protocol.train
+    users = protocol.eval_users
+    return beyond_accuracy(lists.top[users], np.bincount(train.movie_idx, minlength=len(train.movies)),
+                           len(train.users), content_of(train.movies, content), lists.personalised[users],
+                           personalises=name not in NON_PERSONAL_MODELS)
 
 
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
                              explicit_fits: Mapping[str, ServedFactors], explicit_parameters: str,
-                             progress: Progress = print_progress) -> pa.Table:
+                             content: ContentVectors, progress: Progress = print_progress) -> pa.Table:
     """Every model fitted on each part (once) and judged by the same protocol and the same scorer.
 
     The validation part (train without the validation fold, judged on that
@@ -223,7 +258,8 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     best taste model defines similarity. The test part only reports. The
     explicit model is not refit here: `explicit_fits` holds its fit of each
     part from int_als_factors (`explicit_parameters`: its configuration, for
-    the table). Held-out ratings of users or movies absent from the fit part
+    the table). The test part's lists are also measured beyond accuracy
+    (`cinemart.evaluation.beyond`, on the movies' `content` vectors). Held-out ratings of users or movies absent from the fit part
     cannot be recommended by any model and are left out of the relevant sets
     (counted in n_cold_start_test_rows for test).
     """
@@ -234,12 +270,14 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
         models = train_models(protocol, settings, implicit, explicit_fits[part], explicit_parameters)
         for name, (make, params, fit_key) in models.items():
             started = time.perf_counter()
-            metrics = ranking_metrics(evaluation_lists(data, protocol, name, fit_key, make, settings.top_n),
-                                      protocol.relevant)
+            lists = evaluation_lists(data, protocol, name, fit_key, make, settings.top_n)
+            metrics = ranking_metrics(lists.top, protocol.relevant)
+            beyond = beyond_accuracy_of(protocol, lists, name, content).as_dict() if part == "test" else {}
             seconds = time.perf_counter() - started
             progress(f"ranking evaluation {name} on {part}: precision@10={metrics.precision:.4f} "
                      f"ndcg@10={metrics.ndcg:.4f} ({seconds:.1f}s)")
-            scored.setdefault(name, {})[part] = {"parameters": params, **metrics.as_dict(), "seconds": seconds}
+            scored.setdefault(name, {})[part] = {"parameters": params, **metrics.as_dict(), **beyond,
+                                                 "seconds": seconds}
     names = list(scored)
     served = max(names, key=lambda name: scored[name]["validation"]["ndcg"])
     # cosine on popularity's rank-1 factors is 1 for every pair: similarity and
@@ -256,6 +294,7 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
         "ndcg_at_10": [r["ndcg"] for r in test],
         "map_at_10": [r["map"] for r in test],
         "catalogue_coverage": [r["coverage"] for r in test],
+        **{column: [r[column] for r in test] for column in BEYOND_COLUMNS},
         "n_users_evaluated": [r["n_users"] for r in test],
         "n_users_eligible": [protocol.n_eligible] * len(names),
         "is_user_sample": [protocol.is_user_sample] * len(names),

@@ -16,7 +16,8 @@ is an `int_` Python model plus a contracted SQL model of the public name:
     als_grid_search -> int_als_factors -> als_predictions; -> als_factors (SQL) -> user_factors, movie_factors
     int_ratings_split -> implicit_grid_search -> int_implicit_factors -> implicit_factors (SQL)
     int_ratings_split -> popularity_factors
-    int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors -> int_ranking_evaluation
+    int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors, int_movie_content_vectors
+        -> int_ranking_evaluation
         -> ranking_evaluation (SQL)
     ranking_evaluation + factor tables -> serving_settings; with int_popular_movies -> int_user_recommendations
     stg_movielens__movies, stg_movielens__tags -> int_movie_content_vectors
@@ -133,14 +134,15 @@ def popularity_factors(split: Relation, model_settings: str) -> pa.Table:
 
 
 def int_ranking_evaluation(split: Relation, implicit_grid_search: Relation, als_grid_search: Relation,
-                       int_als_factors: Relation, model_settings: str) -> pa.Table:
+                       int_als_factors: Relation, int_movie_content_vectors: Relation, model_settings: str) -> pa.Table:
     grid = _columns(implicit_grid_search)
     explicit_grid = _columns(als_grid_search, "rank, reg, iterations, is_chosen, biased")
     return ranking.ranking_evaluation_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
                                             ranking.chosen_params(grid), str(grid["run_id"][0]),
                                             {"test": _fit(int_als_factors, "train", explicit.MODEL_NAME),
                                              "validation": _fit(int_als_factors, "validation", explicit.MODEL_NAME)},
-                                            explicit.chosen_parameters(explicit_grid))
+                                            explicit.chosen_parameters(explicit_grid),
+                                            similarity.read_content(int_movie_content_vectors.arrow().read_all()))
 
 
 def _served(evaluation: Relation, flag: str, factor_tables: dict[str, Relation]) -> ServedFactors:
