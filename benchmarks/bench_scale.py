@@ -174,7 +174,8 @@ def build(work: Path, size: str, data: Path, dbt_vars: str) -> dict:
         test_rmse, strategy = con.execute(
             "select test_rmse, tuning_strategy from als_model_runs order by finished_at desc limit 1").fetchone()
         precision = con.execute("select precision_at_10 from ranking_evaluation where is_served").fetchone()[0]
-        by_model = dict(con.execute("select model, precision_at_10 from ranking_evaluation").fetchall())
+        by_model = dict(con.execute("select model, precision_at_10 from ranking_evaluation where protocol = 'random'")
+                        .fetchall())
     floor = json.loads((data / "synth_manifest.json").read_text())["achievable_rmse"]
     return {"wall": run.wall, "peak_kib": run.peak_kib, "test_rmse": test_rmse, "floor": floor,
             "precision": precision, "strategy": strategy, "stages": run.stages(),

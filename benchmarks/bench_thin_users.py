@@ -43,7 +43,8 @@ def main() -> None:
     with duckdb.connect(str(args.warehouse), read_only=True) as con:
         data = SplitRatings.from_columns(con.sql(f"select {SPLIT_COLUMNS} from int_ratings_split "
                                                  "order by user_id, movie_id").fetchnumpy())
-        (parameters,), = con.execute("select parameters from ranking_evaluation where model = 'implicit_als'").fetchall()
+        (parameters,), = con.execute("select parameters from ranking_evaluation where model = 'implicit_als' "
+                                     "and protocol = 'random'").fetchall()
         popular = con.sql("select movie_id, damped_mean_rating from int_popular_movies where fit = 'train'").fetchnumpy()
     params = ImplicitParams(**json.loads(parameters))
     fold = FoldIn.from_parameters("implicit_als", parameters)

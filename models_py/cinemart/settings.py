@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
 #: (tests/python/test_settings.py keeps the two, and every var() in the project, in step).
 PROJECT_VARS: tuple[str, ...] = (
     "data_dir", "movielens_format", "movies_encoding", "has_tags", "has_links",
-    "split_seed", "test_percent", "cv_folds", "popularity_prior_weight",
+    "split_seed", "test_percent", "cv_folds", "temporal_test_percent", "popularity_prior_weight",
     "spark_serving_schema", "popular_prior_ratings", "popular_min_ratings",
 )
 KNOWN_VARS: tuple[str, ...] = (*DEFAULTS, *PROJECT_VARS)

@@ -17,6 +17,7 @@ from pathlib import Path
 from cinemart.evaluation.protocol import ML_SMALL_DIR
 
 SPLIT_SEED, TEST_PERCENT, CV_FOLDS = 2020, 20, 5
+TEMPORAL_TEST_PERCENT = 20  # dbt_project.yml var temporal_test_percent
 
 
 def md5_bucket(key: str, modulus: int) -> str:
@@ -25,19 +26,26 @@ def md5_bucket(key: str, modulus: int) -> str:
 
 
 def split_ratings(spark, data_dir: Path = ML_SMALL_DIR, folds: int = CV_FOLDS):
-    """int_ratings_split's Python-model columns: user_id, movie_id, rating, is_test, cv_fold."""
+    """int_ratings_split's Python-model columns: user_id, movie_id, rating, is_test, cv_fold, is_after_cut."""
     spark.read.csv(str(data_dir / "ratings.csv"), header=True,
                    schema="userId bigint, movieId bigint, rating double, timestamp bigint"
                    ).createOrReplaceTempView("ml_small_ratings")
     key = f"concat(cast(userId as string), '-', cast(movieId as string), '-{SPLIT_SEED}')"
     return spark.sql(f"""
         with hashed as (
-            select userId as user_id, movieId as movie_id, rating,
+            select userId as user_id, movieId as movie_id, rating, timestamp,
                    {md5_bucket(key, 100)} as bucket,
                    {md5_bucket(f"concat({key}, '-fold')", folds)} as fold
-            from ml_small_ratings)
+            from ml_small_ratings),
+        cumulative as (
+            select timestamp, sum(count(*)) over (order by timestamp) as n_by_then
+            from ml_small_ratings group by timestamp),
+        cut as (
+            select min(timestamp) as cut from cumulative
+            where n_by_then * 100 >= (select count(*) from ml_small_ratings) * {100 - TEMPORAL_TEST_PERCENT})
         select user_id, movie_id, rating, bucket < {TEST_PERCENT} as is_test,
-               case when bucket >= {TEST_PERCENT} then cast(fold as int) end as cv_fold
+               case when bucket >= {TEST_PERCENT} then cast(fold as int) end as cv_fold,
+               timestamp > (select cut from cut) as is_after_cut
         from hashed""")
 
 

@@ -15,6 +15,7 @@ def _split(cv_fold: list[int]) -> SplitRatings:
     return SplitRatings.from_columns({
         "user_id": np.array([1, 1, 2, 2]), "movie_id": np.array([1, 2, 1, 2]), "rating": np.array([4.0, 3.0, 5.0, 2.0]),
         "is_test": np.array([False, False, False, True]), "cv_fold": np.array(cv_fold),
+        "is_after_cut": np.array([False, True, False, False]),
     })
 
 

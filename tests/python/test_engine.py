@@ -64,8 +64,9 @@ def test_the_duckdb_engine_reads_the_split_once_until_it_changes(monkeypatch):
                         classmethod(lambda cls, columns: reads.append(1) or original(cls, columns)))
     monkeypatch.setattr(tables, "_split", tables._SplitOnce())
     con = duckdb.connect()
-    con.execute("create table int_ratings_split as select * from (values (2, 10, 4.0, false, 1), "
-                "(1, 10, 3.5, true, null), (1, 11, 5.0, false, 0)) t(user_id, movie_id, rating, is_test, cv_fold)")
+    con.execute("create table int_ratings_split as select * from (values (2, 10, 4.0, false, 1, true), "
+                "(1, 10, 3.5, true, null, false), (1, 11, 5.0, false, 0, false)) "
+                "t(user_id, movie_id, rating, is_test, cv_fold, is_after_cut)")
     first = tables._split(con.table("int_ratings_split"))
     assert tables._split(con.sql("select * from int_ratings_split")) is first
     assert len(reads) == 1
@@ -83,7 +84,8 @@ def test_split_ratings_come_out_in_user_movie_order_whether_or_not_they_came_in_
 
     def columns(users, movies):
         return {"user_id": np.array(users), "movie_id": np.array(movies), "rating": np.arange(len(users)) + 1.0,
-                "is_test": np.zeros(len(users), bool), "cv_fold": np.zeros(len(users), np.int32)}
+                "is_test": np.zeros(len(users), bool), "cv_fold": np.zeros(len(users), np.int32),
+                "is_after_cut": np.zeros(len(users), bool)}
 
     sorted_in = SplitRatings.from_columns(columns([1, 1, 2, 3], [5, 7, 1, 1]))
     assert sorted_in.rating.tolist() == [1.0, 2.0, 3.0, 4.0]

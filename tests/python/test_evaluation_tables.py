@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 
 from cinemart.data.ids import IdIndex
+from cinemart.data.ratings import PARTS
 from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams
 from cinemart.similarity.content import ContentVectors
 from cinemart.warehouse import ranking_tables
 from cinemart.warehouse.activity_tables import ranking_evaluation_by_activity_table
 from cinemart.warehouse.factor_tables import ServedFactors
+from cinemart.evaluation.ranking import ranking_metrics
 from cinemart.warehouse.ranking_tables import EvaluationProtocol, RankingSettings, ranking_evaluation_table
 from test_tuning_plan import split_ratings
 
@@ -41,7 +43,7 @@ def content(data) -> ContentVectors:
 
 
 def explicit_fits(data) -> dict[str, ServedFactors]:
-    return {part: explicit_fit(data, part) for part in ("test", "validation")}
+    return {part: explicit_fit(data, part) for part in PARTS}
 
 
 def by_activity(data, fit: ServedFactors):
@@ -55,7 +57,7 @@ def test_the_activity_split_buckets_the_lists_ranking_evaluation_made(monkeypatc
     data = split_ratings(seed=3)
     fit = explicit_fit(data)
     overall = {r["model"]: r for r in ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", content(data),
-                                                                 progress=quiet).to_pylist()}
+                                                                 progress=quiet).to_pylist() if r["protocol"] == "random"}
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
 
     rows = by_activity(data, fit)
@@ -83,8 +85,9 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
     assert protocol.eval_users.size == 100 and protocol.is_user_sample and not full_protocol.is_user_sample
     assert np.isin(protocol.eval_users, full_protocol.eval_users).all()
 
-    table = ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid", {**explicit_fits(data), "test": fit}, "{}", content(data),
-                                     progress=quiet).to_pylist()
+    table = [r for r in ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid",
+                                                 {**explicit_fits(data), "test": fit}, "{}", content(data),
+                                                 progress=quiet).to_pylist() if r["protocol"] == "random"]
     full_lists = full_protocol.top_k(fit.factors, 10)
     every_user = per_user_metrics(full_lists, full_protocol.relevant)
     in_sample = np.isin(every_user["users"], protocol.eval_users)
@@ -147,18 +150,37 @@ def test_the_served_model_is_chosen_on_validation_and_test_only_reports():
     """A model perfect on the validation fold and random on test is served; one perfect on test alone is not."""
     data = split_ratings(seed=7)
     chosen_on_validation = {r["model"]: r for r in ranking_evaluation_table(
-        data, SETTINGS, IMPLICIT, "rid", {"validation": oracle_fit(data, "validation"), "test": explicit_fit(data)},
-        "{}", content(data), progress=quiet).to_pylist()}
+        data, SETTINGS, IMPLICIT, "rid", {**explicit_fits(data), "validation": oracle_fit(data, "validation")},
+        "{}", content(data), progress=quiet).to_pylist() if r["protocol"] == "random"}
     explicit = chosen_on_validation["explicit_als"]
     assert explicit["validation_ndcg_at_10"] == pytest.approx(1.0)
     assert explicit["ndcg_at_10"] < max(r["ndcg_at_10"] for r in chosen_on_validation.values())
     assert explicit["is_served"] and explicit["serves_similarity"]
 
     seen_on_test = {r["model"]: r for r in ranking_evaluation_table(
-        data, SETTINGS, IMPLICIT, "rid", {"validation": explicit_fit(data, "validation"), "test": oracle_fit(data, "test")},
-        "{}", content(data), progress=quiet).to_pylist()}
+        data, SETTINGS, IMPLICIT, "rid", {**explicit_fits(data), "test": oracle_fit(data, "test")},
+        "{}", content(data), progress=quiet).to_pylist() if r["protocol"] == "random"}
     assert seen_on_test["explicit_als"]["ndcg_at_10"] == pytest.approx(1.0)
     assert not seen_on_test["explicit_als"]["is_served"]
     served = [r for r in seen_on_test.values() if r["is_served"]]
     assert len(served) == 1 and served[0]["validation_ndcg_at_10"] == max(
         r["validation_ndcg_at_10"] for r in seen_on_test.values())
+
+
+def test_every_model_is_judged_under_both_protocols_and_only_random_rows_choose():
+    """The temporal protocol fits on the ratings up to the cut and judges those after; its rows never flag."""
+    data = split_ratings(seed=8)
+    rows = ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", content(data),
+                                    progress=quiet).to_pylist()
+    assert sorted((r["model"], r["protocol"]) for r in rows) == sorted(
+        (m, p) for m in ("implicit_als", "popularity", "explicit_als") for p in ("random", "temporal"))
+    temporal = [r for r in rows if r["protocol"] == "temporal"]
+    assert not any(r["is_served"] or r["serves_similarity"] for r in temporal)
+    assert all(r["validation_ndcg_at_10"] is None and r["n_users_validated"] is None for r in temporal)
+    assert sum(r["is_served"] for r in rows) == 1
+    # the temporal rows are the test protocol run on the part after the cut
+    protocol = EvaluationProtocol.of(data, SETTINGS, "temporal")
+    explicit = next(r for r in temporal if r["model"] == "explicit_als")
+    lists = protocol.top_k(explicit_fit(data, "temporal").aligned(protocol.train.users, protocol.train.movies), 10)
+    assert explicit["ndcg_at_10"] == pytest.approx(ranking_metrics(lists, protocol.relevant).ndcg, abs=1e-12)
+    assert explicit["n_users_eligible"] == protocol.n_eligible and explicit["n_cold_start_test_rows"] == protocol.n_cold

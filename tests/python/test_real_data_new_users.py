@@ -176,7 +176,8 @@ def test_evaluation_by_activity_adds_up_to_ranking_evaluation(real_warehouse):
     assert {(m, b) for m, b, *_ in rows} == {(m, b) for m in ("implicit_als", "popularity", "explicit_als",
                                                              "popular_movies") for b in (1, 2, 3, 4)}
     overall = {m: (n, p, ndcg, served) for m, n, p, ndcg, served in real_warehouse.query(
-        "select model, n_users_evaluated, precision_at_10, ndcg_at_10, is_served from ranking_evaluation")}
+        "select model, n_users_evaluated, precision_at_10, ndcg_at_10, is_served from ranking_evaluation "
+        "where protocol = 'random'")}
     for model, (n, precision, ndcg, served) in overall.items():
         mine = [r for r in rows if r[0] == model]
         assert sum(r[3] for r in mine) == n

@@ -46,7 +46,7 @@ def test_test_predictions_reproduce_the_audited_rmse(real_warehouse):
 
 def test_served_ranking_model_meets_the_precision_goal(real_warehouse):
     rows = {m: (p, ndcg, served) for m, p, ndcg, served in real_warehouse.query(
-        "select model, precision_at_10, ndcg_at_10, is_served from ranking_evaluation")}
+        "select model, precision_at_10, ndcg_at_10, is_served from ranking_evaluation where protocol = 'random'")}
     assert set(rows) == {"implicit_als", "popularity", "explicit_als"}
     served = [m for m, r in rows.items() if r[2]]
     assert served == ["implicit_als"]
@@ -62,7 +62,7 @@ def test_beyond_accuracy_shows_what_each_model_trades(real_warehouse):
     the head, the rating model the obscure tail, implicit ALS sits between and spreads wider than both."""
     rows = {r[0]: r[1:] for r in real_warehouse.query(
         "select model, novelty, popularity_percentile, distributional_coverage, personalised_list_share "
-        "from ranking_evaluation")}
+        "from ranking_evaluation where protocol = 'random'")}
     implicit, popularity, explicit = rows["implicit_als"], rows["popularity"], rows["explicit_als"]
     assert explicit[0] > implicit[0] > popularity[0] > 0
     assert explicit[1] < implicit[1] < popularity[1] <= 1
@@ -182,8 +182,8 @@ def test_sql_macros_agree_with_materialized_tables(real_warehouse):
 
 def _serve(con, recommendations: str, similar: str) -> None:
     """Make a copied warehouse serve other models: the flags the tables read, the row the macros read."""
-    con.execute("update ranking_evaluation set is_served = (model = ?), serves_similarity = (model = ?)",
-                [recommendations, similar])
+    con.execute("update ranking_evaluation set is_served = (protocol = 'random' and model = ?), "
+                "serves_similarity = (protocol = 'random' and model = ?)", [recommendations, similar])
     con.execute("update serving_settings set recommendations_model = ?, similar_movies_model = ?",
                 [recommendations, similar])
 

@@ -27,7 +27,7 @@ CHROMIUM_FLAGS = (
 WINDOW_WIDTH = 1440  # a laptop screen
 EXPECTED_CHARTS = {
     "genre-movies", "genre-mean-rating", "rating-distribution", "release-years", "user-activity",
-    "movie-popularity", "als-grid", "als-rmse", "als-iterations", "ranking", "ranking-novelty", "ranking-coverage",
+    "movie-popularity", "als-grid", "als-rmse", "als-iterations", "ranking", "ranking-protocols", "ranking-novelty", "ranking-coverage",
     "cold-start",
 }
 # An unescaped & would be a bare "&" followed by anything but an entity.

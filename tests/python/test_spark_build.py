@@ -138,7 +138,8 @@ def test_explicit_test_rmse_matches_the_same_mllib_configuration_outside_dbt(bui
 
 def test_implicit_precision_at_10_matches_plain_mllib(builds):
     folder, _, _ = builds
-    evaluation = {r["model"]: r for r in spark_table(folder, "ranking_evaluation").to_pylist()}
+    evaluation = {r["model"]: r for r in spark_table(folder, "ranking_evaluation").to_pylist()
+                  if r["protocol"] == "random"}
     assert set(evaluation) == {"implicit_als", "popularity", "explicit_als"}
     assert evaluation["implicit_als"]["precision_at_10"] == pytest.approx(PLAIN_MLLIB_PRECISION_AT_10, abs=0.02)
     # measured: 0.2024 > popularity 0.1279 > the rating model 0.0192, as on DuckDB
@@ -149,6 +150,11 @@ def test_implicit_precision_at_10_matches_plain_mllib(builds):
     assert evaluation["implicit_als"]["validation_ndcg_at_10"] == max(r["validation_ndcg_at_10"]
                                                                       for r in evaluation.values())
     assert all(0 < r["n_users_validated"] for r in evaluation.values())
+    # every model is judged under the temporal protocol too, and those rows never choose
+    temporal = [r for r in spark_table(folder, "ranking_evaluation").to_pylist() if r["protocol"] == "temporal"]
+    assert sorted(r["model"] for r in temporal) == sorted(evaluation)
+    assert not any(r["is_served"] or r["serves_similarity"] or r["validation_ndcg_at_10"] is not None
+                   for r in temporal)
     # the ranking the build served is the one the evaluation flagged, and serving_settings says so
     served = next(m for m, r in evaluation.items() if r["is_served"])
     assert spark_table(folder, "serving_settings").to_pylist()[0]["recommendations_model"] == served
@@ -164,11 +170,20 @@ def test_beyond_accuracy_is_duckdbs_on_the_model_both_engines_share(builds):
     """Popularity is the same counts on both engines, its lists the same (ties by movie id): so are its
     beyond-accuracy figures. The factor models differ by engine; theirs only keep to the definitions."""
     folder, duckdb_file, _ = builds
-    spark_rows = {r["model"]: r for r in spark_table(folder, "ranking_evaluation").to_pylist()}
+    spark_rows = {r["model"]: r for r in spark_table(folder, "ranking_evaluation").to_pylist()
+                  if r["protocol"] == "random"}
     with duckdb.connect(str(duckdb_file), read_only=True) as con:
-        duck = con.execute("select * from ranking_evaluation where model = 'popularity'").to_arrow_table().to_pylist()[0]
+        duck = con.execute("select * from ranking_evaluation where model = 'popularity' and protocol = 'random'").to_arrow_table().to_pylist()[0]
     for column in BEYOND_COLUMNS:
         assert spark_rows["popularity"][column] == pytest.approx(duck[column], abs=1e-9), column
+    # the temporal protocol too: the same cut, the same users and the same popularity lists on both engines
+    with duckdb.connect(str(duckdb_file), read_only=True) as con:
+        duck_temporal = con.execute("select * from ranking_evaluation where model = 'popularity' "
+                                    "and protocol = 'temporal'").to_arrow_table().to_pylist()[0]
+    spark_temporal = next(r for r in spark_table(folder, "ranking_evaluation").to_pylist()
+                          if r["model"] == "popularity" and r["protocol"] == "temporal")
+    for column in ("precision_at_10", "ndcg_at_10", "n_users_evaluated", "n_cold_start_test_rows", *BEYOND_COLUMNS):
+        assert spark_temporal[column] == pytest.approx(duck_temporal[column], abs=1e-9), column
     assert spark_rows["popularity"]["personalised_list_share"] == 0.0
     for row in spark_rows.values():
         assert 0 < row["novelty"] and 0 < row["distributional_coverage"] <= 14  # log2 of a 9,742-movie catalogue
@@ -183,7 +198,7 @@ def test_evaluation_by_activity_adds_up_to_ranking_evaluation(builds):
     rows = spark_table(folder, "ranking_evaluation_by_activity").to_pylist()
     assert {(r["model"], r["bucket_order"]) for r in rows} == {
         (m, b) for m in ("implicit_als", "popularity", "explicit_als", "popular_movies") for b in (1, 2, 3, 4)}
-    for overall in spark_table(folder, "ranking_evaluation").to_pylist():
+    for overall in (r for r in spark_table(folder, "ranking_evaluation").to_pylist() if r["protocol"] == "random"):
         mine = [r for r in rows if r["model"] == overall["model"]]
         n = sum(r["n_users_evaluated"] for r in mine)
         assert n == overall["n_users_evaluated"]

@@ -36,13 +36,15 @@ def synthetic_split() -> SplitRatings:
     is_test = rng.random(user_id.size) < 0.2
     cv_fold = np.where(is_test, -1, rng.integers(0, 2, user_id.size)).astype(np.int32)
     return SplitRatings.from_columns({"user_id": user_id, "movie_id": movie_id, "rating": rating,
-                                      "is_test": is_test, "cv_fold": cv_fold})
+                                      "is_test": is_test, "cv_fold": cv_fold,
+                                      "is_after_cut": np.random.default_rng(8).random(user_id.size) < 0.2})
 
 
 def as_spark(spark, data: SplitRatings):
-    rows = [(int(u), int(m), float(r), bool(t), None if t else int(f)) for u, m, r, t, f
-            in zip(data.user_id, data.movie_id, data.rating, data.is_test, data.cv_fold)]
-    return spark.createDataFrame(rows, "user_id bigint, movie_id bigint, rating double, is_test boolean, cv_fold int")
+    rows = [(int(u), int(m), float(r), bool(t), None if t else int(f), bool(c)) for u, m, r, t, f, c
+            in zip(data.user_id, data.movie_id, data.rating, data.is_test, data.cv_fold, data.is_after_cut)]
+    return spark.createDataFrame(rows, "user_id bigint, movie_id bigint, rating double, is_test boolean, cv_fold int, "
+                                       "is_after_cut boolean")
 
 
 def persisted_rdds(spark) -> set[int]:

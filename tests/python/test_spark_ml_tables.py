@@ -50,7 +50,8 @@ def built(spark, full_spark_build):
 @pytest.fixture(scope="module")
 def split(built):
     """The build's int_ratings_split (identical to DuckDB's: test_spark_parity.py), as the Python models get it."""
-    frame = built("int_ratings_split").select("user_id", "movie_id", "rating", "is_test", "cv_fold").cache()
+    frame = (built("int_ratings_split").select("user_id", "movie_id", "rating", "is_test", "cv_fold", "is_after_cut")
+             .cache())
     frame.count()
     return frame
 

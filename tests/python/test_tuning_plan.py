@@ -18,6 +18,7 @@ def split_ratings(n_users: int = 200, n_movies: int = 120, seed: int = 0) -> Spl
     return SplitRatings.from_columns({
         "user_id": users + 1, "movie_id": movies + 1, "rating": rng.integers(1, 11, users.size) / 2.0,
         "is_test": is_test, "cv_fold": np.where(is_test, -1, rng.integers(0, 5, users.size)),
+        "is_after_cut": np.random.default_rng(seed + 1).random(users.size) < 0.2,
     })
 
 

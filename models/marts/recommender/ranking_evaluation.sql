@@ -6,6 +6,7 @@
 select
     run_id,
     model,
+    protocol,
     precision_at_10,
     recall_at_10,
     ndcg_at_10,

@@ -16,11 +16,12 @@ import numpy as np
 
 from cinemart.data.ids import IdIndex
 
-SPLIT_COLUMNS = "user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold"
+SPLIT_COLUMNS = "user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold, is_after_cut"
 #: The CV fold of train that tuning and model selection hold out (never the test part).
 VALIDATION_FOLD = 0
-#: The parts a model is judged on, each a (fit rows, held-out rows) pair of `SplitRatings.part_rows`.
-PARTS = ("test", "validation")
+#: The parts a model is judged on, each a (fit rows, held-out rows) pair of `SplitRatings.part_rows`:
+#: the random split's test part, its validation fold, and the temporal protocol's part after the cut.
+PARTS = ("test", "validation", "temporal")
 
 
 def _in_pair_order(user_id: np.ndarray, movie_id: np.ndarray) -> bool:
@@ -36,6 +37,7 @@ class SplitRatings:
     rating: np.ndarray  # float64
     is_test: np.ndarray  # bool
     cv_fold: np.ndarray  # int32, -1 on test rows
+    is_after_cut: np.ndarray  # bool: the temporal protocol's test part (int_ratings_split)
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, np.ndarray]) -> SplitRatings:
@@ -47,7 +49,7 @@ class SplitRatings:
         """
         arrays = {}
         for name, dtype in (("user_id", np.int64), ("movie_id", np.int64), ("rating", np.float64),
-                            ("is_test", np.bool_), ("cv_fold", np.int32)):
+                            ("is_test", np.bool_), ("cv_fold", np.int32), ("is_after_cut", np.bool_)):
             if name not in columns:
                 raise ValueError(f"split ratings lack column {name!r}; expected {SPLIT_COLUMNS}")
             column = columns[name]
@@ -68,9 +70,12 @@ class SplitRatings:
         return ~self.is_test
 
     def part_rows(self, part: str) -> tuple[np.ndarray, np.ndarray]:
-        """(fit rows, held-out rows): train and test, or ('validation') train without VALIDATION_FOLD and that fold."""
+        """(fit rows, held-out rows): train and test; ('validation') train without VALIDATION_FOLD and that fold;
+        ('temporal') the ratings up to the temporal cut and those after it."""
         if part == "test":
             return self.train, self.is_test
+        if part == "temporal":
+            return ~self.is_after_cut, self.is_after_cut
         if part == "validation":
             held_out = self.train & (self.cv_fold == VALIDATION_FOLD)
             return self.train & ~held_out, held_out
@@ -78,13 +83,13 @@ class SplitRatings:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Row count + sha256 of the ratings with their split and CV fold (in (user, movie) order).
+        """Row count + sha256 of the ratings with their splits and CV fold (in (user, movie) order).
 
         The folds are in: a different fold assignment tunes a different model.
         Cached: at 25M ratings the hash takes seconds and every run id needs it.
         """
         digest = hashlib.sha256()
-        for column in (self.user_id, self.movie_id, self.rating, self.is_test, self.cv_fold):
+        for column in (self.user_id, self.movie_id, self.rating, self.is_test, self.cv_fold, self.is_after_cut):
             digest.update(np.ascontiguousarray(column).tobytes())
         return f"{self.rating.size}:{digest.hexdigest()[:16]}"
 

@@ -119,7 +119,8 @@ class ServedModel:
         try:
             (model, run_id), = con.execute(
                 "select recommendations_model, recommendations_run_id from serving_settings").fetchall()
-            found = con.execute("select parameters from ranking_evaluation where model = ?", [model]).fetchall()
+            found = con.execute("select parameters from ranking_evaluation where model = ? and protocol = 'random'",
+                                [model]).fetchall()
             if len(found) != 1:
                 raise RecommendError(f"{database}: ranking_evaluation has no parameters for the served model {model}")
             served = ServedFactors.from_table(model, con.sql(f"select * from {FACTOR_TABLES[model]}").to_arrow_table())

@@ -1,7 +1,8 @@
 """The explicit model on Spark: MLlib ALS, as the tables the DuckDB path writes.
 
   als_grid_search(split, settings_json)                    -> als_grid_search
-  int_als_factors(split, grid_search, settings_json)       -> int_als_factors (fit = 'validation' | 'train' | 'all')
+  int_als_factors(split, grid_search, settings_json)       -> int_als_factors (fit = 'validation' | 'train' |
+                                                              'temporal' | 'all')
   als_predictions(split, int_als_factors, settings_json)   -> als_predictions (scored by the train fit)
 
 Same grid (the als_grid var and its presets), same folds (the cv_fold column
@@ -22,6 +23,7 @@ DuckDB path, so the figures differ a little (benchmarks/RESULTS.md, "DuckDB and 
 from __future__ import annotations
 
 import time
+from functools import reduce
 from dataclasses import asdict, dataclass
 
 from pyspark.ml.recommendation import ALS
@@ -186,13 +188,14 @@ def chosen_point(grid_search: DataFrame) -> tuple[GridPoint, str]:
 
 def train_fit(int_als_factors: DataFrame, part: str = "train") -> DataFrame:
     """One fit of int_als_factors as a factor table: 'train' scores test (predictions, ranking_evaluation),
-    'validation' scores the validation fold (ranking_evaluation's choice)."""
+    'validation' scores the validation fold (ranking_evaluation's choice), 'temporal' the part after the cut."""
     return int_als_factors.where(F.col("fit") == part).drop("fit")
 
 
 def int_als_factors(split: DataFrame, grid_search: DataFrame, settings_json: str) -> DataFrame:
     """The chosen point fitted on train without the validation fold (fit = 'validation'), on train (fit =
-    'train') and on all clean ratings (fit = 'all', served), as on DuckDB (cinemart.warehouse.explicit_tables)."""
+    'train'), on the ratings up to the temporal cut (fit = 'temporal') and on all clean ratings (fit = 'all',
+    served), as on DuckDB (cinemart.warehouse.explicit_tables)."""
     settings = settings_of(settings_json)
     point, run = chosen_point(grid_search)
     split = split_frame(split)
@@ -200,8 +203,9 @@ def int_als_factors(split: DataFrame, grid_search: DataFrame, settings_json: str
     # each fit's table stays cached until dbt has written this model's table (resources.release_after_write)
     fits = [release_after_write(fit(ratings, settings, point, run).table).withColumn("fit", F.lit(name))
             for name, ratings in (("validation", train.where(F.col("cv_fold") != VALIDATION_FOLD)),
-                                  ("train", train), ("all", split))]
-    return fits[0].unionByName(fits[1]).unionByName(fits[2])
+                                  ("train", train), ("temporal", split.where(~F.col("is_after_cut"))),
+                                  ("all", split))]
+    return reduce(DataFrame.unionByName, fits)
 
 
 def als_predictions(split: DataFrame, int_als_factors: DataFrame, settings_json: str) -> DataFrame:

@@ -20,7 +20,8 @@ from pyspark.sql import functions as F
 
 from cinemart.spark._compat import TuningPolicy, package_library_versions, run_id, sample_users, samples_users
 
-SPLIT_TYPES = {"user_id": "bigint", "movie_id": "bigint", "rating": "double", "is_test": "boolean", "cv_fold": "int"}
+SPLIT_TYPES = {"user_id": "bigint", "movie_id": "bigint", "rating": "double", "is_test": "boolean", "cv_fold": "int",
+               "is_after_cut": "boolean"}
 INT_MAX = 2**31 - 1  # MLlib ALS takes ids as Java ints
 ENGINE = "spark-mllib"
 

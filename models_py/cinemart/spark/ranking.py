@@ -32,7 +32,8 @@ from pyspark.sql import functions as F
 
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.spark import explicit
-from cinemart.spark._compat import (BEYOND_COLUMNS, NON_PERSONAL_MODELS, POPULAR_MIN_RATING, ContentVectors,
+from cinemart.spark._compat import (BEYOND_COLUMNS, NON_PERSONAL_MODELS, POPULAR_MIN_RATING, PROTOCOL_PARTS,
+                                    ContentVectors,
                                     EvaluationUsers, IdIndex, ImplicitParams, RankingSettings, beyond_accuracy,
                                     content_of, evaluation_users, expand_implicit_grid, non_finite_factors)
 from cinemart.spark.frames import (als_input, entity, factor_table, fingerprint, fit_als, library_versions,
@@ -181,7 +182,7 @@ def implicit_factors(split: DataFrame, grid_search: DataFrame, settings_json: st
     return release_after_write(fit_implicit(split_frame(split), params, settings.seed, run))
 
 
-EVALUATION_SCHEMA = ("run_id string, model string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
+EVALUATION_SCHEMA = ("run_id string, model string, protocol string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
                      "map_at_10 double, catalogue_coverage double, "
                      + "".join(f"{column} double, " for column in BEYOND_COLUMNS)
                      + "n_users_evaluated bigint, n_users_eligible bigint, "
@@ -195,7 +196,7 @@ def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_fa
     """Each ranked model on `part`'s fit rows `train`, as (its factor table, made on call; its parameters JSON;
     what identifies its fit, for `evaluation_lists`). The explicit fit of the part comes from int_als_factors."""
     implicit_parameters = json.dumps(asdict(params), sort_keys=True)
-    explicit_fit = explicit.train_fit(int_als_factors, "validation" if part == "validation" else "train")
+    explicit_fit = explicit.train_fit(int_als_factors, "train" if part == "test" else part)
     return {
         "implicit_als": (lambda: fit_implicit(train, params, seed), implicit_parameters,
                          f"{implicit_parameters} seed {seed} {part}"),
@@ -283,6 +284,8 @@ def beyond_of(recs: DataFrame, train: DataFrame, content: ContentVectors, name: 
 
 def part_frames(split: DataFrame, part: str) -> tuple[DataFrame, DataFrame]:
     """(fit rows, held-out rows) of `part`, as SplitRatings.part_rows splits them on DuckDB."""
+    if part == "temporal":
+        return split.where(~F.col("is_after_cut")), split.where(F.col("is_after_cut"))
     train = split.where(~F.col("is_test"))
     if part == "validation":
         return train.where(F.col("cv_fold") != VALIDATION_FOLD), train.where(F.col("cv_fold") == VALIDATION_FOLD)
@@ -293,50 +296,54 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
                        content_vectors: DataFrame, settings_json: str) -> DataFrame:
     """implicit ALS, popularity and explicit ALS fitted on each part, judged by one protocol; chosen on validation.
 
-    As on DuckDB (cinemart.warehouse.ranking_tables): the validation part
-    (train without the validation fold, judged on it) chooses the served and
-    the taste model, the test part only reports. The explicit model is not
-    refit: its fits of both parts come from int_als_factors. The test part's
-    lists are also measured beyond accuracy, by DuckDB's own function.
+    As on DuckDB (cinemart.warehouse.ranking_tables): one row per model and
+    protocol (random: the test part; temporal: the ratings after the cut);
+    the validation part (train without the validation fold, judged on it)
+    chooses the served and the taste model, flagged on the random rows; the
+    test parts only report. The explicit model is not refit: its fit of each
+    part comes from int_als_factors. Every protocol's lists are also measured
+    beyond accuracy, by DuckDB's own function.
     """
     settings = settings_of(settings_json)
     params, run = chosen_params(implicit_grid)
     point, _ = explicit.chosen_point(als_grid)
     biased = bool(single_row(als_grid, "is_chosen", "als_grid_search")["biased"])
     scored: dict[str, dict[str, tuple]] = {}
-    beyond: dict[str, dict] = {}
+    judged: dict[str, tuple] = {}  # per protocol part: (EvaluationUsers, cold held-out rows)
     content = collected_content(content_vectors)
     with Held() as held:
         split = held.cache(split_frame(split))
         key = lists_key(split)
-        for part in ("validation", "test"):
+        for part in ("validation", *PROTOCOL_PARTS.values()):
             fit_rows, held_out = part_frames(split, part)
             train = held.cache(fit_rows)
             relevant, users, chosen = evaluated_users(held.cache(relevant_warm(held_out, train)), settings, held)
             n_catalogue = train.select("movie_id").distinct().count()
-            if part == "test":
-                test_users = chosen
-                n_warm = (held_out.join(train.select("user_id").distinct(), "user_id", "left_semi")
-                          .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
-                n_cold = held_out.count() - n_warm
+            n_warm = (held_out.join(train.select("user_id").distinct(), "user_id", "left_semi")
+                      .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
+            judged[part] = (chosen, held_out.count() - n_warm)
             models = train_models(train, params, settings.seed, int_als_factors,
                                   json.dumps({**asdict(point), "biased": biased}), part)
             for name, (make, parameters, fit_key) in models.items():
                 started = time.perf_counter()
                 recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
                 metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
-                if part == "test":
-                    beyond[name] = beyond_of(recs, train, content, name, settings.top_n)
-                scored.setdefault(name, {})[part] = (metrics, parameters, time.perf_counter() - started)
+                beyond = beyond_of(recs, train, content, name, settings.top_n) if part != "validation" else {}
+                scored.setdefault(name, {})[part] = (metrics, beyond, parameters, time.perf_counter() - started)
     names = list(scored)
     served = max(names, key=lambda name: scored[name]["validation"][0]["ndcg"])
     taste = max((n for n in names if n in TASTE_MODELS), key=lambda name: scored[name]["validation"][0]["ndcg"])
     versions = library_versions()
     rows = []
-    for name in names:
-        (m, parameters, seconds), (v, _, validation_seconds) = scored[name]["test"], scored[name]["validation"]
-        rows.append((run, name, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"],
-                     *(beyond[name][column] for column in BEYOND_COLUMNS), m["n_users"],
-                     test_users.n_eligible, test_users.is_sample, n_cold, v["ndcg"], v["precision"], v["n_users"],
-                     name == served, name == taste, parameters, seconds + validation_seconds, versions))
+    for protocol, part in PROTOCOL_PARTS.items():
+        (chosen, n_cold), chooses = judged[part], protocol == "random"
+        for name in names:
+            (m, beyond, parameters, seconds), (v, _, _, validation_seconds) = scored[name][part], \
+                scored[name]["validation"]
+            rows.append((run, name, protocol, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"],
+                         *(beyond[column] for column in BEYOND_COLUMNS), m["n_users"], chosen.n_eligible,
+                         chosen.is_sample, n_cold, v["ndcg"] if chooses else None,
+                         v["precision"] if chooses else None, v["n_users"] if chooses else None,
+                         chooses and name == served, chooses and name == taste, parameters,
+                         seconds + (validation_seconds if chooses else 0.0), versions))
     return split.sparkSession.createDataFrame(rows, EVALUATION_SCHEMA)

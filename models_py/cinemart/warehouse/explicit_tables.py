@@ -136,10 +136,12 @@ def chosen_parameters(grid: Mapping[str, np.ndarray]) -> str:
 def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint, rid: str,
                progress: Progress = print_progress) -> pa.Table:
     """The chosen point refit with a `fit` column: on train without the validation fold ('validation': scored on
-    that fold, where ranking_evaluation chooses the served model), on train (for scoring test) and on all clean
-    ratings (served)."""
+    that fold, where ranking_evaluation chooses the served model), on train (for scoring test), on the ratings
+    up to the temporal cut ('temporal': ranking_evaluation's temporal protocol) and on all clean ratings
+    (served)."""
     parts = []
-    for fit, rows in (("validation", data.part_rows("validation")[0]), ("train", data.train), ("all", slice(None))):
+    for fit, rows in (("validation", data.part_rows("validation")[0]), ("train", data.train),
+                      ("temporal", data.part_rows("temporal")[0]), ("all", slice(None))):
         started = time.perf_counter()
         ratings = IndexedRatings.build(data, rows)
         factors = ExplicitALS(settings.config(point)).fit_factors(ratings.user_idx, ratings.movie_idx,

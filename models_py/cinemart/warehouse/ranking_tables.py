@@ -248,31 +248,41 @@ def beyond_accuracy_of(protocol: EvaluationProtocol, lists: EvaluatedLists, name
                            personalises=name not in NON_PERSONAL_MODELS)
 
 
+#: ranking_evaluation's protocols, each the part its test figures come from: the random split's test part and
+#: the temporal protocol's part after the cut (docs/models-and-evaluation.md).
+PROTOCOL_PARTS = {"random": "test", "temporal": "temporal"}
+
+
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
                              explicit_fits: Mapping[str, ServedFactors], explicit_parameters: str,
                              content: ContentVectors, progress: Progress = print_progress) -> pa.Table:
     """Every model fitted on each part (once) and judged by the same protocol and the same scorer.
 
-    The validation part (train without the validation fold, judged on that
-    fold) chooses: the model with the best validation NDCG@10 is served, the
-    best taste model defines similarity. The test part only reports. The
-    explicit model is not refit here: `explicit_fits` holds its fit of each
-    part from int_als_factors (`explicit_parameters`: its configuration, for
-    the table). The test part's lists are also measured beyond accuracy
-    (`cinemart.evaluation.beyond`, on the movies' `content` vectors). Held-out ratings of users or movies absent from the fit part
-    cannot be recommended by any model and are left out of the relevant sets
-    (counted in n_cold_start_test_rows for test).
+    One row per model and protocol: 'random' (fit on train, judged on the
+    random test part) and 'temporal' (fit on the ratings up to the temporal
+    cut, judged on those after it). The validation part (train without the
+    validation fold, judged on that fold) chooses: the model with the best
+    validation NDCG@10 is served, the best taste model defines similarity;
+    the flags sit on the random rows, which alone carry the validation
+    figures. Test parts only report. The explicit model is not refit here:
+    `explicit_fits` holds its fit of each part from int_als_factors
+    (`explicit_parameters`: its configuration, for the table). Every
+    protocol's lists are also measured beyond accuracy
+    (`cinemart.evaluation.beyond`, on the movies' `content` vectors).
+    Held-out ratings of users or movies absent from the fit part cannot be
+    recommended by any model and are left out of the relevant sets (counted
+    in n_cold_start_test_rows).
     """
     scored: dict[str, dict[str, dict]] = {}
     protocols = {}
-    for part in ("validation", "test"):
+    for part in ("validation", *PROTOCOL_PARTS.values()):
         protocol = protocols[part] = EvaluationProtocol.of(data, settings, part)
         models = train_models(protocol, settings, implicit, explicit_fits[part], explicit_parameters)
         for name, (make, params, fit_key) in models.items():
             started = time.perf_counter()
             lists = evaluation_lists(data, protocol, name, fit_key, make, settings.top_n)
             metrics = ranking_metrics(lists.top, protocol.relevant)
-            beyond = beyond_accuracy_of(protocol, lists, name, content).as_dict() if part == "test" else {}
+            beyond = beyond_accuracy_of(protocol, lists, name, content).as_dict() if part != "validation" else {}
             seconds = time.perf_counter() - started
             progress(f"ranking evaluation {name} on {part}: precision@10={metrics.precision:.4f} "
                      f"ndcg@10={metrics.ndcg:.4f} ({seconds:.1f}s)")
@@ -283,30 +293,40 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
     # cosine on popularity's rank-1 factors is 1 for every pair: similarity and
     # explanations come from the best taste model when popularity is served
     taste = max((n for n in names if n in TASTE_MODELS), key=lambda name: scored[name]["validation"]["ndcg"])
-    test = [scored[name]["test"] for name in names]
-    validation = [scored[name]["validation"] for name in names]
-    protocol = protocols["test"]
+    rows = []
+    for protocol_name, part in PROTOCOL_PARTS.items():
+        protocol, chooses = protocols[part], protocol_name == "random"
+        for name in names:
+            result, validation = scored[name][part], scored[name]["validation"]
+            rows.append({**result, "model": name, "protocol": protocol_name, "n_eligible": protocol.n_eligible,
+                         "is_sample": protocol.is_user_sample, "n_cold": protocol.n_cold,
+                         "validation_ndcg": validation["ndcg"] if chooses else None,
+                         "validation_precision": validation["precision"] if chooses else None,
+                         "n_validated": validation["n_users"] if chooses else None,
+                         "is_served": chooses and name == served, "serves_similarity": chooses and name == taste,
+                         "seconds": result["seconds"] + (validation["seconds"] if chooses else 0.0)})
     return pa.table({
-        "run_id": [rid] * len(names),
-        "model": names,
-        "precision_at_10": [r["precision"] for r in test],
-        "recall_at_10": [r["recall"] for r in test],
-        "ndcg_at_10": [r["ndcg"] for r in test],
-        "map_at_10": [r["map"] for r in test],
-        "catalogue_coverage": [r["coverage"] for r in test],
-        **{column: [r[column] for r in test] for column in BEYOND_COLUMNS},
-        "n_users_evaluated": [r["n_users"] for r in test],
-        "n_users_eligible": [protocol.n_eligible] * len(names),
-        "is_user_sample": [protocol.is_user_sample] * len(names),
-        "n_cold_start_test_rows": [protocol.n_cold] * len(names),
-        "validation_ndcg_at_10": [r["ndcg"] for r in validation],
-        "validation_precision_at_10": [r["precision"] for r in validation],
-        "n_users_validated": [r["n_users"] for r in validation],
-        "is_served": [name == served for name in names],
-        "serves_similarity": [name == taste for name in names],
-        "parameters": [r["parameters"] for r in test],
-        "evaluation_seconds": [r["seconds"] + v["seconds"] for r, v in zip(test, validation)],
-        "library_versions": [library_versions()] * len(names),
+        "run_id": [rid] * len(rows),
+        "model": [r["model"] for r in rows],
+        "protocol": [r["protocol"] for r in rows],
+        "precision_at_10": [r["precision"] for r in rows],
+        "recall_at_10": [r["recall"] for r in rows],
+        "ndcg_at_10": [r["ndcg"] for r in rows],
+        "map_at_10": [r["map"] for r in rows],
+        "catalogue_coverage": [r["coverage"] for r in rows],
+        **{column: [r[column] for r in rows] for column in BEYOND_COLUMNS},
+        "n_users_evaluated": [r["n_users"] for r in rows],
+        "n_users_eligible": [r["n_eligible"] for r in rows],
+        "is_user_sample": [r["is_sample"] for r in rows],
+        "n_cold_start_test_rows": [r["n_cold"] for r in rows],
+        "validation_ndcg_at_10": pa.array([r["validation_ndcg"] for r in rows], pa.float64()),
+        "validation_precision_at_10": pa.array([r["validation_precision"] for r in rows], pa.float64()),
+        "n_users_validated": pa.array([r["n_validated"] for r in rows], pa.int64()),
+        "is_served": [r["is_served"] for r in rows],
+        "serves_similarity": [r["serves_similarity"] for r in rows],
+        "parameters": [r["parameters"] for r in rows],
+        "evaluation_seconds": [r["seconds"] for r in rows],
+        "library_versions": [library_versions()] * len(rows),
     })
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from cinemart.data.ratings import SPLIT_COLUMNS, SplitRatings
+from cinemart.data.ratings import PARTS, SPLIT_COLUMNS, SplitRatings
 from cinemart.memory import check_beside_duckdb, parse_size
 from cinemart.warehouse import activity_tables as activity
 from cinemart.warehouse import explicit_tables as explicit
@@ -110,7 +110,7 @@ def int_als_factors(split: Relation, als_grid_search: Relation, model_settings: 
 
 
 def _fit(relation: Relation, fit: str, model_name: str) -> ServedFactors:
-    """One fit ('validation' | 'train' | 'all') of int_als_factors, loaded for scoring."""
+    """One fit ('validation' | 'train' | 'temporal' | 'all') of int_als_factors, loaded for scoring."""
     return ServedFactors.from_table(model_name, relation.filter(f"fit = '{fit}'").arrow().read_all())
 
 
@@ -139,8 +139,8 @@ def int_ranking_evaluation(split: Relation, implicit_grid_search: Relation, als_
     explicit_grid = _columns(als_grid_search, "rank, reg, iterations, is_chosen, biased")
     return ranking.ranking_evaluation_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
                                             ranking.chosen_params(grid), str(grid["run_id"][0]),
-                                            {"test": _fit(int_als_factors, "train", explicit.MODEL_NAME),
-                                             "validation": _fit(int_als_factors, "validation", explicit.MODEL_NAME)},
+                                            {part: _fit(int_als_factors, "train" if part == "test" else part,
+                                                        explicit.MODEL_NAME) for part in PARTS},
                                             explicit.chosen_parameters(explicit_grid),
                                             similarity.read_content(int_movie_content_vectors.arrow().read_all()))
 
