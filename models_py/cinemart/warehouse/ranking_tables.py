@@ -4,15 +4,16 @@
   implicit_factors_table     -> implicit_factors     (chosen implicit config refit on all clean ratings)
   popularity_factors_table   -> popularity_factors   (the baseline on all clean ratings, its own run id)
   ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS: chosen on the
-                                validation fold of train, judged on test)
+                                validation fold of train, judged under the random and temporal protocols)
   serving_settings_table     -> serving_settings     (which model serves what; read by the SQL macros)
   recommendations_table      -> int_user_recommendations (served model, from its factor *table*; the
                                 popular_movies fallback for users it cannot personalise)
   (similar movies: cinemart.warehouse.similarity_tables)
 
 Every configuration is fitted once per part: implicit and popularity here, on
-train and on train without the validation fold; the explicit model's fits of
-both parts come from int_als_factors. The served model is the one with the best
+train without the validation fold, on train and on the ratings up to the
+temporal cut; the explicit model's fits of those parts come from
+int_als_factors. The served model is the one with the best
 validation NDCG@10: the test part only reports, so the figure it gives is not
 chosen on the data it is measured on. Serving reads the
 factors back from the warehouse tables rather than from a fitted object, so
@@ -140,8 +141,9 @@ def chosen_params(grid: Mapping[str, np.ndarray]) -> ImplicitParams:
 class EvaluationProtocol:
     """The held-out side of the evaluation protocol, on the fit part's indices (docs/models-and-evaluation.md).
 
-    part: 'test' (fit on train, judged on test) or 'validation' (fit on train
-    without fold VALIDATION_FOLD, judged on that fold); relevant: held-out
+    part: 'test' (fit on train, judged on test), 'validation' (fit on train
+    without fold VALIDATION_FOLD, judged on that fold) or 'temporal' (fit on
+    the ratings up to the temporal cut, judged on those after); relevant: held-out
     ratings >= 4.0 of users and movies present in the fit part, of the
     evaluated users only; eval_users: the users evaluated, those with at least
     one such rating, or a seeded sample of them past `ranking_eval_max_users`
