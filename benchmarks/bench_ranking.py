@@ -167,15 +167,18 @@ def recipe(con, model: str, notes: list[str], fit_notes: list[str]) -> Fit | Non
         config = settings.config(GridPoint(rank=int(rank), reg=float(reg), iterations=int(iterations)))
         return lambda u, m, r, nu, nm: ExplicitALS(config).fit_factors(u, m, r, nu, nm)
     if model == "ease":
+        if "regularization" not in params:  # the warehouse recorded only the budget: EASE did not fit within it
+            notes.append(f"the warehouse fitted no EASE (parameters {json.dumps(params)}): skipped")
+            return None
         max_bytes, budget = _ease_budget(params)
         notes.append(budget)
         return _ease_fit(params, max_bytes, fit_notes)
     if model == "ease_implicit_blend":
         from cinemart.models.blend import blend
 
-        missing = [key for key in ("ease", "implicit_als", "ease_weight") if key not in params]
-        if missing:
-            notes.append(f"parameters lack {', '.join(missing)}: skipped")
+        missing = [key for key in ("ease", "implicit_als", "ease_weight") if params.get(key) is None]
+        if missing or "regularization" not in params["ease"]:
+            notes.append(f"the warehouse fitted no blend (parameters {json.dumps(params)}): skipped")
             return None
         seed = int(con.execute("select seed from implicit_grid_search limit 1").fetchall()[0][0])
         ease_rows = con.execute("select parameters from ranking_evaluation where model = 'ease' "
