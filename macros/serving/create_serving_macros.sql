@@ -31,7 +31,8 @@
   {%- set relations = {
         'serving_settings': ref('serving_settings'), 'stg_movielens__ratings': ref('stg_movielens__ratings'),
         'movies': ref('movies'), 'implicit_factors': ref('implicit_factors'), 'als_factors': ref('als_factors'),
-        'popularity_factors': ref('popularity_factors'), 'popular_movies': ref('popular_movies'),
+        'popularity_factors': ref('popularity_factors'), 'ease_factors': ref('ease_factors'),
+        'blend_factors': ref('blend_factors'), 'popular_movies': ref('popular_movies'),
         'int_movie_similarity_vectors': ref('int_movie_similarity_vectors')} -%}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {#- schema-qualified only: the catalog is named after the file, and a copied or renamed file must keep working -#}
@@ -46,7 +47,7 @@
       select case when role = 'recommendations' then recommendations_model else similar_movies_model end as model
       from {{ relations['serving_settings'] }}
     )
-    {%- for model, table in [('implicit_als', 'implicit_factors'), ('explicit_als', 'als_factors'), ('popularity', 'popularity_factors')] %}
+    {%- for model, table in [('implicit_als', 'implicit_factors'), ('explicit_als', 'als_factors'), ('popularity', 'popularity_factors'), ('ease', 'ease_factors'), ('ease_implicit_blend', 'blend_factors')] %}
     {{ 'select' if loop.first else 'union all select' }} '{{ model }}' as model, entity, id, bias, global_mean, n_ratings,
       cast(factors as double[]) as factors
     from {{ relations[table] }} where (select model from chosen) = '{{ model }}'
@@ -70,6 +71,8 @@
         'personalised' as source
       from factors as movie, target_user
       where movie.entity = 'movie'
+        -- EASE's movies outside its budget scope carry bias -infinity: never a candidate, as in the tables
+        and isfinite(movie.bias)
         and not exists (
           select 1 from {{ relations['stg_movielens__ratings'] }} as rated
           where rated.user_id = target_user_id and rated.movie_id = movie.id

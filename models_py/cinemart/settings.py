@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "als_seed": 2020,
     "implicit_grid": "default",  # preset (default, quick) or a mapping over ImplicitParams' fields
     "implicit_seed": 2020,
+    "ease_grid": "default",  # preset (default, quick) or a mapping over regularization, min_rating
+    "ease_max_memory": "1GiB",  # EASE's budget: past it, only the most-liked movies that fit (docs/models-and-evaluation.md)
     "similar_movies_min_ratings": 10,  # ratings from which similar lists are collaborative; below: blended with content
     "tuning_strategy": "auto",  # auto | kfold | sampled_holdout
     "tuning_max_ratings": 2_000_000,  # auto: k-fold CV up to this many train ratings

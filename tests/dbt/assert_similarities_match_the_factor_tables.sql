@@ -1,5 +1,5 @@
 {#- similar_movies.similarity (of the movies whose lists are collaborative) and
-    user_recommendations.because_similarity are the cosine of two movies' factors. Recomputed here in SQL from the public
+    user_recommendations.because_similarity (unless EASE or the blend serves) are the cosine of two movies' factors. Recomputed here in SQL from the public
     factor tables of the similarity model (serving_settings): a similarity taken from another
     model's or another run's factors, from the wrong movie or from unnormalised
     vectors fails (a range check of [-1, 1] could not: the Python side clips). -#}
@@ -22,6 +22,8 @@ with pairs as (
     from {{ ref('user_recommendations') }} as recommendations
     cross join {{ ref('serving_settings') }} as settings
     where recommendations.because_you_liked_movie_id is not null
+        -- EASE and the blend explain by EASE's weights (assert_ease_explanations_are_the_largest_contribution)
+        and settings.recommendations_model not in ('ease', 'ease_implicit_blend')
 
 ),
 

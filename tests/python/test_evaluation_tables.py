@@ -10,7 +10,8 @@ from cinemart.data.ratings import PARTS
 from cinemart.models.base import Factors
 from cinemart.models.implicit_als import ImplicitParams
 from cinemart.similarity.content import ContentVectors
-from cinemart.warehouse import ranking_tables
+from cinemart.models.ease import FIT_WORKING_BYTES, EaseParams
+from cinemart.warehouse import ease_tables, ranking_tables
 from cinemart.warehouse.activity_tables import ranking_evaluation_by_activity_table
 from cinemart.warehouse.factor_tables import ServedFactors
 from cinemart.evaluation.ranking import ranking_metrics
@@ -19,6 +20,7 @@ from test_tuning_plan import split_ratings
 
 SETTINGS = RankingSettings.from_config({})
 IMPLICIT = ImplicitParams(factors=8, regularization=1.0, alpha=2.0, iterations=3)
+EASE = ease_tables.EaseChoice(EaseParams(50.0), 1 << 30, "ease-run", None)
 
 
 def quiet(message: str) -> None:
@@ -46,21 +48,28 @@ def explicit_fits(data) -> dict[str, ServedFactors]:
     return {part: explicit_fit(data, part) for part in PARTS}
 
 
-def by_activity(data, fit: ServedFactors):
+def by_activity(data, fit: ServedFactors, blend_weight: float = 0.25):
     movies = EvaluationProtocol.of(data, SETTINGS).train.movies.ids[:30]
     popular = {"movie_id": movies, "damped_mean_rating": np.linspace(4.5, 3.0, movies.size)}
-    return ranking_evaluation_by_activity_table(data, SETTINGS, IMPLICIT, "rid", fit, "implicit_als", popular,
-                                                progress=quiet).to_pylist()
+    return ranking_evaluation_by_activity_table(data, SETTINGS, IMPLICIT, "rid", EASE, blend_weight, fit,
+                                                "implicit_als", popular, progress=quiet).to_pylist()
+
+
+def chosen_weight(rows: list[dict]) -> float:
+    """The blend's EASE weight ranking_evaluation chose on validation."""
+    return ease_tables.blend_weight(next(r["parameters"] for r in rows if r["model"] == ease_tables.BLEND_MODEL))
 
 
 def test_the_activity_split_buckets_the_lists_ranking_evaluation_made(monkeypatch):
     data = split_ratings(seed=3)
     fit = explicit_fit(data)
-    overall = {r["model"]: r for r in ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", content(data),
+    overall = {r["model"]: r for r in ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", EASE, explicit_fits(data), "{}", content(data),
                                                                  progress=quiet).to_pylist() if r["protocol"] == "random"}
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
+    monkeypatch.setattr(ease_tables, "fit_ease", lambda *a, **k: pytest.fail("EASE refit"))
 
-    rows = by_activity(data, fit)
+    rows = by_activity(data, fit, chosen_weight(list(overall.values())))
+    assert {r["model"] for r in rows} == {*overall, "popular_movies"}
 
     for model, evaluated in overall.items():
         mine = [r for r in rows if r["model"] == model and r["n_users_evaluated"]]
@@ -85,7 +94,7 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
     assert protocol.eval_users.size == 100 and protocol.is_user_sample and not full_protocol.is_user_sample
     assert np.isin(protocol.eval_users, full_protocol.eval_users).all()
 
-    table = [r for r in ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid",
+    table = [r for r in ranking_evaluation_table(data, sampled_settings, IMPLICIT, "rid", EASE,
                                                  {**explicit_fits(data), "test": fit}, "{}", content(data),
                                                  progress=quiet).to_pylist() if r["protocol"] == "random"]
     full_lists = full_protocol.top_k(fit.factors, 10)
@@ -103,15 +112,16 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
     movies = protocol.train.movies.ids[:30]
     popular = {"movie_id": movies, "damped_mean_rating": np.linspace(4.5, 3.0, movies.size)}
-    buckets = ranking_evaluation_by_activity_table(data, sampled_settings, IMPLICIT, "rid", fit, "implicit_als",
-                                                   popular, progress=quiet).to_pylist()
+    buckets = ranking_evaluation_by_activity_table(data, sampled_settings, IMPLICIT, "rid", EASE,
+                                                   chosen_weight(table), fit, "implicit_als", popular,
+                                                   progress=quiet).to_pylist()
     assert all(r["is_user_sample"] for r in buckets)
     assert sum(r["n_users_evaluated"] for r in buckets if r["model"] == "implicit_als") == 100
 
 
 def test_another_split_gets_its_own_fits(monkeypatch):
     data = split_ratings(seed=4)
-    ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", content(data), progress=quiet)
+    ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", EASE, explicit_fits(data), "{}", content(data), progress=quiet)
     other = split_ratings(seed=5)
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
     with pytest.raises(pytest.fail.Exception, match="implicit ALS refit"):
@@ -150,7 +160,7 @@ def test_the_served_model_is_chosen_on_validation_and_test_only_reports():
     """A model perfect on the validation fold and random on test is served; one perfect on test alone is not."""
     data = split_ratings(seed=7)
     chosen_on_validation = {r["model"]: r for r in ranking_evaluation_table(
-        data, SETTINGS, IMPLICIT, "rid", {**explicit_fits(data), "validation": oracle_fit(data, "validation")},
+        data, SETTINGS, IMPLICIT, "rid", EASE, {**explicit_fits(data), "validation": oracle_fit(data, "validation")},
         "{}", content(data), progress=quiet).to_pylist() if r["protocol"] == "random"}
     explicit = chosen_on_validation["explicit_als"]
     assert explicit["validation_ndcg_at_10"] == pytest.approx(1.0)
@@ -158,7 +168,7 @@ def test_the_served_model_is_chosen_on_validation_and_test_only_reports():
     assert explicit["is_served"] and explicit["serves_similarity"]
 
     seen_on_test = {r["model"]: r for r in ranking_evaluation_table(
-        data, SETTINGS, IMPLICIT, "rid", {**explicit_fits(data), "test": oracle_fit(data, "test")},
+        data, SETTINGS, IMPLICIT, "rid", EASE, {**explicit_fits(data), "test": oracle_fit(data, "test")},
         "{}", content(data), progress=quiet).to_pylist() if r["protocol"] == "random"}
     assert seen_on_test["explicit_als"]["ndcg_at_10"] == pytest.approx(1.0)
     assert not seen_on_test["explicit_als"]["is_served"]
@@ -170,10 +180,11 @@ def test_the_served_model_is_chosen_on_validation_and_test_only_reports():
 def test_every_model_is_judged_under_both_protocols_and_only_random_rows_choose():
     """The temporal protocol fits on the ratings up to the cut and judges those after; its rows never flag."""
     data = split_ratings(seed=8)
-    rows = ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", explicit_fits(data), "{}", content(data),
+    rows = ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", EASE, explicit_fits(data), "{}", content(data),
                                     progress=quiet).to_pylist()
     assert sorted((r["model"], r["protocol"]) for r in rows) == sorted(
-        (m, p) for m in ("implicit_als", "popularity", "explicit_als") for p in ("random", "temporal"))
+        (m, p) for m in ("implicit_als", "popularity", "explicit_als", "ease", "ease_implicit_blend")
+        for p in ("random", "temporal"))
     temporal = [r for r in rows if r["protocol"] == "temporal"]
     assert not any(r["is_served"] or r["serves_similarity"] for r in temporal)
     assert all(r["validation_ndcg_at_10"] is None and r["n_users_validated"] is None for r in temporal)
@@ -184,3 +195,29 @@ def test_every_model_is_judged_under_both_protocols_and_only_random_rows_choose(
     lists = protocol.top_k(explicit_fit(data, "temporal").aligned(protocol.train.users, protocol.train.movies), 10)
     assert explicit["ndcg_at_10"] == pytest.approx(ranking_metrics(lists, protocol.relevant).ndcg, abs=1e-12)
     assert explicit["n_users_eligible"] == protocol.n_eligible and explicit["n_cold_start_test_rows"] == protocol.n_cold
+
+
+def test_past_its_budget_ease_is_judged_on_the_movies_it_keeps_or_skipped_with_the_reason():
+    """Nothing is capped silently: a restricted EASE says so in scope; a skipped one has null metrics and the reason."""
+    data = split_ratings(seed=9)
+    restricted = ease_tables.EaseChoice(EaseParams(50.0), FIT_WORKING_BYTES + 100_000, "ease-run", None)
+    rows = {(r["model"], r["protocol"]): r for r in ranking_evaluation_table(
+        data, SETTINGS, IMPLICIT, "rid", restricted, explicit_fits(data), "{}", content(data),
+        progress=quiet).to_pylist()}
+    ease = rows["ease", "random"]
+    assert ease["scope"].startswith("restricted to the ") and ease["ndcg_at_10"] is not None
+    assert rows["ease_implicit_blend", "random"]["scope"] == f"all movies; EASE half: {ease['scope']}"
+    assert rows["implicit_als", "random"]["scope"] == "all movies"
+
+    skipped = ease_tables.EaseChoice(None, 1 << 20, "ease-run", "skipped: even the 2 most-liked of 120 movies need "
+                                                                 "128.0 MiB, budget 1.0 MiB")
+    rows = ranking_evaluation_table(data, SETTINGS, IMPLICIT, "rid", skipped, explicit_fits(data), "{}",
+                                    content(data), progress=quiet).to_pylist()
+    for row in rows:
+        if row["model"] in ("ease", "ease_implicit_blend"):
+            assert row["ndcg_at_10"] is None and row["precision_at_10"] is None and not row["is_served"]
+            assert skipped.skipped_reason in row["scope"]
+            assert row["protocol"] == "temporal" or row["validation_ndcg_at_10"] is None
+        else:
+            assert row["ndcg_at_10"] is not None
+    assert sum(r["is_served"] for r in rows) == 1

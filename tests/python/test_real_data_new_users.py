@@ -101,7 +101,7 @@ def test_a_user_the_model_cannot_personalise_gets_the_fallback_everywhere(real_w
     copy = tmp_path / "copy.duckdb"
     shutil.copyfile(real_warehouse.database, copy)
     (served,), = real_warehouse.query("select recommendations_model from serving_settings")
-    assert served == "implicit_als"
+    assert served == "ease_implicit_blend"
     expected = [m for (m,) in real_warehouse.query(
         "select movie_id from popular_movies where movie_id not in "
         "(select movie_id from stg_movielens__ratings where user_id = ?) order by rank limit 10",
@@ -173,8 +173,9 @@ def test_evaluation_by_activity_adds_up_to_ranking_evaluation(real_warehouse):
     """Every model x bucket is present, and the user-weighted buckets give back ranking_evaluation's figures."""
     rows = real_warehouse.query("select model, bucket_order, activity_bucket, n_users_evaluated, precision_at_10, "
                                 "ndcg_at_10, is_served from ranking_evaluation_by_activity order by model, bucket_order")
-    assert {(m, b) for m, b, *_ in rows} == {(m, b) for m in ("implicit_als", "popularity", "explicit_als",
-                                                             "popular_movies") for b in (1, 2, 3, 4)}
+    assert {(m, b) for m, b, *_ in rows} == {(m, b) for m in ("implicit_als", "popularity", "explicit_als", "ease",
+                                                             "ease_implicit_blend", "popular_movies")
+                                             for b in (1, 2, 3, 4)}
     overall = {m: (n, p, ndcg, served) for m, n, p, ndcg, served in real_warehouse.query(
         "select model, n_users_evaluated, precision_at_10, ndcg_at_10, is_served from ranking_evaluation "
         "where protocol = 'random'")}

@@ -45,12 +45,16 @@ def test_test_predictions_reproduce_the_audited_rmse(real_warehouse):
 
 
 def test_served_ranking_model_meets_the_precision_goal(real_warehouse):
+    """Chosen on validation alone, the served model reaches precision@10 >= 0.235 on test. Measured
+    (benchmarks/RESULTS.md): validation NDCG@10 blend 0.2014, implicit ALS 0.2006, EASE 0.1926; test
+    precision@10 blend 0.2352, EASE 0.2333, implicit ALS 0.2301."""
     rows = {m: (p, ndcg, served) for m, p, ndcg, served in real_warehouse.query(
         "select model, precision_at_10, ndcg_at_10, is_served from ranking_evaluation where protocol = 'random'")}
-    assert set(rows) == {"implicit_als", "popularity", "explicit_als"}
+    assert set(rows) == {"implicit_als", "popularity", "explicit_als", "ease", "ease_implicit_blend"}
     served = [m for m, r in rows.items() if r[2]]
-    assert served == ["implicit_als"]
-    assert rows["implicit_als"][0] >= 0.19
+    assert served == ["ease_implicit_blend"]
+    assert rows["ease_implicit_blend"][0] >= 0.235
+    assert rows["implicit_als"][0] >= 0.19 and rows["ease"][0] >= 0.19
     assert 0.11 < rows["popularity"][0] < 0.15
     assert rows["explicit_als"][0] < rows["popularity"][0]
 
@@ -190,7 +194,9 @@ def _serve(con, recommendations: str, similar: str) -> None:
 
 @pytest.mark.parametrize("served, similar, check_similar", [("implicit_als", "implicit_als", True),
                                                             ("explicit_als", "explicit_als", True),
-                                                            ("popularity", "implicit_als", False)])
+                                                            ("popularity", "implicit_als", False),
+                                                            ("ease", "implicit_als", False),
+                                                            ("ease_implicit_blend", "implicit_als", False)])
 def test_every_model_type_is_served_identically_by_table_and_macro(real_warehouse, tmp_path, served, similar,
                                                                    check_similar):
     """The table functions dbt calls and the SQL macros, on a copy serving `served`: same lists, ties included.
@@ -207,7 +213,8 @@ def test_every_model_type_is_served_identically_by_table_and_macro(real_warehous
     shutil.copyfile(real_warehouse.database, copy)
     with duckdb.connect(str(copy)) as con:
         _serve(con, served, similar)
-        factors = [con.table(name) for name in ("implicit_factors", "als_factors", "popularity_factors")]
+        factors = [con.table(name) for name in ("implicit_factors", "als_factors", "popularity_factors",
+                                                "ease_factors", "blend_factors")]
         recs = tables.int_user_recommendations(con.table("int_ratings_split"), con.table("ranking_evaluation"),
                                                *factors, con.table("int_popular_movies"), "{}").to_pandas()
         vectors = tables.int_movie_similarity_vectors(con.table("ranking_evaluation"), *factors[:2],

@@ -7,6 +7,7 @@ select
     run_id,
     model,
     protocol,
+    scope,
     precision_at_10,
     recall_at_10,
     ndcg_at_10,

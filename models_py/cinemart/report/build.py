@@ -41,7 +41,7 @@ REQUIRED_TABLES = (
 SHOWCASE_TITLES = ("Toy Story", "Star Wars: Episode IV - A New Hope", "Matrix, The")
 SHOWCASE_COUNT = 3
 MODEL_NAMES = {"implicit_als": "implicit ALS", "popularity": "popularity", "explicit_als": "explicit ALS",
-               "popular_movies": "popular fallback"}
+               "ease": "EASE", "ease_implicit_blend": "EASE + implicit ALS blend", "popular_movies": "popular fallback"}
 COLD_START_METHODS = {"collaborative": "collaborative only", "content": "content only", "blend": "blend (served)"}
 RANKING_METRICS = {"precision_at_10": "precision@10", "recall_at_10": "recall@10", "ndcg_at_10": "NDCG@10",
                    "map_at_10": "MAP@10", "catalogue_coverage": "coverage"}
@@ -209,8 +209,10 @@ def _model_label(row: dict[str, Any]) -> str:
 
 
 def _ranking(con: duckdb.DuckDBPyConnection) -> Section:
-    rows = _records(con, "select * from ranking_evaluation where protocol = 'random' "
+    rows = _records(con, "select * from ranking_evaluation where protocol = 'random' and ndcg_at_10 is not null "
                          "order by is_served desc, model <> 'popularity', model")
+    skipped = _records(con, "select model, scope from ranking_evaluation where protocol = 'random' "
+                            "and ndcg_at_10 is null order by model")
     names = [_model_label(r) for r in rows]
     chart = bar_chart(list(RANKING_METRICS.values()), {n: [r[m] for m in RANKING_METRICS] for n, r in zip(names, rows)},
                       title="Ranking quality on the test part (top 10)", x_label="Metric", y_label="Score",
@@ -223,7 +225,8 @@ def _ranking(con: duckdb.DuckDBPyConnection) -> Section:
     return Section(
         "ranking", "Ranking evaluation", "Each model is fitted on the train part and judged on its top-10 lists "
         "against the test part (relevant = test rating ≥ 4.0). The model with the best NDCG@10 on the validation "
-        "fold of train is served; the test figures only report (ranking_evaluation).",
+        "fold of train is served; the test figures only report (ranking_evaluation)."
+        + "".join(f" Not judged: {MODEL_NAMES.get(r['model'], r['model'])} ({r['scope']})." for r in skipped),
         figure("ranking", chart) + table(columns, body) + _protocols(con) + _beyond_accuracy(names, rows)
         + _by_activity(con),
     )
@@ -235,7 +238,7 @@ def _protocols(con: duckdb.DuckDBPyConnection) -> str:
                          "r.precision_at_10 as random_precision, t.precision_at_10 as temporal_precision, "
                          "t.n_users_evaluated as temporal_users "
                          "from ranking_evaluation r join ranking_evaluation t using (model) "
-                         "where r.protocol = 'random' and t.protocol = 'temporal' "
+                         "where r.protocol = 'random' and t.protocol = 'temporal' and r.ndcg_at_10 is not null "
                          "order by r.is_served desc, r.model <> 'popularity', r.model")
     names = [_model_label(r) for r in rows]
     chart = bar_chart(names, {"random split": [r["random_ndcg"] for r in rows],

@@ -23,6 +23,7 @@ and user_recommendations give such a user.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, NamedTuple
@@ -32,12 +33,20 @@ import scipy.sparse as sp
 
 from cinemart.data.ids import IdIndex
 from cinemart.models.base import Factors
+from cinemart.models.blend import BlendWeights, blend_user_rows
 from cinemart.models.fold_in import FoldIn, fold_in
 from cinemart.serving.scoring import top_n
+from cinemart.warehouse.ease_tables import BLEND_MODEL
 from cinemart.warehouse.factor_tables import ServedFactors
 
 #: The factor table behind each servable model (the dbt models' names).
-FACTOR_TABLES = {"implicit_als": "implicit_factors", "explicit_als": "als_factors", "popularity": "popularity_factors"}
+FACTOR_TABLES = {"implicit_als": "implicit_factors", "explicit_als": "als_factors", "popularity": "popularity_factors",
+                 "ease": "ease_factors", "ease_implicit_blend": "blend_factors"}
+#: Fold-in kinds that solve against the movie side's Y'Y (computed once per load; the others never need it, and
+#: for EASE's movies x m side it would cost m^2 x movies).
+GRAM_KINDS = ("implicit", "mllib_implicit")
+#: The blend's halves, in its column order (cinemart.models.blend).
+BLEND_HALVES = ("ease", "implicit_als")
 #: MovieLens's rating scale (half stars; ml-100k and ml-1m use whole stars within it).
 RATING_RANGE = (0.5, 5.0)
 
@@ -98,17 +107,48 @@ def connect(database: Path):
 
 
 @dataclass(frozen=True)
+class FoldSide:
+    """One model's movie side as fold-in solves a user row against it."""
+
+    fold: FoldIn
+    item_factors: np.ndarray
+    item_bias: np.ndarray
+    global_mean: float
+    gram: np.ndarray | None  # item_factors' Y'Y in float64, for GRAM_KINDS
+
+    @classmethod
+    def of(cls, fold: FoldIn, factors: Factors) -> FoldSide:
+        items = factors.item_factors.astype(np.float64)
+        return cls(fold, factors.item_factors, factors.item_bias.astype(np.float64), factors.global_mean,
+                   items.T @ items if fold.kind in GRAM_KINDS else None)
+
+    def row(self, idx: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+        return fold_in(self.fold, self.item_factors, self.item_bias, self.global_mean, idx, values, self.gram)
+
+
+def _blend_sides(con, parameters: str, served: ServedFactors) -> tuple[tuple[FoldSide, ...], BlendWeights]:
+    """The blend's two halves, from their own served factor tables, and the weights int_blend_factors used."""
+    p = json.loads(parameters)
+    halves = [ServedFactors.from_table(name, con.sql(f"select * from {FACTOR_TABLES[name]}").to_arrow_table())
+              for name in BLEND_HALVES]
+    ease, implicit = (half.aligned(served.users, served.movies) for half in halves)
+    weights = BlendWeights.of(ease, implicit, float(p["ease_weight"]))
+    return (FoldSide.of(FoldIn.from_parameters("ease", p["ease"]), ease),
+            FoldSide.of(FoldIn.from_parameters("implicit_als", p["implicit_als"]), implicit)), weights
+
+
+@dataclass(frozen=True)
 class ServedModel:
     """The served recommendations model's movie side, loaded from a warehouse, ready to fold users in."""
 
     model: str
     run_id: str
-    fold: FoldIn
+    sides: tuple[FoldSide, ...]  # the model's own movie side; the blend's two halves
+    blend: BlendWeights | None  # how the blend combines its halves' user rows
     movie_ids: np.ndarray  # sorted MovieLens ids of the factor table's movies
     item_factors: np.ndarray  # (n_movies, k) float32, as stored
     item_bias: np.ndarray  # (n_movies,)
     global_mean: float
-    gram: np.ndarray  # item_factors' Y'Y in float64, once per load
     titles: Mapping[int, str]
     catalogue: frozenset[int]  # every movie_id of `movies`, rated or not
     popular: tuple[tuple[int, float], ...]  # popular_movies (movie_id, damped mean) in rank order
@@ -124,16 +164,18 @@ class ServedModel:
             if len(found) != 1:
                 raise RecommendError(f"{database}: ranking_evaluation has no parameters for the served model {model}")
             served = ServedFactors.from_table(model, con.sql(f"select * from {FACTOR_TABLES[model]}").to_arrow_table())
+            if model == BLEND_MODEL:
+                sides, blend = _blend_sides(con, found[0][0], served)
+            else:
+                sides, blend = (FoldSide.of(FoldIn.from_parameters(model, found[0][0], "duckdb"), served.factors),), None
             titles = dict(con.execute("select movie_id, title from movies").fetchall())
             popular = tuple(con.execute("select movie_id, damped_mean_rating from popular_movies "
                                         "order by rank").fetchall())
         finally:
             con.close()
         f = served.factors
-        items = f.item_factors.astype(np.float64)
-        return cls(model, run_id, FoldIn.from_parameters(model, found[0][0], "duckdb"), served.movies.ids,
-                   f.item_factors, f.item_bias.astype(np.float64), f.global_mean, items.T @ items, titles,
-                   frozenset(titles), popular)
+        return cls(model, run_id, sides, blend, served.movies.ids, f.item_factors, f.item_bias.astype(np.float64),
+                   f.global_mean, titles, frozenset(titles), popular)
 
     def movie_index(self, movie_ids: np.ndarray) -> np.ndarray:
         """Rows of `movie_ids` in the factor table; a RecommendError names every id the model cannot use."""
@@ -154,7 +196,10 @@ class ServedModel:
         """A one-user `Factors` whose user row is solved from `ratings` (movie_id -> rating)."""
         idx = self.movie_index(np.fromiter(ratings.keys(), np.int64, len(ratings)))
         values = np.fromiter(ratings.values(), np.float64, len(ratings))
-        x, b_u = fold_in(self.fold, self.item_factors, self.item_bias, self.global_mean, idx, values, self.gram)
+        if self.blend is None:
+            x, b_u = self.sides[0].row(idx, values)
+        else:
+            x, b_u = blend_user_rows(self.blend, *(side.row(idx, values)[0][None, :] for side in self.sides))[0], 0.0
         return Factors(x[None, :], self.item_factors, np.array([b_u], np.float64), self.item_bias, self.global_mean)
 
     def recommend(self, ratings: Mapping[int, float], n: int = 10) -> list[Recommendation]:

@@ -29,20 +29,27 @@ from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import SplitRatings
 from cinemart.evaluation.activity import metrics_by_activity
 from cinemart.models.implicit_als import ImplicitParams
+from cinemart.warehouse.ease_tables import EaseChoice
 from cinemart.warehouse.factor_tables import ServedFactors
 from cinemart.warehouse.ranking_tables import (FALLBACK_MODEL, EvaluationProtocol, RankingSettings, evaluation_lists,
                                                fallback_factors, train_models)
 
 def ranking_evaluation_by_activity_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams,
-                                         rid: str, explicit_train_fit: ServedFactors, served_model: str,
+                                         rid: str, ease: EaseChoice, blend_weight: float | None,
+                                         explicit_train_fit: ServedFactors, served_model: str,
                                          popular_train: Mapping[str, np.ndarray],
                                          progress: Progress = print_progress) -> pa.Table:
-    """One row per (model, activity bucket): ranking_evaluation's metrics over the bucket's test users."""
+    """One row per (model, activity bucket): ranking_evaluation's metrics over the bucket's test users.
+
+    `ease`: ease_grid_search's choice; `blend_weight`: the EASE weight ranking_evaluation chose for the
+    blend (None when EASE is skipped: neither has rows then)."""
     protocol = EvaluationProtocol.of(data, settings)
     train = protocol.train
     n_train = np.bincount(train.user_idx, minlength=len(train.users))
-    models = {name: (make, fit_key) for name, (make, _, fit_key)
-              in train_models(protocol, settings, implicit, explicit_train_fit, "").items()}
+    weights = () if blend_weight is None else (blend_weight,)
+    models = {model.name: (model.make, model.fit_key) for model
+              in train_models(protocol, settings, implicit, ease, explicit_train_fit, "", weights)
+              if model.make is not None}
     models[FALLBACK_MODEL] = (lambda: fallback_factors(train.users, train.movies, popular_train), None)
     rows = []
     for name, (make, fit_key) in models.items():

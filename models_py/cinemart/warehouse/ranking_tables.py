@@ -40,9 +40,11 @@ from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_matrix
 from cinemart.evaluation.users import evaluation_users
 from cinemart.models.base import Factors
+from cinemart.models.ease import ease_contributions, kept_items
+from cinemart.models.blend import BLEND_WEIGHTS, blend
 from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
 from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
-from cinemart.serving.explanations import because_you_liked
+from cinemart.serving.explanations import Explanations, because_you_liked
 from cinemart.serving.scoring import TopN, top_n
 from cinemart.settings import FamilySettings, with_defaults
 from cinemart.similarity.content import ContentVectors
@@ -50,6 +52,7 @@ from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
 from cinemart.validation import require_int
+from cinemart.warehouse import ease_tables
 from cinemart.warehouse.audit import library_versions, run_id
 from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
@@ -191,23 +194,66 @@ class EvaluationProtocol:
         return top_k_matrix(recs.user, recs.rank, recs.item, len(self.train.users), k)
 
 
+class Candidate(NamedTuple):
+    """One ranked model on a protocol's fit part: what ranking_evaluation judges.
+
+    make: fits it (None when EASE's budget skips it); parameters: its JSON;
+    fit_key: what identifies the fit (for `evaluation_lists`); scope: which
+    movies it can rank (`ease_tables.scope_text` for EASE and the blend).
+    """
+
+    name: str
+    make: Callable[[], Factors] | None
+    parameters: str
+    fit_key: str
+    scope: str
+
+
 def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implicit: ImplicitParams,
-                 explicit_fit: ServedFactors, explicit_parameters: str
-                 ) -> dict[str, tuple[Callable[[], Factors], str, str]]:
-    """Each ranked model on the protocol's fit part, as (fit it, its parameters JSON, what identifies the fit):
-    what ranking_evaluation judges. `explicit_fit`: int_als_factors' fit of that part."""
+                 ease: ease_tables.EaseChoice, explicit_fit: ServedFactors, explicit_parameters: str,
+                 blend_weights: tuple[float, ...]) -> list[Candidate]:
+    """Each ranked model on the protocol's fit part; the blend once per weight in `blend_weights`.
+    `explicit_fit`: int_als_factors' fit of that part. Implicit ALS and EASE are fitted once for the part
+    and shared with the blend."""
     train = protocol.train
     n_users, n_movies = len(train.users), len(train.movies)
     implicit_json = _params_json(implicit)
-    return {
-        "implicit_als": (lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users, n_movies,
-                                                  implicit, settings.seed), implicit_json,
-                         f"{implicit_json} seed {settings.seed}"),
-        "popularity": (lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
-                       json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"}), "popularity"),
-        "explicit_als": (lambda: explicit_fit.aligned(train.users, train.movies), explicit_parameters,
-                         explicit_fit.run_id),
-    }
+    implicit_fit = _Once(lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users, n_movies,
+                                                  implicit, settings.seed))
+    ease_fit = _Once(lambda: ease_tables.fit_choice(ease, train))
+    ease_json = ease.parameters
+    ease_scope = ease_tables.scope_of(ease, train)
+    scope = ease_tables.scope_text(ease_scope) if ease_scope is not None else ease.skipped_reason
+    usable = ease_scope is not None and not ease_scope.skipped
+    candidates = [
+        Candidate("implicit_als", implicit_fit, implicit_json, f"{implicit_json} seed {settings.seed}",
+                  ease_tables.FULL_SCOPE),
+        Candidate("popularity", lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
+                  json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"}), "popularity",
+                  ease_tables.FULL_SCOPE),
+        Candidate("explicit_als", lambda: explicit_fit.aligned(train.users, train.movies), explicit_parameters,
+                  explicit_fit.run_id, ease_tables.FULL_SCOPE),
+        Candidate(ease_tables.MODEL_NAME, (lambda: ease_fit().factors) if usable else None, ease_json, ease_json,
+                  scope),
+    ]
+    for weight in blend_weights:
+        parameters = ease_tables.blend_parameters(weight, ease_json, implicit_json)
+        candidates.append(Candidate(
+            ease_tables.BLEND_MODEL, (lambda w=weight: blend(ease_fit().factors, implicit_fit(), w)[0]) if usable
+            else None, parameters, f"{parameters} seed {settings.seed}", f"{ease_tables.FULL_SCOPE}; EASE half: {scope}"))
+    return candidates
+
+
+class _Once:
+    """A fit made on first call and kept for the protocol part (the blend reuses its halves)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make, self._done, self._value = make, False, None
+
+    def __call__(self) -> Any:
+        if not self._done:
+            self._value, self._done = self._make(), True
+        return self._value
 
 
 class EvaluatedLists(NamedTuple):
@@ -256,45 +302,47 @@ PROTOCOL_PARTS = {"random": "test", "temporal": "temporal"}
 
 
 def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, implicit: ImplicitParams, rid: str,
-                             explicit_fits: Mapping[str, ServedFactors], explicit_parameters: str,
-                             content: ContentVectors, progress: Progress = print_progress) -> pa.Table:
+                             ease: ease_tables.EaseChoice, explicit_fits: Mapping[str, ServedFactors],
+                             explicit_parameters: str, content: ContentVectors,
+                             progress: Progress = print_progress) -> pa.Table:
     """Every model fitted on each part (once) and judged by the same protocol and the same scorer.
 
     One row per model and protocol: 'random' (fit on train, judged on the
     random test part) and 'temporal' (fit on the ratings up to the temporal
     cut, judged on those after it). The validation part (train without the
-    validation fold, judged on that fold) chooses: the model with the best
-    validation NDCG@10 is served, the best taste model defines similarity;
+    validation fold, judged on that fold) chooses: the blend's EASE weight
+    (`cinemart.models.blend.BLEND_WEIGHTS`), then the model with the best
+    validation NDCG@10 is served and the best taste model defines similarity;
     the flags sit on the random rows, which alone carry the validation
     figures. Test parts only report. The explicit model is not refit here:
     `explicit_fits` holds its fit of each part from int_als_factors
-    (`explicit_parameters`: its configuration, for the table). Every
-    protocol's lists are also measured beyond accuracy
-    (`cinemart.evaluation.beyond`, on the movies' `content` vectors).
-    Held-out ratings of users or movies absent from the fit part cannot be
-    recommended by any model and are left out of the relevant sets (counted
-    in n_cold_start_test_rows).
+    (`explicit_parameters`: its configuration, for the table); `ease` is
+    ease_grid_search's choice. A model EASE's budget skips has a row with
+    null metrics and the reason in `scope`. Every protocol's lists are also
+    measured beyond accuracy (`cinemart.evaluation.beyond`, on the movies'
+    `content` vectors). Held-out ratings of users or movies absent from the
+    fit part cannot be recommended by any model and are left out of the
+    relevant sets (counted in n_cold_start_test_rows).
     """
     scored: dict[str, dict[str, dict]] = {}
     protocols = {}
+    weights = BLEND_WEIGHTS
     for part in ("validation", *PROTOCOL_PARTS.values()):
         protocol = protocols[part] = EvaluationProtocol.of(data, settings, part)
-        models = train_models(protocol, settings, implicit, explicit_fits[part], explicit_parameters)
-        for name, (make, params, fit_key) in models.items():
-            started = time.perf_counter()
-            lists = evaluation_lists(data, protocol, name, fit_key, make, settings.top_n)
-            metrics = ranking_metrics(lists.top, protocol.relevant)
-            beyond = beyond_accuracy_of(protocol, lists, name, content).as_dict() if part != "validation" else {}
-            seconds = time.perf_counter() - started
-            progress(f"ranking evaluation {name} on {part}: precision@10={metrics.precision:.4f} "
-                     f"ndcg@10={metrics.ndcg:.4f} ({seconds:.1f}s)")
-            scored.setdefault(name, {})[part] = {"parameters": params, **metrics.as_dict(), **beyond,
-                                                 "seconds": seconds}
+        for model in train_models(protocol, settings, implicit, ease, explicit_fits[part], explicit_parameters,
+                                  weights):
+            result = _judge(data, protocol, model, content, settings, progress)
+            best = scored.setdefault(model.name, {}).get(part)
+            if best is None or (result["ndcg"] or 0.0) > (best["ndcg"] or 0.0):  # the blend: best weight wins
+                scored[model.name][part] = result
+        if part == "validation" and scored[ease_tables.BLEND_MODEL][part]["ndcg"] is not None:
+            weights = (ease_tables.blend_weight(scored[ease_tables.BLEND_MODEL][part]["parameters"]),)
     names = list(scored)
-    served = max(names, key=lambda name: scored[name]["validation"]["ndcg"])
+    validated = [name for name in names if scored[name]["validation"]["ndcg"] is not None]
+    served = max(validated, key=lambda name: scored[name]["validation"]["ndcg"])
     # cosine on popularity's rank-1 factors is 1 for every pair: similarity and
     # explanations come from the best taste model when popularity is served
-    taste = max((n for n in names if n in TASTE_MODELS), key=lambda name: scored[name]["validation"]["ndcg"])
+    taste = max((n for n in validated if n in TASTE_MODELS), key=lambda name: scored[name]["validation"]["ndcg"])
     rows = []
     for protocol_name, part in PROTOCOL_PARTS.items():
         protocol, chooses = protocols[part], protocol_name == "random"
@@ -307,22 +355,24 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
                          "n_validated": validation["n_users"] if chooses else None,
                          "is_served": chooses and name == served, "serves_similarity": chooses and name == taste,
                          "seconds": result["seconds"] + (validation["seconds"] if chooses else 0.0)})
+    double = pa.float64()
     return pa.table({
         "run_id": [rid] * len(rows),
         "model": [r["model"] for r in rows],
         "protocol": [r["protocol"] for r in rows],
-        "precision_at_10": [r["precision"] for r in rows],
-        "recall_at_10": [r["recall"] for r in rows],
-        "ndcg_at_10": [r["ndcg"] for r in rows],
-        "map_at_10": [r["map"] for r in rows],
-        "catalogue_coverage": [r["coverage"] for r in rows],
-        **{column: [r[column] for r in rows] for column in BEYOND_COLUMNS},
-        "n_users_evaluated": [r["n_users"] for r in rows],
+        "scope": [r["scope"] for r in rows],
+        "precision_at_10": pa.array([r["precision"] for r in rows], double),
+        "recall_at_10": pa.array([r["recall"] for r in rows], double),
+        "ndcg_at_10": pa.array([r["ndcg"] for r in rows], double),
+        "map_at_10": pa.array([r["map"] for r in rows], double),
+        "catalogue_coverage": pa.array([r["coverage"] for r in rows], double),
+        **{column: pa.array([r.get(column) for r in rows], double) for column in BEYOND_COLUMNS},
+        "n_users_evaluated": pa.array([r["n_users"] for r in rows], pa.int64()),
         "n_users_eligible": [r["n_eligible"] for r in rows],
         "is_user_sample": [r["is_sample"] for r in rows],
         "n_cold_start_test_rows": [r["n_cold"] for r in rows],
-        "validation_ndcg_at_10": pa.array([r["validation_ndcg"] for r in rows], pa.float64()),
-        "validation_precision_at_10": pa.array([r["validation_precision"] for r in rows], pa.float64()),
+        "validation_ndcg_at_10": pa.array([r["validation_ndcg"] for r in rows], double),
+        "validation_precision_at_10": pa.array([r["validation_precision"] for r in rows], double),
         "n_users_validated": pa.array([r["n_validated"] for r in rows], pa.int64()),
         "is_served": [r["is_served"] for r in rows],
         "serves_similarity": [r["serves_similarity"] for r in rows],
@@ -330,6 +380,27 @@ def ranking_evaluation_table(data: SplitRatings, settings: RankingSettings, impl
         "evaluation_seconds": [r["seconds"] for r in rows],
         "library_versions": [library_versions()] * len(rows),
     })
+
+
+#: A skipped model's metrics (its row says why in `scope`).
+_NO_METRICS = dict.fromkeys(("precision", "recall", "ndcg", "map", "coverage", "n_users"))
+
+
+def _judge(data: SplitRatings, protocol: EvaluationProtocol, model: Candidate, content: ContentVectors,
+           settings: RankingSettings, progress: Progress) -> dict:
+    """One candidate's metrics on one protocol part (beyond accuracy on the test parts), timed."""
+    started = time.perf_counter()
+    if model.make is None:
+        progress(f"ranking evaluation {model.name} on {protocol.part}: {model.scope}")
+        return {"parameters": model.parameters, "scope": model.scope, **_NO_METRICS, "seconds": 0.0}
+    lists = evaluation_lists(data, protocol, model.name, model.fit_key, model.make, settings.top_n)
+    metrics = ranking_metrics(lists.top, protocol.relevant)
+    beyond = beyond_accuracy_of(protocol, lists, model.name, content).as_dict() if protocol.part != "validation" \
+        else {}
+    seconds = time.perf_counter() - started
+    progress(f"ranking evaluation {model.name} on {protocol.part}: precision@10={metrics.precision:.4f} "
+             f"ndcg@10={metrics.ndcg:.4f} ({seconds:.1f}s)")
+    return {"parameters": model.parameters, "scope": model.scope, **metrics.as_dict(), **beyond, "seconds": seconds}
 
 
 def implicit_factors_table(data: SplitRatings, settings: RankingSettings, params: ImplicitParams, rid: str,
@@ -392,10 +463,45 @@ def fallback_factors(users: IdIndex, movies: IdIndex, popular: Mapping[str, np.n
     return Factors(np.ones((len(users), 1)), score, np.zeros(len(users)), bias)
 
 
+#: Served models explained by EASE's contributions instead of taste cosine.
+EASE_EXPLAINED = (ease_tables.MODEL_NAME, ease_tables.BLEND_MODEL)
+
+
+def ease_explanations(ease: ServedFactors, user_ids: np.ndarray, movie_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per recommended (user_id, movie_id): the liked movie_id with the largest weight in EASE's score of it
+    (`ease_contributions`; -1 when none) and that weight (NaN when none). Both engines call this."""
+    users, movies = ease.users.encode(np.asarray(user_ids)), ease.movies.encode(np.asarray(movie_ids))
+    if (users < 0).any() or (movies < 0).any():
+        raise ValueError("the EASE factors do not cover the served model's users and movies; rebuild them")
+    factors = ease.factors
+    found = ease_contributions(factors.user_factors, factors.item_factors, users, movies,
+                               kept_items(factors.item_bias))
+    liked = np.full(found.item.shape, -1, np.int64)
+    liked[found.item >= 0] = ease.movies.decode(found.item[found.item >= 0])
+    return liked, found.contribution
+
+
+def explain(served: ServedFactors, taste: ServedFactors, ease: ServedFactors | None, ratings: sp.csr_matrix,
+            rec_users: np.ndarray, rec_items: np.ndarray) -> Explanations:
+    """"Because you liked" for each recommendation: for EASE and the blend, the user's liked movie with the
+    largest weight in EASE's score of it (`ease_explanations`); for the others the liked movie most similar
+    in `taste` (cosine)."""
+    if served.model_name not in EASE_EXPLAINED:
+        return because_you_liked(taste.aligned(served.users, served.movies).item_factors, ratings, rec_users,
+                                 rec_items)
+    if ease is None:
+        raise ValueError(f"{served.model_name} is served but the EASE factor table is empty")
+    liked, weight = ease_explanations(ease, served.users.decode(rec_users), served.movies.decode(rec_items))
+    item = np.full(liked.shape, -1, np.int32)
+    item[liked >= 0] = served.movies.encode(liked[liked >= 0])
+    return Explanations(item, weight)
+
+
 def recommendations_table(data: SplitRatings, served: ServedFactors, taste: ServedFactors,
-                          popular: Mapping[str, np.ndarray], settings: RankingSettings,
+                          ease: ServedFactors | None, popular: Mapping[str, np.ndarray], settings: RankingSettings,
                           progress: Progress = print_progress) -> pa.Table:
-    """Top-N unseen movies for every user from `served`, each with the liked movie most similar in `taste`.
+    """Top-N unseen movies for every user from `served`, each explained (`explain`: EASE's largest
+    contribution for EASE and the blend, else the liked movie most similar in `taste`).
 
     A user `served` cannot personalise (`Factors.personalised`) gets the top
     of `popular` (int_popular_movies' 'all' fit: the list recommend_for
@@ -413,7 +519,7 @@ def recommendations_table(data: SplitRatings, served: ServedFactors, taste: Serv
     recs = top_n(served.factors, ratings, np.flatnonzero(known), n=settings.top_n)
     fallback = top_n(fallback_factors(served.users, served.movies, popular), ratings, np.flatnonzero(~known),
                      n=settings.top_n)
-    why = because_you_liked(taste.aligned(served.users, served.movies).item_factors, ratings, recs.user, recs.item)
+    why = explain(served, taste, ease, ratings, recs.user, recs.item)
     progress(f"recommendations: top-{settings.top_n} for {shape[0]:,} users from {served.model_name} "
              f"({int((~known).sum()):,} it cannot personalise: {FALLBACK_MODEL}) in "
              f"{time.perf_counter() - started:.1f}s")

@@ -41,6 +41,7 @@ import pyarrow as pa
 from cinemart.data.ratings import PARTS, SPLIT_COLUMNS, SplitRatings
 from cinemart.memory import check_beside_duckdb, parse_size
 from cinemart.warehouse import activity_tables as activity
+from cinemart.warehouse import ease_tables as ease
 from cinemart.warehouse import explicit_tables as explicit
 from cinemart.warehouse import ranking_tables as ranking
 from cinemart.warehouse import similarity_tables as similarity
@@ -48,8 +49,8 @@ from cinemart.warehouse.factor_tables import ServedFactors
 
 Relation = Any  # a duckdb.DuckDBPyRelation, as dbt.ref() returns it
 
-#: Which table holds each model's served factors (the relations the serving models ref).
-FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
+#: Which table holds each model's served factors (the relations the serving models ref, in this order).
+FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity", ease.MODEL_NAME, ease.BLEND_MODEL)
 
 
 class _SplitOnce:
@@ -129,16 +130,47 @@ def int_implicit_factors(split: Relation, implicit_grid_search: Relation, model_
                                           ranking.chosen_params(grid), str(grid["run_id"][0]))
 
 
+def ease_grid_search(split: Relation, model_settings: str) -> pa.Table:
+    ranking_settings = ranking.RankingSettings.from_dbt(model_settings)
+    return ease.ease_grid_search_table(_split(split), ease.EaseSettings.from_dbt(model_settings),
+                                       ranking_settings.tuning, ranking_settings.seed)
+
+
+def int_ease_factors(split: Relation, ease_grid_search: Relation, model_settings: str) -> pa.Table:
+    return ease.ease_factors_table(_split(split), ease.chosen_ease(_columns(ease_grid_search)))
+
+
+def _blend_weight(evaluation: Relation) -> float | None:
+    """The EASE weight ranking_evaluation chose for the blend; None when EASE was skipped."""
+    rows = evaluation.filter(f"model = '{ease.BLEND_MODEL}' and protocol = 'random' "
+                             "and validation_ndcg_at_10 is not null").project("parameters").fetchall()
+    return ease.blend_weight(rows[0][0]) if rows else None
+
+
+def _loaded(model_name: str, relation: Relation) -> ServedFactors | None:
+    """A factor table loaded back; None when it has no rows (EASE and the blend when the budget skipped EASE)."""
+    table = relation.arrow().read_all()
+    return ServedFactors.from_table(model_name, table) if table.num_rows else None
+
+
+def int_blend_factors(split: Relation, evaluation: Relation, implicit_factors: Relation, ease_factors: Relation,
+                      model_settings: str) -> pa.Table:
+    return ease.blend_factors_table(_split(split), _loaded("implicit_als", implicit_factors),
+                                    _loaded(ease.MODEL_NAME, ease_factors), _blend_weight(evaluation))
+
+
 def popularity_factors(split: Relation, model_settings: str) -> pa.Table:
     return ranking.popularity_factors_table(_split(split))
 
 
-def int_ranking_evaluation(split: Relation, implicit_grid_search: Relation, als_grid_search: Relation,
-                       int_als_factors: Relation, int_movie_content_vectors: Relation, model_settings: str) -> pa.Table:
+def int_ranking_evaluation(split: Relation, implicit_grid_search: Relation, ease_grid_search: Relation,
+                           als_grid_search: Relation, int_als_factors: Relation, int_movie_content_vectors: Relation,
+                           model_settings: str) -> pa.Table:
     grid = _columns(implicit_grid_search)
     explicit_grid = _columns(als_grid_search, "rank, reg, iterations, is_chosen, biased")
     return ranking.ranking_evaluation_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
                                             ranking.chosen_params(grid), str(grid["run_id"][0]),
+                                            ease.chosen_ease(_columns(ease_grid_search)),
                                             {part: _fit(int_als_factors, "train" if part == "test" else part,
                                                         explicit.MODEL_NAME) for part in PARTS},
                                             explicit.chosen_parameters(explicit_grid),
@@ -152,19 +184,21 @@ def _served(evaluation: Relation, flag: str, factor_tables: dict[str, Relation])
 
 
 def serving_settings(evaluation: Relation, implicit_factors: Relation, als_factors: Relation,
-                     popularity_factors: Relation, model_settings: str) -> pa.Table:
-    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
+                     popularity_factors: Relation, ease_factors: Relation, blend_factors: Relation,
+                     model_settings: str) -> pa.Table:
+    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors, ease_factors, blend_factors)))
     return ranking.serving_settings_table(_served(evaluation, "is_served", tables),
                                           _served(evaluation, "serves_similarity", tables),
                                           ranking.RankingSettings.from_dbt(model_settings))
 
 
 def int_user_recommendations(split: Relation, evaluation: Relation, implicit_factors: Relation,
-                             als_factors: Relation, popularity_factors: Relation, int_popular_movies: Relation,
-                             model_settings: str) -> pa.Table:
-    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
+                             als_factors: Relation, popularity_factors: Relation, ease_factors: Relation,
+                             blend_factors: Relation, int_popular_movies: Relation, model_settings: str) -> pa.Table:
+    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors, ease_factors, blend_factors)))
     return ranking.recommendations_table(_split(split), _served(evaluation, "is_served", tables),
                                          _served(evaluation, "serves_similarity", tables),
+                                         _loaded(ease.MODEL_NAME, ease_factors),
                                          _columns(int_popular_movies.filter("fit = 'all'"),
                                                   "movie_id, damped_mean_rating"),
                                          ranking.RankingSettings.from_dbt(model_settings))
@@ -206,11 +240,12 @@ def int_similar_movies_cold_start(split: Relation, evaluation: Relation, implici
 
 
 def int_ranking_evaluation_by_activity(split: Relation, evaluation: Relation, implicit_grid_search: Relation,
-                                       int_als_factors: Relation, int_popular_movies: Relation,
-                                       model_settings: str) -> pa.Table:
+                                       ease_grid_search: Relation, int_als_factors: Relation,
+                                       int_popular_movies: Relation, model_settings: str) -> pa.Table:
     grid = _columns(implicit_grid_search)
     served = ranking.flagged_model(_columns(evaluation, "model, is_served"), "is_served")
     popular = _columns(int_popular_movies.filter("fit = 'train'"), "movie_id, damped_mean_rating")
     return activity.ranking_evaluation_by_activity_table(
         _split(split), ranking.RankingSettings.from_dbt(model_settings), ranking.chosen_params(grid),
-        str(grid["run_id"][0]), _fit(int_als_factors, "train", explicit.MODEL_NAME), served, popular)
+        str(grid["run_id"][0]), ease.chosen_ease(_columns(ease_grid_search)), _blend_weight(evaluation),
+        _fit(int_als_factors, "train", explicit.MODEL_NAME), served, popular)
