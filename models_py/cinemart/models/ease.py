@@ -53,7 +53,10 @@ Determinism and threads: the fit runs in one `cinemart.models.threads.cpu_slot`
 token with BLAS on one thread (the process-wide rule), G is an exact integer
 count matrix, and the inverse is LAPACK's Cholesky (dpotrf + dpotri, in
 place) on the symmetric positive definite G + lambda I, so the same input gives
-the same bytes.
+the same bytes. The solve stands alone (`weights_from_gram`) and so does the
+layout of B (`ease_item_factors`): `cinemart.spark.ease` counts G on Spark
+executors and hands it to both on the driver, which is why the engines give
+the same factors.
 """
 
 from __future__ import annotations
@@ -205,9 +208,21 @@ def _symmetrise_from_upper(a: np.ndarray) -> None:
         block[lower] = block.T[lower]
 
 
-def ease_weights(x_csc: sp.csc_matrix, regularization: float) -> np.ndarray:
-    """B (m x m float64, Fortran order, zero diagonal) for the 0/1 matrix `x_csc`."""
-    a = _gram(x_csc)
+def weights_from_gram(gram: np.ndarray, regularization: float) -> np.ndarray:
+    """B (m x m float64, Fortran order, zero diagonal) from G = X'X, computed in `gram`'s own memory.
+
+    `gram` must be G as a float64 Fortran-order m x m array (LAPACK reads its
+    upper triangle). It is consumed: G + lambda I, its Cholesky factor, P and
+    then B all overwrite it and the returned array is that memory, so the
+    solve holds one m x m array, as the budget counts. Any other layout would
+    make LAPACK work on a silent copy, hence the refusal. Whoever builds the
+    exact integer G (`ease_weights` from a CSC here, executors on Spark) gets
+    the same bytes back from this one code path.
+    """
+    if gram.dtype != np.float64 or gram.ndim != 2 or gram.shape[0] != gram.shape[1] or not gram.flags.f_contiguous:
+        raise ValueError(f"gram must be a square float64 Fortran-order array, got {gram.dtype} {gram.shape} "
+                         f"(Fortran order: {gram.flags.f_contiguous})")
+    a = gram
     m = a.shape[0]
     a.flat[:: m + 1] += regularization
     c, info = lapack.dpotrf(a, lower=0, clean=0, overwrite_a=1)
@@ -222,6 +237,25 @@ def ease_weights(x_csc: sp.csc_matrix, regularization: float) -> np.ndarray:
     np.divide(p, -diagonal[None, :], out=p)  # column j over -P[j, j]
     p.flat[:: m + 1] = 0.0
     return p
+
+
+def ease_weights(x_csc: sp.csc_matrix, regularization: float) -> np.ndarray:
+    """B (m x m float64, Fortran order, zero diagonal) for the 0/1 matrix `x_csc`."""
+    return weights_from_gram(_gram(x_csc), regularization)
+
+
+def ease_item_factors(weights: np.ndarray, kept: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """(item_factors, item_bias) of the module docstring from B over the `kept` movies.
+
+    item_factors is float32 n_items x m, row kept[j] = column j of B, zero
+    rows elsewhere; item_bias is 0 on kept movies and -inf on the others. One
+    function, so every engine lays out and rounds B the same way.
+    """
+    item_factors = np.zeros((n_items, kept.size), dtype=np.float32)
+    item_factors[kept] = weights.T  # row kept[j] = column j of B
+    item_bias = np.full(n_items, -np.inf, dtype=np.float32)
+    item_bias[kept] = 0.0
+    return item_factors, item_bias
 
 
 def fit_ease(user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray, n_users: int, n_items: int,
@@ -260,14 +294,11 @@ def fit_ease(user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray, n_
     x.sort_indices()
     with cpu_slot(1):  # one LAPACK call on one BLAS thread (cinemart.models.threads)
         weights = ease_weights(x, float(params.regularization))
-        item_factors = np.zeros((n_items, m), dtype=np.float32)
-        item_factors[kept] = weights.T  # row kept[j] = column j of B
+        item_factors, item_bias = ease_item_factors(weights, kept, n_items)
         del weights
         rows = x.astype(np.float32).tocsr()
         del x
         user_factors = rows.toarray()  # C order (a CSC's toarray is Fortran order)
-    item_bias = np.full(n_items, -np.inf, dtype=np.float32)
-    item_bias[kept] = 0.0
     return EaseFit(Factors(user_factors, item_factors, np.zeros(n_users, np.float32), item_bias, 0.0), scope)
 
 
