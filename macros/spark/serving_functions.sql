@@ -56,7 +56,7 @@
     {{ return(false) }}
   {%- endif -%}
   {%- set tables = [] -%}
-  {%- for model, table in [('implicit_als', 'implicit_factors'), ('explicit_als', 'als_factors'), ('popularity', 'popularity_factors')] -%}
+  {%- for model, table in [('implicit_als', 'implicit_factors'), ('explicit_als', 'als_factors'), ('popularity', 'popularity_factors'), ('ease', 'ease_factors'), ('ease_implicit_blend', 'blend_factors')] -%}
     {%- if adapter.get_relation(database=none, schema=table_schema, identifier=table) is not none -%}
       {%- do tables.append((model, table)) -%}
     {%- endif -%}
@@ -88,7 +88,8 @@
       from factors as movie
       cross join target_user
       left anti join rated on rated.movie_id = movie.id
-      where movie.entity = 'movie'
+      -- EASE's movies outside its budget scope carry bias -infinity: never a candidate, as in the tables
+      where movie.entity = 'movie' and movie.bias > cast('-Infinity' as float)
     ),
     answered as (
       select movie_id, model, score, source from scored

@@ -19,8 +19,13 @@ from cinemart.tuning.plan import TuningPolicy, sample_users, samples_users  # no
 from cinemart.warehouse.audit import library_versions as package_library_versions, run_id  # noqa: F401
 from cinemart.warehouse.explicit_tables import ExplicitSettings  # noqa: F401  als_* settings, explicit grid presets
 from cinemart.warehouse.ranking_tables import (  # noqa: F401  implicit_* settings, the fallback list's labels
-    BEYOND_COLUMNS, FALLBACK_MODEL, FALLBACK_SOURCE, NON_PERSONAL_MODELS, PROTOCOL_PARTS, RankingSettings,
-    content_of)
+    BEYOND_COLUMNS, EASE_EXPLAINED, FALLBACK_MODEL, FALLBACK_SOURCE, NON_PERSONAL_MODELS, PROTOCOL_PARTS,
+    RankingSettings, content_of, ease_explanations)
 from cinemart.warehouse.factor_tables import ServedFactors  # noqa: F401  a factor table loaded on the driver
 from cinemart.warehouse import similarity_tables as similarity  # noqa: F401  similar movies' shared NumPy
 from cinemart.similarity.content import ContentVectors  # noqa: F401
+from cinemart.models.blend import BLEND_WEIGHTS, blend  # noqa: F401  the EASE + implicit ALS blend, one NumPy function
+from cinemart.tuning.ease import validate_grid as validate_ease_grid  # noqa: F401
+from cinemart.warehouse import ease_tables  # noqa: F401  EASE's settings, scope text and choice, as on DuckDB
+from cinemart.warehouse.ease_tables import EaseChoice, EaseSettings  # noqa: F401
+from cinemart.models.ease import ease_items  # noqa: F401  the budget rule

@@ -17,7 +17,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark._compat import ACTIVITY_BUCKETS, FALLBACK_MODEL
+from cinemart.spark import ease_ranking
+from cinemart.spark._compat import ACTIVITY_BUCKETS, FALLBACK_MODEL, ease_tables
 from cinemart.spark.frames import single_row, split_frame
 from cinemart.spark.ranking import (chosen_params, evaluated_users, evaluation_lists, lists_key, settings_of,
                                    train_models)
@@ -55,11 +56,15 @@ def bucket_of(n_train):
 
 
 def ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, implicit_grid: DataFrame,
-                                   int_als_factors: DataFrame, int_popular_movies: DataFrame,
+                                   ease_grid: DataFrame, int_als_factors: DataFrame, int_popular_movies: DataFrame,
                                    settings_json: str) -> DataFrame:
     settings = settings_of(settings_json)
     params, run = chosen_params(implicit_grid)
+    ease = ease_ranking.chosen(ease_grid)
     served = str(single_row(evaluation, "is_served", "ranking_evaluation")["model"])
+    blend = (evaluation.where((F.col("model") == ease_tables.BLEND_MODEL) & (F.col("protocol") == "random")
+                              & F.col("validation_ndcg_at_10").isNotNull()).select("parameters").collect())
+    weights = (ease_tables.blend_weight(blend[0][0]),) if blend else ()
     with Held() as held:  # the split, its train part and the relevant rows, released when the rows are collected
         split = held.cache(split_frame(split))
         train = held.cache(split.where(~F.col("is_test")))
@@ -68,8 +73,8 @@ def ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, impl
         label, order = bucket_of(F.col("n_train"))
         activity = (train.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_train"))
                     .select("user_id", label.alias("activity_bucket")))
-        models = {name: (make, fit_key) for name, (make, _, fit_key)
-                  in train_models(train, params, settings.seed, int_als_factors).items()}
+        candidates, fits = train_models(train, params, settings.seed, int_als_factors, ease, blend_weights=weights)
+        models = {name: (make, fit_key) for name, make, _, fit_key, _ in candidates if make is not None}
         popular = int_popular_movies.where(F.col("fit") == "train")
         models[FALLBACK_MODEL] = (lambda: fallback_table(train, popular), None)
         spark = split.sparkSession
@@ -91,5 +96,8 @@ def ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, impl
                 F.coalesce("n_users_evaluated", F.lit(0)).cast("bigint").alias("n_users_evaluated"),
                 "precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10",
                 F.lit(name == served).alias("is_served"), F.lit(chosen.is_sample).alias("is_user_sample")))
-        rows = [row for part in parts for row in part.orderBy("bucket_order").collect()]
+        try:
+            rows = [row for part in parts for row in part.orderBy("bucket_order").collect()]
+        finally:
+            fits.release()
     return spark.createDataFrame(rows, SCHEMA)

@@ -31,18 +31,20 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cinemart.evaluation.lists_cache import ListsOnce
-from cinemart.spark import explicit
-from cinemart.spark._compat import (BEYOND_COLUMNS, NON_PERSONAL_MODELS, POPULAR_MIN_RATING, PROTOCOL_PARTS,
+from cinemart.spark import ease_ranking, explicit
+from cinemart.spark._compat import (BEYOND_COLUMNS, BLEND_WEIGHTS, EaseChoice, NON_PERSONAL_MODELS, ease_tables, POPULAR_MIN_RATING, PROTOCOL_PARTS,
                                     ContentVectors,
                                     EvaluationUsers, IdIndex, ImplicitParams, RankingSettings, beyond_accuracy,
                                     content_of, evaluation_users, expand_implicit_grid, non_finite_factors)
 from cinemart.spark.frames import (als_input, entity, factor_table, fingerprint, fit_als, library_versions,
-                                   personalised, single_row, spark_run_id, split_frame, tuning_rows)
+                                   personalised, single_row, spark_run_id, split_frame)
 from cinemart.spark.resources import Held, release_after_write
-from cinemart.spark.retrieval import ranking_metrics, relevant_warm, top_n_unseen
+from cinemart.spark.retrieval import VALIDATION_FOLD, ranking_metrics, relevant_warm, top_n_unseen, validation_part
 
-VALIDATION_FOLD = 0
 TASTE_MODELS = ("implicit_als", "explicit_als")
+EASE_MODEL, BLEND_MODEL = ease_tables.MODEL_NAME, ease_tables.BLEND_MODEL
+#: A skipped model's metrics (its row says why in `scope`).
+NO_METRICS = dict.fromkeys(("precision", "recall", "ndcg", "map", "coverage", "n_users"))
 
 #: MLlib-scale counterparts of cinemart.ranking_tuning.PRESETS (regParam is per interaction).
 SPARK_PRESETS: dict[str, dict[str, list]] = {
@@ -138,14 +140,8 @@ def implicit_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
     user sample (`frames.tuning_rows`: the DuckDB engine's rule and users)."""
     settings = settings_of(settings_json)
     with Held() as held:
-        split = held.cache(split_frame(split))
-        data_fingerprint = fingerprint(split)
-        plan = tuning_rows(split.where(~F.col("is_test")), settings.tuning, settings.seed)
-        train = held.cache(plan.rows) if plan.strategy != "kfold" else plan.rows
-        fit_part = held.cache(train.where(F.col("cv_fold") != VALIDATION_FOLD))
-        relevant = held.cache(relevant_warm(train.where(F.col("cv_fold") == VALIDATION_FOLD), fit_part))
-        users = relevant.select("user_id").distinct()
-        n_catalogue = fit_part.select("movie_id").distinct().count()
+        data_fingerprint, plan, fit_part, relevant, users, n_catalogue = validation_part(
+            split, held, settings.tuning, settings.seed)
         results = []
         for params in expand_implicit_grid(settings.grid):
             started = time.perf_counter()
@@ -182,7 +178,7 @@ def implicit_factors(split: DataFrame, grid_search: DataFrame, settings_json: st
     return release_after_write(fit_implicit(split_frame(split), params, settings.seed, run))
 
 
-EVALUATION_SCHEMA = ("run_id string, model string, protocol string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
+EVALUATION_SCHEMA = ("run_id string, model string, protocol string, scope string, precision_at_10 double, recall_at_10 double, ndcg_at_10 double, "
                      "map_at_10 double, catalogue_coverage double, "
                      + "".join(f"{column} double, " for column in BEYOND_COLUMNS)
                      + "n_users_evaluated bigint, n_users_eligible bigint, "
@@ -192,19 +188,68 @@ EVALUATION_SCHEMA = ("run_id string, model string, protocol string, precision_at
 
 
 def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_factors: DataFrame,
-                 explicit_parameters: str = "", part: str = "test") -> dict:
-    """Each ranked model on `part`'s fit rows `train`, as (its factor table, made on call; its parameters JSON;
-    what identifies its fit, for `evaluation_lists`). The explicit fit of the part comes from int_als_factors."""
+                 ease: EaseChoice, explicit_parameters: str = "", part: str = "test",
+                 blend_weights: tuple[float, ...] = ()) -> tuple[list[tuple], PartFits]:
+    """Each ranked model on `part`'s fit rows `train`, as (name, its factor table made on call or None when
+    EASE's budget skips it, its parameters JSON, what identifies its fit for `evaluation_lists`, its scope),
+    the blend once per weight in `blend_weights`, and the part's `PartFits` (the caller releases it). The
+    explicit fit of the part comes from int_als_factors; implicit ALS and EASE are fitted once for the part
+    and shared with the blend: their makers hand `evaluation_lists` a view, so it does not unpersist them."""
     implicit_parameters = json.dumps(asdict(params), sort_keys=True)
     explicit_fit = explicit.train_fit(int_als_factors, "train" if part == "test" else part)
-    return {
-        "implicit_als": (lambda: fit_implicit(train, params, seed), implicit_parameters,
-                         f"{implicit_parameters} seed {seed} {part}"),
-        "popularity": (lambda: popularity_table(train), json.dumps({"score": "train ratings >= 4.0 per movie"}),
-                       part),
-        "explicit_als": (lambda: explicit_fit, explicit_parameters,
-                         f"{explicit_fit.select('run_id').first()[0]} {part}"),
-    }
+    fits = PartFits(train, params, seed, ease)
+    scope = fits.ease_scope()
+    usable = not scope.startswith("skipped")
+    ease_parameters = ease.parameters
+    models = [
+        ("implicit_als", lambda: fits.implicit().select("*"), implicit_parameters, f"{implicit_parameters} seed {seed} {part}",
+         ease_ranking.FULL_SCOPE),
+        ("popularity", lambda: popularity_table(train), json.dumps({"score": "train ratings >= 4.0 per movie"}),
+         part, ease_ranking.FULL_SCOPE),
+        ("explicit_als", lambda: explicit_fit, explicit_parameters,
+         f"{explicit_fit.select('run_id').first()[0]} {part}", ease_ranking.FULL_SCOPE),
+        (EASE_MODEL, (lambda: fits.ease().select("*")) if usable else None, ease_parameters, f"{ease_parameters} {part}", scope),
+    ]
+    for weight in blend_weights:
+        parameters = ease_tables.blend_parameters(weight, ease_parameters, implicit_parameters)
+        models.append((BLEND_MODEL, (lambda w=weight: fits.blend(w)) if usable else None, parameters,
+                       f"{parameters} seed {seed} {part}", f"{ease_ranking.FULL_SCOPE}; EASE half: {scope}"))
+    return models, fits
+
+
+class PartFits:
+    """A part's implicit ALS and EASE factor tables, each fitted once and kept (cached) until `release`:
+    the blend is made from them. The lists `evaluation_lists` persists outlive them."""
+
+    def __init__(self, train: DataFrame, params: ImplicitParams, seed: int, ease: EaseChoice) -> None:
+        self.train, self.params, self.seed, self.choice = train, params, seed, ease
+        self._implicit: DataFrame | None = None
+        self._ease: DataFrame | None = None
+        self._scope: str | None = None
+
+    def implicit(self) -> DataFrame:
+        if self._implicit is None:
+            self._implicit = fit_implicit(self.train, self.params, self.seed)
+        return self._implicit
+
+    def ease(self) -> DataFrame:
+        if self._ease is None:
+            self._ease = ease_ranking.fit_choice(self.choice, self.train)
+        return self._ease
+
+    def ease_scope(self) -> str:
+        """ranking_evaluation.scope of EASE on this part (the budget rule on its positives; no fit)."""
+        if self._scope is None:
+            self._scope = ease_ranking.scope_on(self.choice, self.train)
+        return self._scope
+
+    def blend(self, weight: float) -> DataFrame:
+        return ease_ranking.blended(self.ease(), self.implicit(), weight)
+
+    def release(self) -> None:
+        for table in (self._implicit, self._ease):
+            ease_ranking.release(table)
+        self._implicit = self._ease = None
 
 
 def evaluated_users(relevant: DataFrame, settings: RankingSettings,
@@ -292,25 +337,29 @@ def part_frames(split: DataFrame, part: str) -> tuple[DataFrame, DataFrame]:
     return train, split.where(F.col("is_test"))
 
 
-def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: DataFrame, int_als_factors: DataFrame,
-                       content_vectors: DataFrame, settings_json: str) -> DataFrame:
-    """implicit ALS, popularity and explicit ALS fitted on each part, judged by one protocol; chosen on validation.
+def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, ease_grid: DataFrame, als_grid: DataFrame,
+                       int_als_factors: DataFrame, content_vectors: DataFrame, settings_json: str) -> DataFrame:
+    """Every ranked model fitted on each part, judged by one protocol; chosen on validation.
 
     As on DuckDB (cinemart.warehouse.ranking_tables): one row per model and
     protocol (random: the test part; temporal: the ratings after the cut);
     the validation part (train without the validation fold, judged on it)
-    chooses the served and the taste model, flagged on the random rows; the
-    test parts only report. The explicit model is not refit: its fit of each
-    part comes from int_als_factors. Every protocol's lists are also measured
-    beyond accuracy, by DuckDB's own function.
+    chooses the blend's EASE weight, then the served and the taste model,
+    flagged on the random rows; the test parts only report. The explicit
+    model is not refit: its fit of each part comes from int_als_factors. A
+    model EASE's budget skips has null metrics and the reason in `scope`.
+    Every protocol's lists are also measured beyond accuracy, by DuckDB's own
+    function.
     """
     settings = settings_of(settings_json)
     params, run = chosen_params(implicit_grid)
+    ease = ease_ranking.chosen(ease_grid)
     point, _ = explicit.chosen_point(als_grid)
     biased = bool(single_row(als_grid, "is_chosen", "als_grid_search")["biased"])
     scored: dict[str, dict[str, tuple]] = {}
     judged: dict[str, tuple] = {}  # per protocol part: (EvaluationUsers, cold held-out rows)
     content = collected_content(content_vectors)
+    weights = BLEND_WEIGHTS
     with Held() as held:
         split = held.cache(split_frame(split))
         key = lists_key(split)
@@ -322,26 +371,39 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, als_grid: Dat
             n_warm = (held_out.join(train.select("user_id").distinct(), "user_id", "left_semi")
                       .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
             judged[part] = (chosen, held_out.count() - n_warm)
-            models = train_models(train, params, settings.seed, int_als_factors,
-                                  json.dumps({**asdict(point), "biased": biased}), part)
-            for name, (make, parameters, fit_key) in models.items():
-                started = time.perf_counter()
-                recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
-                metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
-                beyond = beyond_of(recs, train, content, name, settings.top_n) if part != "validation" else {}
-                scored.setdefault(name, {})[part] = (metrics, beyond, parameters, time.perf_counter() - started)
+            models, fits = train_models(train, params, settings.seed, int_als_factors, ease,
+                                        json.dumps({**asdict(point), "biased": biased}), part, weights)
+            try:
+                for name, make, parameters, fit_key, scope in models:
+                    started = time.perf_counter()
+                    if make is None:
+                        result = (NO_METRICS, {}, parameters, 0.0, scope)
+                    else:
+                        recs = evaluation_lists(key, train, users, name, fit_key, make, settings.top_n)
+                        metrics = ranking_metrics(recs, relevant, settings.top_n, n_catalogue)
+                        beyond = beyond_of(recs, train, content, name, settings.top_n) if part != "validation" \
+                            else {}
+                        result = (metrics, beyond, parameters, time.perf_counter() - started, scope)
+                    best = scored.setdefault(name, {}).get(part)
+                    if best is None or (result[0]["ndcg"] or 0.0) > (best[0]["ndcg"] or 0.0):  # the blend's weight
+                        scored[name][part] = result
+            finally:
+                fits.release()
+            if part == "validation" and scored[BLEND_MODEL][part][0]["ndcg"] is not None:
+                weights = (ease_tables.blend_weight(scored[BLEND_MODEL][part][2]),)
     names = list(scored)
-    served = max(names, key=lambda name: scored[name]["validation"][0]["ndcg"])
-    taste = max((n for n in names if n in TASTE_MODELS), key=lambda name: scored[name]["validation"][0]["ndcg"])
+    validated = [n for n in names if scored[n]["validation"][0]["ndcg"] is not None]
+    served = max(validated, key=lambda name: scored[name]["validation"][0]["ndcg"])
+    taste = max((n for n in validated if n in TASTE_MODELS), key=lambda name: scored[name]["validation"][0]["ndcg"])
     versions = library_versions()
     rows = []
     for protocol, part in PROTOCOL_PARTS.items():
         (chosen, n_cold), chooses = judged[part], protocol == "random"
         for name in names:
-            (m, beyond, parameters, seconds), (v, _, _, validation_seconds) = scored[name][part], \
+            (m, beyond, parameters, seconds, scope), (v, _, _, validation_seconds, _) = scored[name][part], \
                 scored[name]["validation"]
-            rows.append((run, name, protocol, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"],
-                         *(beyond[column] for column in BEYOND_COLUMNS), m["n_users"], chosen.n_eligible,
+            rows.append((run, name, protocol, scope, m["precision"], m["recall"], m["ndcg"], m["map"], m["coverage"],
+                         *(beyond.get(column) for column in BEYOND_COLUMNS), m["n_users"], chosen.n_eligible,
                          chosen.is_sample, n_cold, v["ndcg"] if chooses else None,
                          v["precision"] if chooses else None, v["n_users"] if chooses else None,
                          chooses and name == served, chooses and name == taste, parameters,

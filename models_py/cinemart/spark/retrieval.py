@@ -9,6 +9,8 @@ movies x movies is materialized or collected.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -16,7 +18,11 @@ from pyspark.sql.window import Window
 
 from cinemart.spark._compat import RELEVANT_MIN_RATING
 from cinemart.spark.blocked import top_n_against
-from cinemart.spark.frames import dot, entity, unit
+from cinemart.spark.frames import TuningRows, dot, entity, fingerprint, split_frame, tuning_rows, unit
+from cinemart.spark.resources import Held
+
+#: The CV fold the grids are scored on (as `cinemart.data.ratings.VALIDATION_FOLD`).
+VALIDATION_FOLD = 0
 
 
 def _ranked(candidates: DataFrame, key, item: str, score: str, n: int) -> DataFrame:
@@ -130,3 +136,28 @@ def relevant_warm(held_out: DataFrame, fitted_on: DataFrame) -> DataFrame:
     return (held_out.where(F.col("rating") >= RELEVANT_MIN_RATING)
             .join(fitted_on.select("user_id").distinct(), "user_id")
             .join(fitted_on.select("movie_id").distinct(), "movie_id").select("user_id", "movie_id"))
+
+
+class ValidationPart(NamedTuple):
+    """What a grid search scores on: train minus fold 0 (fit_part), fold 0's relevant rows and their users."""
+
+    data_fingerprint: str
+    plan: TuningRows
+    fit_part: DataFrame
+    relevant: DataFrame
+    users: DataFrame
+    n_catalogue: int
+
+
+def validation_part(split: DataFrame, held: Held, policy, seed: int) -> ValidationPart:
+    """int_ratings_split's tuning rows as a grid search scores them (every train rating, or past
+    tuning_max_ratings a user sample: `frames.tuning_rows`), split into fit part and validation fold;
+    what it caches is released with `held`."""
+    split = held.cache(split_frame(split))
+    data_fingerprint = fingerprint(split)
+    plan = tuning_rows(split.where(~F.col("is_test")), policy, seed)
+    train = held.cache(plan.rows) if plan.strategy != "kfold" else plan.rows
+    fit_part = held.cache(train.where(F.col("cv_fold") != VALIDATION_FOLD))
+    relevant = held.cache(relevant_warm(train.where(F.col("cv_fold") == VALIDATION_FOLD), fit_part))
+    return ValidationPart(data_fingerprint, plan, fit_part, relevant, relevant.select("user_id").distinct(),
+                          fit_part.select("movie_id").distinct().count())

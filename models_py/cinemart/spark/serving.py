@@ -11,7 +11,8 @@
 
 `factor_tables` maps model name -> its factor table: {"implicit_als":
 ref('implicit_factors'), "explicit_als": ref('als_factors'), "popularity":
-ref('popularity_factors')}; ranking_evaluation's is_served / serves_similarity
+ref('popularity_factors'), "ease": ref('ease_factors'), "ease_implicit_blend":
+ref('blend_factors')}; ranking_evaluation's is_served / serves_similarity
 flags pick the ones used.
 """
 
@@ -27,8 +28,9 @@ from pyspark.sql import functions as F
 
 from cinemart.spark.activity import fallback_table
 from cinemart.spark.frames import entity, personalised, single_row, split_frame
-from cinemart.spark.ranking import settings_of
-from cinemart.spark._compat import FALLBACK_MODEL, FALLBACK_SOURCE, ServedFactors, similarity
+from cinemart.spark.ranking import EASE_MODEL, settings_of
+from cinemart.spark._compat import (EASE_EXPLAINED, FALLBACK_MODEL, FALLBACK_SOURCE, ServedFactors, ease_explanations,
+                                    similarity)
 from cinemart.spark.retrieval import because_you_liked, similar_by_vectors, top_n_unseen
 from cinemart.spark.resources import release_after_write
 
@@ -57,7 +59,8 @@ def int_user_recommendations(split: DataFrame, evaluation: DataFrame, factor_tab
     ratings = release_after_write(split_frame(split).select("user_id", "movie_id", "rating").cache())
     users = entity(table, "user").select(F.col("id").alias("user_id"), personalised().alias("known"))
     recs = top_n_unseen(table, ratings, users.where("known"), settings.top_n)
-    explained = because_you_liked(recs, ratings, taste).select(
+    explained = (ease_explained(recs, factor_tables[EASE_MODEL]) if served in EASE_EXPLAINED
+                 else because_you_liked(recs, ratings, taste)).select(
         "*", F.lit(served).alias("model"), F.lit("personalised").alias("source"))
     fallback = top_n_unseen(fallback_table(ratings, popular.where(F.col("fit") == "all")), ratings,
                             users.where(~F.col("known")), settings.top_n).select(
@@ -69,6 +72,20 @@ def int_user_recommendations(split: DataFrame, evaluation: DataFrame, factor_tab
         F.col("because_you_liked_movie_id").cast("bigint").alias("because_you_liked_movie_id"),
         F.col("because_similarity").cast("float").alias("because_similarity"),
         "model", "source", F.lit(run).alias("run_id"))
+
+
+def ease_explained(recommendations: DataFrame, ease_table: DataFrame) -> DataFrame:
+    """recommendations + because_you_liked_movie_id, because_similarity by EASE's largest contribution, as on
+    DuckDB (`ranking_tables.ease_explanations` on the driver: the EASE table and the lists, both model-sized)."""
+    ease = ServedFactors.from_table(EASE_MODEL, _on_driver(ease_table))
+    pairs = recommendations.select("user_id", "movie_id").toArrow()
+    users, movies = (pairs.column(c).to_numpy().astype(np.int64) for c in ("user_id", "movie_id"))
+    liked, weight = ease_explanations(ease, users, movies)
+    found = liked >= 0
+    explanations = recommendations.sparkSession.createDataFrame(pa.table({
+        "user_id": users[found], "movie_id": movies[found], "because_you_liked_movie_id": liked[found],
+        "because_similarity": weight[found].astype(np.float64)}))
+    return recommendations.join(explanations, ["user_id", "movie_id"], "left")
 
 
 def _on_driver(frame: DataFrame) -> pa.Table:

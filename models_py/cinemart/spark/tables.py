@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from cinemart.spark import activity, explicit, ranking, serving
+from cinemart.spark import activity, ease_ranking, explicit, ranking, serving
 
 #: Which model each factor table serves, as `cinemart.warehouse.tables.FACTOR_TABLES`.
-FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity")
+FACTOR_TABLES = ("implicit_als", "explicit_als", "popularity", ranking.EASE_MODEL, ranking.BLEND_MODEL)
 
 
 def int_als_grid_search(split: DataFrame, model_settings: str) -> DataFrame:
@@ -40,27 +40,41 @@ def int_implicit_factors(split: DataFrame, implicit_grid_search: DataFrame, mode
     return ranking.implicit_factors(split, implicit_grid_search, model_settings)
 
 
+def ease_grid_search(split: DataFrame, model_settings: str) -> DataFrame:
+    return ease_ranking.ease_grid_search(split, model_settings, ranking.settings_of(model_settings))
+
+
+def int_ease_factors(split: DataFrame, ease_grid_search: DataFrame, model_settings: str) -> DataFrame:
+    return ease_ranking.ease_factors(split, ease_grid_search, model_settings)
+
+
+def int_blend_factors(split: DataFrame, evaluation: DataFrame, implicit_factors: DataFrame, ease_factors: DataFrame,
+                      model_settings: str) -> DataFrame:
+    return ease_ranking.blend_factors(split, evaluation, implicit_factors, ease_factors, model_settings)
+
+
 def popularity_factors(split: DataFrame, model_settings: str) -> DataFrame:
     return ranking.popularity_factors(split, model_settings)
 
 
-def int_ranking_evaluation(split: DataFrame, implicit_grid_search: DataFrame, als_grid_search: DataFrame,
-                       int_als_factors: DataFrame, int_movie_content_vectors: DataFrame,
-                       model_settings: str) -> DataFrame:
-    return ranking.ranking_evaluation(split, implicit_grid_search, als_grid_search, int_als_factors,
+def int_ranking_evaluation(split: DataFrame, implicit_grid_search: DataFrame, ease_grid_search: DataFrame,
+                           als_grid_search: DataFrame, int_als_factors: DataFrame,
+                           int_movie_content_vectors: DataFrame, model_settings: str) -> DataFrame:
+    return ranking.ranking_evaluation(split, implicit_grid_search, ease_grid_search, als_grid_search, int_als_factors,
                                       int_movie_content_vectors, model_settings)
 
 
 def serving_settings(evaluation: DataFrame, implicit_factors: DataFrame, als_factors: DataFrame,
-                     popularity_factors: DataFrame, model_settings: str) -> DataFrame:
-    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
+                     popularity_factors: DataFrame, ease_factors: DataFrame, blend_factors: DataFrame,
+                     model_settings: str) -> DataFrame:
+    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors, ease_factors, blend_factors)))
     return serving.serving_settings(evaluation, tables, model_settings)
 
 
 def int_user_recommendations(split: DataFrame, evaluation: DataFrame, implicit_factors: DataFrame,
-                             als_factors: DataFrame, popularity_factors: DataFrame, int_popular_movies: DataFrame,
-                             model_settings: str) -> DataFrame:
-    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors)))
+                             als_factors: DataFrame, popularity_factors: DataFrame, ease_factors: DataFrame,
+                             blend_factors: DataFrame, int_popular_movies: DataFrame, model_settings: str) -> DataFrame:
+    tables = dict(zip(FACTOR_TABLES, (implicit_factors, als_factors, popularity_factors, ease_factors, blend_factors)))
     return serving.int_user_recommendations(split, evaluation, tables, int_popular_movies, model_settings)
 
 
@@ -87,7 +101,7 @@ def int_similar_movies_cold_start(split: DataFrame, evaluation: DataFrame, impli
 
 
 def int_ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, implicit_grid_search: DataFrame,
-                                       int_als_factors: DataFrame, int_popular_movies: DataFrame,
-                                       model_settings: str) -> DataFrame:
-    return activity.ranking_evaluation_by_activity(split, evaluation, implicit_grid_search, int_als_factors,
-                                                   int_popular_movies, model_settings)
+                                       ease_grid_search: DataFrame, int_als_factors: DataFrame,
+                                       int_popular_movies: DataFrame, model_settings: str) -> DataFrame:
+    return activity.ranking_evaluation_by_activity(split, evaluation, implicit_grid_search, ease_grid_search,
+                                                   int_als_factors, int_popular_movies, model_settings)

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cinemart.models.base import Factors
 from cinemart.models.ease import EaseParams, EaseScope, fit_ease
 from cinemart.tuning.grid import GridSpec
 from cinemart.tuning.ranking import TuningResult, tune_ranking
@@ -46,9 +47,22 @@ def tune_ease(user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray, i
     scopes: dict[EaseParams, EaseScope] = {}
 
     def fit(params: EaseParams, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_u: int, n_i: int):
-        result = fit_ease(users, items, values, n_u, n_i, params, max_bytes)
+        # fitted on the fit rows' own users and movies, as every evaluated part is (and as Spark fits it), so the
+        # budget keeps the movies ranking_evaluation's validation fit keeps; then spread back over n_u x n_i
+        user_ids, user_idx = np.unique(users, return_inverse=True)
+        item_ids, item_idx = np.unique(items, return_inverse=True)
+        result = fit_ease(user_idx, item_idx, values, user_ids.size, item_ids.size, params, max_bytes)
         scopes[params] = result.scope
-        return result.factors
+        if result.factors is None:
+            return None
+        factors = result.factors
+        user_rows = np.zeros((n_u, factors.user_factors.shape[1]), np.float32)
+        user_rows[user_ids] = factors.user_factors
+        item_rows = np.zeros((n_i, factors.item_factors.shape[1]), np.float32)
+        item_rows[item_ids] = factors.item_factors
+        item_bias = np.full(n_i, -np.inf, np.float32)
+        item_bias[item_ids] = factors.item_bias
+        return Factors(user_rows, item_rows, np.zeros(n_u, np.float32), item_bias)
 
     results = tune_ranking(validate_grid(grid), fit, user_idx, item_idx, ratings, is_validation, n_users, n_items,
                            k, progress)
