@@ -186,6 +186,20 @@
 
 {#- Cosine similarity of two equally long FLOAT arrays, in double precision;
     NULL when either has no direction (all zeros). -#}
+{#- sum(left[i] * right[i]) in DOUBLE for two equally long FLOAT lists. -#}
+{% macro dot_product(left, right) -%}
+  {{ return(adapter.dispatch('dot_product', 'cinemart')(left, right)) }}
+{%- endmacro %}
+
+{% macro default__dot_product(left, right) -%}
+  list_inner_product(cast({{ left }} as double[]), cast({{ right }} as double[]))
+{%- endmacro %}
+
+{% macro spark__dot_product(left, right) -%}
+  {{ spark_dot(left, right) }}
+{%- endmacro %}
+
+
 {% macro cosine_similarity(left, right) -%}
   {{ return(adapter.dispatch('cosine_similarity', 'cinemart')(left, right)) }}
 {%- endmacro %}

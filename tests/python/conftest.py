@@ -174,6 +174,13 @@ class BuiltWarehouse:
         with duckdb.connect(str(self.database), read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
 
+    def arrow(self, sql: str):
+        """The query's result as a pyarrow Table."""
+        import duckdb
+
+        with duckdb.connect(str(self.database), read_only=True) as con:
+            return con.sql(sql).to_arrow_table()
+
 
 @pytest.fixture(scope="session")
 def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:

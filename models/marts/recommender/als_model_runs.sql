@@ -33,6 +33,29 @@ served as (
 
 ),
 
+temporal_fit as (
+
+    -- the chosen configuration fitted on the ratings up to the temporal cut (int_als_factors' 'temporal' fit)
+    select * from {{ ref('int_als_factors') }} where fit = 'temporal'
+
+),
+
+temporal as (
+
+    -- its RMSE on the ratings after the cut whose user and movie it has factors for, predictions clipped to
+    -- the rating range as als_predictions clips them
+    select
+        count(*) as n_rows,
+        sqrt(avg(power(least(greatest(
+            movie.global_mean + person.bias + movie.bias + {{ dot_product('person.factors', 'movie.factors') }},
+            0.5), 5.0) - ratings.rating, 2))) as rmse
+    from {{ ref('int_ratings_split') }} as ratings
+    inner join temporal_fit as person on person.entity = 'user' and person.id = ratings.user_id
+    inner join temporal_fit as movie on movie.entity = 'movie' and movie.id = ratings.movie_id
+    where ratings.is_after_cut
+
+),
+
 grid as (
 
     select count(*) as n_configurations, sum(fit_seconds) as grid_fit_seconds
@@ -71,9 +94,12 @@ select
     served.served_run_id,
     served.n_users as n_served_users,
     served.n_movies as n_served_movies,
-    chosen.library_versions
+    chosen.library_versions,
+    temporal.rmse as temporal_test_rmse,
+    temporal.n_rows as n_temporal_test
 from chosen
 cross join grid
+cross join temporal
 cross join served
 inner join scored as train on train.split = 'train'
 inner join scored as test on test.split = 'test'

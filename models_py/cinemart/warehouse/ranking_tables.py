@@ -3,15 +3,17 @@
   implicit_grid_search_table -> implicit_grid_search (NDCG@10 on a validation fold of train; computes the run id)
   implicit_factors_table     -> implicit_factors     (chosen implicit config refit on all clean ratings)
   popularity_factors_table   -> popularity_factors   (the baseline on all clean ratings, its own run id)
-  ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS: chosen on the
-                                validation fold of train, judged under the random and temporal protocols)
+  ranking_evaluation_table   -> ranking_evaluation   (implicit ALS, popularity, explicit ALS, EASE and the
+                                EASE + implicit ALS blend: chosen on the validation fold of train, judged
+                                under the random and temporal protocols)
   serving_settings_table     -> serving_settings     (which model serves what; read by the SQL macros)
   recommendations_table      -> int_user_recommendations (served model, from its factor *table*; the
                                 popular_movies fallback for users it cannot personalise)
-  (similar movies: cinemart.warehouse.similarity_tables)
+  (similar movies: cinemart.warehouse.similarity_tables; EASE and the blend's own tables:
+   cinemart.warehouse.ease_tables)
 
-Every configuration is fitted once per part: implicit and popularity here, on
-train without the validation fold, on train and on the ratings up to the
+Every configuration is fitted once per part: implicit, popularity and EASE here (the blend from
+the part's implicit and EASE fits), on train without the validation fold, on train and on the ratings up to the
 temporal cut; the explicit model's fits of those parts come from
 int_als_factors. The served model is the one with the best
 validation NDCG@10: the test part only reports, so the figure it gives is not

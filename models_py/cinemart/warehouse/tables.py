@@ -16,17 +16,18 @@ is an `int_` Python model plus a contracted SQL model of the public name:
     als_grid_search -> int_als_factors -> als_predictions; -> als_factors (SQL) -> user_factors, movie_factors
     int_ratings_split -> implicit_grid_search -> int_implicit_factors -> implicit_factors (SQL)
     int_ratings_split -> popularity_factors
-    int_ratings_split, implicit_grid_search, als_grid_search, int_als_factors, int_movie_content_vectors
-        -> int_ranking_evaluation
-        -> ranking_evaluation (SQL)
+    int_ratings_split -> ease_grid_search -> int_ease_factors -> ease_factors (SQL)
+    int_ratings_split, implicit_grid_search, ease_grid_search, als_grid_search, int_als_factors,
+        int_movie_content_vectors -> int_ranking_evaluation -> ranking_evaluation (SQL)
+    ranking_evaluation, implicit_factors, ease_factors -> int_blend_factors -> blend_factors (SQL)
     ranking_evaluation + factor tables -> serving_settings; with int_popular_movies -> int_user_recommendations
     stg_movielens__movies, stg_movielens__tags -> int_movie_content_vectors
     ranking_evaluation + taste factor tables + int_movie_content_vectors -> int_movie_similarity_vectors
         -> int_similar_movies -> similar_movies (SQL); and with int_ratings_split -> int_similar_movies_cold_start
         -> similar_movies_cold_start (SQL)
     int_ratings_split -> int_popular_movies (SQL) -> popular_movies (SQL, recommend_for's fallback)
-    int_ratings_split, ranking_evaluation, implicit_grid_search, int_als_factors, int_popular_movies
-        -> int_ranking_evaluation_by_activity -> ranking_evaluation_by_activity (SQL)
+    int_ratings_split, ranking_evaluation, implicit_grid_search, ease_grid_search, int_als_factors,
+        int_popular_movies -> int_ranking_evaluation_by_activity -> ranking_evaluation_by_activity (SQL)
         (in one dbt build it reuses int_ranking_evaluation's lists: ranking_tables.evaluation_lists)
 """
 
