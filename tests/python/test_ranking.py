@@ -220,6 +220,45 @@ def test_top_n_matches_brute_force_and_never_returns_seen(seen) -> None:
     assert (np.diff(recs.score.reshape(N_USERS, 7), axis=1) <= 0).all()
 
 
+def test_items_with_a_non_finite_bias_are_never_scored_nor_listed(seen) -> None:
+    """EASE past its budget: only the finite-bias items are candidates, and the lists are what scoring every
+    cell and dropping the others gives (ties by item index included)."""
+    model = random_model()
+    bias = np.where(np.arange(N_ITEMS) % 3 == 0, 0.0, -np.inf).astype(np.float32)
+    restricted = Factors(model.user_factors, model.item_factors, model.user_bias, bias)
+    recs = top_n(restricted, seen, np.arange(N_USERS), n=7)
+    scores = model.user_factors.astype(np.float64) @ model.item_factors.T.astype(np.float64)
+    scores[(seen.toarray() > 0) | ~np.isfinite(bias)[None, :]] = -np.inf
+    for user in range(N_USERS):
+        listed = recs.item[recs.user == user]
+        finite = np.flatnonzero(np.isfinite(scores[user]))
+        expected = finite[np.lexsort((finite, -scores[user, finite]))][:7]
+        np.testing.assert_array_equal(listed, expected)
+    nothing = Factors(model.user_factors, model.item_factors, model.user_bias, np.full(N_ITEMS, -np.inf, np.float32))
+    assert top_n(nothing, seen, np.arange(N_USERS), n=7).item.size == 0
+
+
+def test_columns_few_items_use_are_scored_sparsely_with_the_same_lists(seen) -> None:
+    """The blend past EASE's budget: EASE's columns are non-zero only for the movies it keeps. Scored as a
+    sparse product beside the dense columns, the lists are those of the dense product."""
+    from cinemart.serving import scoring
+
+    model = random_model()
+    rng = np.random.default_rng(5)
+    kept = rng.random(N_ITEMS) < 0.05
+    ease_items = np.where(kept[:, None], rng.normal(size=(N_ITEMS, 6)), 0.0).astype(np.float32)
+    blend = Factors.unbiased(np.hstack([model.user_factors, rng.integers(0, 2, (N_USERS, 6))]).astype(np.float32),
+                             np.hstack([model.item_factors, ease_items]).astype(np.float32))
+    queries, items = blend.user_factors.astype(np.float64), blend.item_factors.astype(np.float64)
+    assert scoring._item_product(queries, items).__qualname__.startswith("_dot_split")
+    recs = top_n(blend, seen, np.arange(N_USERS), n=7)
+    scores = queries @ items.T
+    scores[seen.toarray() > 0] = -np.inf
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(recs.item.reshape(N_USERS, 7), expected)
+    np.testing.assert_allclose(recs.score.reshape(N_USERS, 7), np.take_along_axis(scores, expected, 1), rtol=1e-6)
+
+
 def test_top_n_block_size_does_not_change_results(seen, monkeypatch) -> None:
     model = random_model()
     users = np.array([5, 3, 70, 3])

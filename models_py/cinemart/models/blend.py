@@ -32,12 +32,24 @@ from cinemart.validation import require_number
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)
 
 
+#: Rows per block when a side's Y'Y is summed in float64 (a whole float64 copy of EASE's users x m side
+#: would double the blend's peak memory).
+GRAM_BLOCK_ROWS = 4096
+
+
+def _gram(side: np.ndarray) -> np.ndarray:
+    """side' side in float64, a block of rows at a time."""
+    gram = np.zeros((side.shape[1], side.shape[1]))
+    for start in range(0, side.shape[0], GRAM_BLOCK_ROWS):
+        block = np.asarray(side[start:start + GRAM_BLOCK_ROWS], dtype=np.float64)
+        gram += block.T @ block
+    return gram
+
+
 def score_scale(factors: Factors) -> float:
     """Root mean square of user_factors . item_factors over all pairs (1.0 for an all-zero model)."""
-    p = np.asarray(factors.user_factors, dtype=np.float64)
-    q = np.asarray(factors.item_factors, dtype=np.float64)
-    total = float(np.einsum("ij,ji->", p.T @ p, q.T @ q))
-    scale = np.sqrt(max(total, 0.0) / max(1, p.shape[0] * q.shape[0]))
+    total = float(np.einsum("ij,ji->", _gram(factors.user_factors), _gram(factors.item_factors)))
+    scale = np.sqrt(max(total, 0.0) / max(1, factors.n_users * factors.n_items))
     return float(scale) if scale > 0 else 1.0
 
 

@@ -192,6 +192,41 @@ def _dot_tiles(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarray, 
     return product
 
 
+#: Factor columns non-zero for at most this share of the items are scored as a sparse product (`_dot_split`).
+SPARSE_COLUMN_SHARE = 0.1
+
+
+def _dot_split(queries: np.ndarray, items: np.ndarray, sparse: np.ndarray) -> Callable[[np.ndarray, int, int], np.ndarray]:
+    """`product` for `_ranked` when the factor columns `sparse` are zero for most items: those columns as a
+    sparse product, the others dense.
+
+    The blend at 25M ratings: EASE's 873 columns are non-zero only for the 873
+    movies it keeps, 1.5% of 59,000, beside implicit ALS's 16 dense ones.
+    Scoring them densely is ~55x the work. The sum is the same up to
+    floating-point order (the two parts are added last), the same on every run.
+    """
+    dense = np.setdiff1d(np.arange(items.shape[1]), sparse)
+    dense_items = np.ascontiguousarray(items[:, dense])
+    sparse_items = sp.csr_matrix(items[:, sparse])
+
+    def product(batch: np.ndarray, start: int, stop: int) -> np.ndarray:
+        rows = queries[batch]
+        scores = rows[:, dense] @ dense_items[start:stop].T
+        scores += (sparse_items[start:stop] @ rows[:, sparse].T).T
+        return np.ascontiguousarray(scores)
+    return product
+
+
+def _item_product(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarray, int, int], np.ndarray]:
+    """`_dot_split` when some factor columns are non-zero for at most SPARSE_COLUMN_SHARE of the items,
+    else `_dot_tiles`."""
+    share = np.count_nonzero(items, axis=0) / max(1, items.shape[0])
+    sparse = np.flatnonzero(share <= SPARSE_COLUMN_SHARE)
+    if sparse.size == 0 or sparse.size == items.shape[1]:
+        return _dot_tiles(queries, items)
+    return _dot_split(queries, items, sparse)
+
+
 def _dot_used_columns(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarray, int, int], np.ndarray]:
     """`product` for `_ranked` over only the columns some query of the batch has non-zero.
 
@@ -231,6 +266,15 @@ def top_n(factors: Factors, seen: sp.csr_matrix, user_ids: np.ndarray, n: int = 
         raise ValueError(f"seen must be a CSR matrix of shape {shape}, "
                          f"got {type(seen).__name__} {getattr(seen, 'shape', None)}")
     user_ids = index_array("user_ids", user_ids, factors.n_users)
+    candidates = np.flatnonzero(np.isfinite(factors.item_bias))
+    if candidates.size < factors.n_items:
+        # items with a non-finite bias are never listed: score only the others (EASE past its budget keeps a
+        # few hundred of 59,000 movies at 25M; scoring the rest would be ~70x the work for nothing)
+        kept = Factors(factors.user_factors, factors.item_factors[candidates], factors.user_bias,
+                       factors.item_bias[candidates], factors.global_mean)
+        found = top_n(kept, seen[:, candidates].tocsr(), user_ids, n) if candidates.size else \
+            TopN(np.empty(0, np.int32), np.empty(0, np.int16), np.empty(0, np.int32), np.empty(0, np.float32))
+        return found._replace(item=candidates[found.item].astype(np.int32))
     shared = _shared_scores(factors)
     if shared is not None:
         return TopN(*_top_unseen_in_one_order(shared, seen, user_ids, n))
@@ -243,7 +287,7 @@ def top_n(factors: Factors, seen: sp.csr_matrix, user_ids: np.ndarray, n: int = 
 
     finish = _Finish(rated, item_add=factors.item_bias.astype(np.float64),
                      query_add=factors.user_bias.astype(np.float64), constant=float(factors.global_mean))
-    product = _dot_tiles(factors.user_factors.astype(np.float64), factors.item_factors.astype(np.float64))
+    product = _item_product(factors.user_factors.astype(np.float64), factors.item_factors.astype(np.float64))
     return TopN(*_ranked(user_ids, product, finish, n, factors.n_items))
 
 
