@@ -35,7 +35,8 @@ APPEND_ONLY = {"als_model_runs"}
 #: Publishing is about files, locks and processes, not accuracy: every build here trains one small
 #: configuration per model (a default-grid build of ml-latest-small costs minutes). The module builds
 #: once (`published`); each test that changes a warehouse changes its own copy, so tests run in any order.
-QUICK_VARS = {"als_grid": {"rank": [10], "reg": [0.1], "iterations": [10]}, "cv_folds": 2, "implicit_grid": "quick"}
+QUICK_VARS = {"als_grid": {"rank": [10], "reg": [0.1], "iterations": [10]}, "cv_folds": 2, "implicit_grid": "quick",
+              "ease_grid": "quick", "ease_max_memory": "160MiB"}
 
 
 def build_env(warehouse: Path) -> dict[str, str]:

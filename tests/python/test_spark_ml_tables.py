@@ -145,8 +145,8 @@ def test_a_user_the_model_cannot_personalise_gets_the_fallback_from_table_and_fu
 
     schema = "served_build"
     spark.sql(f"create database if not exists {schema}")
-    for name in ("serving_settings", "implicit_factors", "als_factors", "popularity_factors", "popular_movies",
-                 "movies", "stg_movielens__ratings"):
+    for name in ("serving_settings", "implicit_factors", "als_factors", "popularity_factors", "ease_factors",
+                 "blend_factors", "popular_movies", "movies", "stg_movielens__ratings"):
         spark.sql(f"create table if not exists {schema}.{name} using parquet "
                   f"location '{full_spark_build.spark_tables / name}'")
     arguments = json.dumps({"function_schema": schema, "table_schema": schema})
@@ -167,7 +167,8 @@ def test_a_user_the_model_cannot_personalise_gets_the_fallback_from_table_and_fu
     # a user the model can personalise keeps the served model's list, labelled so
     known = spark.sql(f"select movie_id, model, source from {schema}.recommend_for(1, 10) order by rank").collect()
     listed = built("user_recommendations").where("user_id = 1").orderBy("rank").collect()
-    assert [tuple(r) for r in known] == [(r["movie_id"], "implicit_als", "personalised") for r in listed]
+    model = built("serving_settings").first()["recommendations_model"]  # the validation argmax: the blend here
+    assert [tuple(r) for r in known] == [(r["movie_id"], model, "personalised") for r in listed]
 
 
 def test_similar_movies_are_the_numpy_blend_bit_for_bit(tables):

@@ -124,7 +124,7 @@ def test_the_whole_pipeline_runs_on_a_small_generated_dataset(tmp_path):
     database = tmp_path / "warehouse.duckdb"
     result = run_dbt("build", detect_layout(fixture.path), project_dir=find_project_dir(), database=database,
                      target_dir=tmp_path, extra_vars={"als_grid": {"rank": [2, 4], "reg": [0.1], "iterations": [5]},
-                                                      "implicit_grid": "quick"})
+                                                      "implicit_grid": "quick", "ease_grid": "quick"})
     assert result.returncode == 0, f"dbt build failed, see {tmp_path / 'logs'}"
     with duckdb.connect(str(database), read_only=True) as con:
         users = con.execute("select count(distinct user_id) from stg_movielens__ratings").fetchone()[0]

@@ -43,12 +43,13 @@ temporal_fit as (
 temporal as (
 
     -- its RMSE on the ratings after the cut whose user and movie it has factors for, predictions clipped to
-    -- the rating range as als_predictions clips them
+    -- the rating range as als_predictions clips them. The squared errors are summed as DECIMAL: exact, so
+    -- the figure does not depend on how the engine's threads split a floating-point sum
     select
         count(*) as n_rows,
-        sqrt(avg(power(least(greatest(
+        sqrt(cast(sum(cast(power(least(greatest(
             movie.global_mean + person.bias + movie.bias + {{ dot_product('person.factors', 'movie.factors') }},
-            0.5), 5.0) - ratings.rating, 2))) as rmse
+            0.5), 5.0) - ratings.rating, 2) as decimal(38, 18))) as double) / count(*)) as rmse
     from {{ ref('int_ratings_split') }} as ratings
     inner join temporal_fit as person on person.entity = 'user' and person.id = ratings.user_id
     inner join temporal_fit as movie on movie.entity = 'movie' and movie.id = ratings.movie_id
