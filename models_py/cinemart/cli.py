@@ -33,6 +33,7 @@ from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthe
 from cinemart.memory import (DUCKDB_LOAD_MEMORY_LIMIT_ENV, DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError,
                              fixed_duckdb_limit, gib, plan_memory)
 from cinemart.warehouse.explicit_tables import ExplicitSettings
+from cinemart.warehouse.ease_tables import EaseSettings
 from cinemart.warehouse.ranking_tables import RankingSettings
 from cinemart.settings import SettingsError, check_var_names
 from cinemart.warehouse.publish import (
@@ -239,6 +240,7 @@ def _run_build(args: argparse.Namespace) -> int:
     try:  # bad model vars fail here, in one line, before any work
         ExplicitSettings.from_config(extra)
         RankingSettings.from_config(extra)
+        EaseSettings.from_config(extra)
     except ValueError as exc:
         raise SettingsError(f"--vars: {exc}") from None
     check_engine_vars(extra, args.engine)

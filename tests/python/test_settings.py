@@ -26,6 +26,8 @@ from cinemart.warehouse.ranking_tables import RankingSettings
     ('{"similar_movies_min_ratings": 0}', "similar_movies_min_ratings must be an integer >= 1, got 0"),
     ('{"tuning_strategy": "fast"}', "tuning_strategy 'fast' is not known; allowed: auto, kfold, sampled_holdout"),
     ('{"tuning_max_ratings": 10}', "tuning_max_ratings must be an integer >= 1000, got 10"),
+    ('{"ease_grid": {"regularization": [0]}}', "regularization must be a finite number > 0, got 0"),
+    ('{"ease_max_memory": "lots"}', "ease_max_memory must be a size such as 16GB, 512MB or 1.5GiB, got 'lots'"),
     ('[1, 2]', "--vars must be a JSON object"),
     ('{"als_gird": "default"}', "unknown var 'als_gird' (did you mean als_grid?)"),
     ('{"tuning_strategy": "kfold", "implict_seed": 1}', "unknown var 'implict_seed' (did you mean implicit_seed?)"),
