@@ -105,3 +105,21 @@ def test_tuning_ease_fits_on_the_non_validation_rows_only():
                       progress=None)
     (result,) = tuned.results
     assert tuned.scopes[result.params].n_liked == np.unique(movies[~flag & (data.rating[train] >= 4.0)]).size
+
+
+def test_when_ease_is_skipped_its_factor_table_and_the_blends_are_empty():
+    """The served tables of a build whose budget skipped EASE: both empty, in the factor tables' columns (what
+    serving_settings then never flags, since neither model has validation figures)."""
+    from cinemart.data.ids import IdIndex
+    from cinemart.warehouse.factor_tables import ServedFactors
+
+    data = split_ratings(seed=13)
+    skipped = ease_tables.EaseChoice(None, 1 << 20, "ease-run", "skipped: even the 2 most-liked ...")
+    ease = ease_tables.ease_factors_table(data, skipped, progress=lambda message: None)
+    users, movies = IdIndex(np.unique(data.user_id)), IdIndex(np.unique(data.movie_id))
+    implicit = ServedFactors("implicit_als", "implicit-run", users, movies,
+                             Factors.unbiased(np.ones((len(users), 2)), np.ones((len(movies), 2))),
+                             np.ones(len(movies), np.int64))
+    blended = ease_tables.blend_factors_table(data, implicit, None, None)
+    assert ease.num_rows == blended.num_rows == 0
+    assert ease.schema == blended.schema and "factors" in ease.schema.names

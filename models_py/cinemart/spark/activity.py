@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cinemart.spark import ease_ranking
-from cinemart.spark._compat import ACTIVITY_BUCKETS, FALLBACK_MODEL, ease_tables
+from cinemart.spark._compat import ACTIVITY_BUCKETS, FALLBACK_MODEL
 from cinemart.spark.frames import single_row, split_frame
 from cinemart.spark.ranking import (chosen_params, evaluated_users, evaluation_lists, lists_key, settings_of,
                                    train_models)
@@ -62,9 +62,8 @@ def ranking_evaluation_by_activity(split: DataFrame, evaluation: DataFrame, impl
     params, run = chosen_params(implicit_grid)
     ease = ease_ranking.chosen(ease_grid)
     served = str(single_row(evaluation, "is_served", "ranking_evaluation")["model"])
-    blend = (evaluation.where((F.col("model") == ease_tables.BLEND_MODEL) & (F.col("protocol") == "random")
-                              & F.col("validation_ndcg_at_10").isNotNull()).select("parameters").collect())
-    weights = (ease_tables.blend_weight(blend[0][0]),) if blend else ()
+    weight = ease_ranking.chosen_blend_weight(evaluation)
+    weights = () if weight is None else (weight,)
     with Held() as held:  # the split, its train part and the relevant rows, released when the rows are collected
         split = held.cache(split_frame(split))
         train = held.cache(split.where(~F.col("is_test")))

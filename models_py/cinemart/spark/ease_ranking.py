@@ -138,16 +138,21 @@ def blended(ease_table: DataFrame, implicit_table: DataFrame, weight: float, run
     return _to_frame(implicit_table.sparkSession, table)
 
 
+def chosen_blend_weight(evaluation: DataFrame) -> float | None:
+    """The EASE weight ranking_evaluation chose for the blend on validation; None when EASE was skipped."""
+    rows = (evaluation.where((F.col("model") == shared.BLEND_MODEL) & (F.col("protocol") == "random")
+                             & F.col("validation_ndcg_at_10").isNotNull()).select("parameters").collect())
+    return shared.blend_weight(rows[0][0]) if rows else None
+
+
 def blend_factors(split: DataFrame, evaluation: DataFrame, implicit_factors: DataFrame, ease_factors: DataFrame,
                   settings_json: str) -> DataFrame:
     """The served blend: served implicit ALS and EASE (all clean ratings) with the EASE weight ranking_evaluation
     chose on validation; no rows when EASE was skipped."""
-    rows = (evaluation.where((F.col("model") == shared.BLEND_MODEL) & (F.col("protocol") == "random")
-                             & F.col("validation_ndcg_at_10").isNotNull()).select("parameters").collect())
+    weight = chosen_blend_weight(evaluation)
     spark = split.sparkSession
-    if not rows or ease_factors.limit(1).count() == 0:
+    if weight is None or ease_factors.limit(1).count() == 0:
         return spark.createDataFrame([], FACTOR_SCHEMA)
-    weight = shared.blend_weight(rows[0][0])
     runs = [str(t.select("run_id").first()[0]) for t in (implicit_factors, ease_factors)]
     run = spark_run_id(shared.BLEND_MODEL, fingerprint(split_frame(split)),
                        {"implicit_als": runs[0], "ease": runs[1], "ease_weight": weight})

@@ -165,17 +165,17 @@ def ease_factors_table(data: SplitRatings, choice: EaseChoice, progress: Progres
     if fit is None or fit.factors is None:
         reason = choice.skipped_reason if fit is None else fit.scope.reason
         progress(f"EASE final refit: skipped ({reason})")
-        return factor_table(choice.run_id, IndexedRatings.build(data, np.zeros(data.rating.size, bool)),
-                            _no_factors())
+        return _empty_table(data, choice.run_id)
     progress(f"EASE final refit on all {everything.rating.size:,} ratings ({scope_text(fit.scope)}) in "
              f"{time.perf_counter() - started:.1f}s")
     return factor_table(choice.run_id, everything, fit.factors)
 
 
-def _no_factors() -> Factors:
-    """The factors of an empty table (EASE skipped): no users, no movies."""
-    return Factors(np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32), np.zeros(0, np.float32),
-                   np.zeros(0, np.float32))
+def _empty_table(data: SplitRatings, rid: str) -> pa.Table:
+    """A factor table with no rows (EASE skipped, and so the blend), in the factor tables' columns."""
+    nothing = Factors(np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32), np.zeros(0, np.float32),
+                      np.zeros(0, np.float32))
+    return factor_table(rid, IndexedRatings.build(data, np.zeros(data.rating.size, bool)), nothing)
 
 
 def blend_weight(parameters: str) -> float:
@@ -188,15 +188,16 @@ def blend_parameters(ease_weight: float, ease: str, implicit: str) -> str:
                       sort_keys=True)
 
 
-def blend_factors_table(data: SplitRatings, implicit: ServedFactors, ease: ServedFactors,
+def blend_factors_table(data: SplitRatings, implicit: ServedFactors, ease: ServedFactors | None,
                         ease_weight: float | None) -> pa.Table:
     """The served blend: the served implicit ALS and EASE factors (both fitted on all clean ratings) blended
-    with the weight chosen on validation; no rows when EASE is skipped (`ease_weight` None)."""
-    everything = IndexedRatings.build(data)
-    rid = run_id(BLEND_MODEL, data.fingerprint, {"implicit_als": implicit.run_id, "ease": ease.run_id,
+    with the weight chosen on validation; no rows when EASE is skipped (`ease` or `ease_weight` None)."""
+    rid = run_id(BLEND_MODEL, data.fingerprint, {"implicit_als": implicit.run_id,
+                                                 "ease": None if ease is None else ease.run_id,
                                                  "ease_weight": ease_weight})
-    if ease_weight is None or len(ease.movies) == 0:
-        return factor_table(rid, IndexedRatings.build(data, np.zeros(data.rating.size, bool)), _no_factors())
+    if ease is None or ease_weight is None:
+        return _empty_table(data, rid)
+    everything = IndexedRatings.build(data)
     factors, _ = blend(ease.aligned(everything.users, everything.movies),
                        implicit.aligned(everything.users, everything.movies), ease_weight)
     return factor_table(rid, everything, factors)

@@ -25,6 +25,7 @@ exactly the same numbers, with the same scorer formula (`cinemart.serving.scorin
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -220,9 +221,9 @@ def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implic
     train = protocol.train
     n_users, n_movies = len(train.users), len(train.movies)
     implicit_json = _params_json(implicit)
-    implicit_fit = _Once(lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users, n_movies,
-                                                  implicit, settings.seed))
-    ease_fit = _Once(lambda: ease_tables.fit_choice(ease, train))
+    implicit_fit = functools.cache(lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users,
+                                                            n_movies, implicit, settings.seed))
+    ease_fit = functools.cache(lambda: ease_tables.fit_choice(ease, train))
     ease_json = ease.parameters
     ease_scope = ease_tables.scope_of(ease, train)
     scope = ease_tables.scope_text(ease_scope) if ease_scope is not None else ease.skipped_reason
@@ -242,20 +243,9 @@ def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implic
         parameters = ease_tables.blend_parameters(weight, ease_json, implicit_json)
         candidates.append(Candidate(
             ease_tables.BLEND_MODEL, (lambda w=weight: blend(ease_fit().factors, implicit_fit(), w)[0]) if usable
-            else None, parameters, f"{parameters} seed {settings.seed}", f"{ease_tables.FULL_SCOPE}; EASE half: {scope}"))
+            else None, parameters, f"{parameters} seed {settings.seed}",
+            f"{ease_tables.FULL_SCOPE}; EASE half: {scope}"))
     return candidates
-
-
-class _Once:
-    """A fit made on first call and kept for the protocol part (the blend reuses its halves)."""
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make, self._done, self._value = make, False, None
-
-    def __call__(self) -> Any:
-        if not self._done:
-            self._value, self._done = self._make(), True
-        return self._value
 
 
 class EvaluatedLists(NamedTuple):
