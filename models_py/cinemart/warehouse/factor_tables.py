@@ -30,8 +30,8 @@ def factor_table(run_id: str, ratings: IndexedRatings, factors: Factors) -> pa.T
     n_users, n_movies = len(ratings.users), len(ratings.movies)
     n = n_users + n_movies
     return pa.table({
-        "run_id": [run_id] * n,
-        "entity": ["user"] * n_users + ["movie"] * n_movies,
+        "run_id": pa.array([run_id] * n, pa.string()),  # typed: an empty table (EASE skipped) keeps the contract
+        "entity": pa.array(["user"] * n_users + ["movie"] * n_movies, pa.string()),
         "id": np.concatenate([ratings.users.ids, ratings.movies.ids]),
         "bias": np.concatenate([factors.user_bias, factors.item_bias]).astype(np.float32),
         "factors": factor_column(np.vstack([factors.user_factors, factors.item_factors])),
