@@ -118,19 +118,33 @@ def test_other_layouts_land_in_the_same_staging_shape(layout, tmp_path, sql_buil
         assert no_genre == []
 
 
-def test_the_whole_pipeline_runs_on_a_small_generated_dataset(tmp_path):
-    """Every model and data test, including the model plugin, on the hostile fixture."""
+@pytest.mark.parametrize("ease_budget", ["1GiB", "1MiB"])
+def test_the_whole_pipeline_runs_on_a_small_generated_dataset(tmp_path, ease_budget):
+    """Every model and data test, including the model plugin, on the hostile fixture; with EASE fitted, and
+    with a budget that skips it (its rows and the blend's then say why, and neither can be served)."""
     fixture = write_csv_dataset(tmp_path / "data", n_users=60, n_movies=80)
     database = tmp_path / "warehouse.duckdb"
     result = run_dbt("build", detect_layout(fixture.path), project_dir=find_project_dir(), database=database,
                      target_dir=tmp_path, extra_vars={"als_grid": {"rank": [2, 4], "reg": [0.1], "iterations": [5]},
-                                                      "implicit_grid": "quick", "ease_grid": "quick"})
+                                                      "implicit_grid": "quick", "ease_grid": "quick",
+                                                      "ease_max_memory": ease_budget})
     assert result.returncode == 0, f"dbt build failed, see {tmp_path / 'logs'}"
     with duckdb.connect(str(database), read_only=True) as con:
         users = con.execute("select count(distinct user_id) from stg_movielens__ratings").fetchone()[0]
         recommended = con.execute("select count(distinct user_id) from user_recommendations").fetchone()[0]
         served = con.execute("select count(*) from ranking_evaluation where is_served").fetchone()[0]
         runs = con.execute("select count(*), min(test_rmse) from als_model_runs").fetchone()
+        ease = con.execute("select scope, ndcg_at_10, is_served from ranking_evaluation "
+                           "where model in ('ease', 'ease_implicit_blend')").fetchall()
+        ease_rows = con.execute("select (select count(*) from ease_factors), (select count(*) from blend_factors)"
+                                ).fetchone()
     assert recommended == users == 60
     assert served == 1
     assert runs[0] == 1 and 0 < runs[1] < 2
+    assert len(ease) == 4
+    if ease_budget == "1MiB":
+        assert all("skipped: " in scope and ndcg is None and not is_served for scope, ndcg, is_served in ease)
+        assert ease_rows == (0, 0)
+    else:
+        assert all("skipped" not in scope and ndcg is not None for scope, ndcg, _ in ease)
+        assert ease_rows[0] > 0 and ease_rows[1] > 0
