@@ -42,7 +42,7 @@
     work; tests/python/test_settings.py keeps the two in step. Run by on-run-start. -#}
 {% macro validate_var_names() %}
   {%- set known = [
-      'als_grid', 'als_biased', 'als_solver', 'als_dtype', 'als_seed', 'implicit_grid', 'implicit_seed',
+      'als_grid', 'als_biased', 'als_solver', 'als_dtype', 'als_selection_rule', 'als_seed', 'implicit_grid', 'implicit_seed',
       'ease_grid', 'ease_max_memory', 'similar_movies_min_ratings', 'tuning_strategy', 'tuning_max_ratings', 'ranking_eval_max_users',
       'data_dir', 'movielens_format', 'movies_encoding', 'has_tags', 'has_links',
       'split_seed', 'test_percent', 'cv_folds', 'temporal_test_percent', 'popularity_prior_weight',

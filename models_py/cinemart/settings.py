@@ -17,10 +17,11 @@ from typing import Any, Mapping
 
 #: Every model-plugin var and its default (docs/models-and-evaluation.md, docs/large-datasets.md).
 DEFAULTS: dict[str, Any] = {
-    "als_grid": "default",  # preset (default, spark_seed) or a mapping of lists over rank, reg, iterations
+    "als_grid": "default",  # preset (default, spark_seed), a mapping of lists over GridPoint's keys, or a list of them
     "als_biased": True,  # false = Spark's plain model, for parity with the seed notebook
     "als_solver": "cholesky",  # or cg (DuckDB engine only: Spark's MLlib refuses another value than the default)
     "als_dtype": "float32",  # or float64 (DuckDB engine only, likewise)
+    "als_selection_rule": "one_se",  # or lowest: how als_grid_search chooses (cinemart.tuning.explicit)
     "als_seed": 2020,
     "implicit_grid": "default",  # preset (default, quick) or a mapping over ImplicitParams' fields
     "implicit_seed": 2020,

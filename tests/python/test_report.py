@@ -121,10 +121,10 @@ def test_table_cells_are_escaped():
 
 
 def test_iteration_curve_of_a_single_value_says_so_instead_of_drawing_a_line():
-    single = iteration_curve_chart([(10, 0.85)], 10, 50, 0.1)
+    single = iteration_curve_chart([(10, 0.85)], 10, 50, "reg 0.1")
     assert "Only 10 iterations was searched" in single
     assert "<polyline" not in single
-    curve = iteration_curve_chart([(10, 0.8525), (20, 0.8528)], 10, 50, 0.1)
+    curve = iteration_curve_chart([(10, 0.8525), (20, 0.8528)], 10, 50, "reg 0.1")
     assert "<polyline" in curve and "Only" not in curve
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from cinemart.models.explicit_als import ALSConfig, ExplicitALS
 from cinemart.evaluation.rating import rmse
-from cinemart.tuning.explicit import PRESETS, GridPoint, GridResult, cross_validate_grid, expand_grid, select_best
+from cinemart.tuning.explicit import (PRESETS, GridPoint, GridResult, cross_validate_grid, expand_grid, rmse_standard_error,
+                                      select, select_best, single_fold_standard_error)
 
 BASE = ALSConfig(seed=7)
 
@@ -134,8 +135,43 @@ def test_cv_validates_ratings_before_fitting():
         cross_validate_grid(users, items, ratings, fold, n_users - 1, n_items, grid, BASE, progress=None)
 
 
-def _result(rank, reg, iterations, mean):
-    return GridResult(GridPoint(rank, reg, iterations), [mean], mean, 0.0, 1.0)
+def _result(rank, reg, iterations, mean, error=0.0, method="als"):
+    point = GridPoint(rank, reg if method == "als" else None, iterations, method)
+    return GridResult(point, [mean], mean, 0.0, 1.0, error)
+
+
+def test_one_se_takes_the_least_complex_point_within_one_standard_error_of_the_lowest():
+    """ESL 7.10: rank 100 is best by less than its standard error, so the cheaper rank 50 is chosen; rank 25 is
+    outside the band and the lowest rule keeps rank 100."""
+    results = [_result(25, 0.1, 10, 0.5767, 0.0006), _result(50, 0.1, 10, 0.5759, 0.0006),
+               _result(100, 0.1, 10, 0.5756, 0.0006)]
+    best, chosen = select(results, "one_se")
+    assert best.point.rank == 100 and chosen.point.rank == 50
+    assert select(results, "lowest") == (best, best)
+    with pytest.raises(ValueError, match="selection rule must be one of"):
+        select(results, "cheapest")
+
+
+def test_one_se_compares_complexity_across_methods_and_breaks_ties_by_rmse():
+    """(rank + 1) x sweeps: a Bayesian chain of 110 sweeps at rank 10 costs more than ALS rank 50 x 10 sweeps."""
+    bayes = _result(10, None, 110, 0.840, 0.004, method="bayesian")
+    als = _result(50, 0.1, 10, 0.843, 0.004)
+    assert bayes.point.complexity == 11 * 110 and als.point.complexity == 51 * 10
+    assert select([bayes, als], "one_se") == (bayes, als)
+    assert select([bayes, _result(50, 0.1, 10, 0.86, 0.004)], "one_se")[1] is bayes  # outside the band
+    same_cost = [_result(50, 0.1, 10, 0.842, 0.004), _result(50, 0.2, 10, 0.841, 0.004)]
+    assert select(same_cost, "one_se")[1].point.reg == 0.2
+
+
+def test_the_standard_error_is_over_folds_or_over_one_folds_ratings():
+    assert rmse_standard_error([0.85, 0.86, 0.84, 0.87, 0.83], 99.0) == pytest.approx(
+        np.std([0.85, 0.86, 0.84, 0.87, 0.83], ddof=1) / np.sqrt(5))
+    squared = np.random.default_rng(0).exponential(0.33, 400_000)
+    one = single_fold_standard_error(squared)
+    # delta method against the spread of many resampled folds' RMSE
+    draws = [np.sqrt(np.random.default_rng(s).choice(squared, squared.size).mean()) for s in range(40)]
+    assert one == pytest.approx(np.std(draws, ddof=1), rel=0.3)
+    assert rmse_standard_error([0.57], one) == one
 
 
 def test_select_best_prefers_lowest_rmse_then_cheaper_and_more_regularized():

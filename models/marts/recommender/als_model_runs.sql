@@ -97,7 +97,10 @@ select
     served.n_movies as n_served_movies,
     chosen.library_versions,
     temporal.rmse as temporal_test_rmse,
-    temporal.n_rows as n_temporal_test
+    temporal.n_rows as n_temporal_test,
+    chosen.method,
+    chosen.burn_in,
+    chosen.selection_rule
 from chosen
 cross join grid
 cross join temporal

@@ -64,8 +64,8 @@ def _axpy_range(start: int, stop: int, alpha: float, x: Array, y: Array) -> None
 
 
 @njit(**_KERNEL_OPTIONS)
-def _cholesky_solve_in_place(gram: Array, rhs: Array, n: int) -> bool:
-    """Solve gram[:n, :n] x = rhs[:n] in place (x lands in rhs) via U^T U.
+def _cholesky_in_place(gram: Array, n: int) -> bool:
+    """Factor gram[:n, :n] = U^T U in place (U lands in the upper triangle).
 
     Reads only the upper triangle.  Right-looking factorization so every
     inner loop walks a contiguous row.  Returns False when the matrix is not
@@ -81,31 +81,48 @@ def _cholesky_solve_in_place(gram: Array, rhs: Array, n: int) -> bool:
             gram[j, col] /= diag
         for i in range(j + 1, n):
             _axpy_range(i, n, -gram[j, i], gram[j], gram[i])
-    # Forward substitution U^T z = rhs, column-oriented (contiguous rows of U).
+    return True
+
+
+@njit(inline="always", **_KERNEL_OPTIONS)
+def _forward_substitute(upper: Array, rhs: Array, n: int) -> None:
+    """Solve U^T x = rhs in place, column-oriented (contiguous rows of U)."""
     for i in range(n):
-        zi = rhs[i] / gram[i, i]
+        zi = rhs[i] / upper[i, i]
         rhs[i] = zi
-        _axpy_range(i + 1, n, -zi, gram[i], rhs)
-    # Back substitution U x = z.
+        _axpy_range(i + 1, n, -zi, upper[i], rhs)
+
+
+@njit(inline="always", **_KERNEL_OPTIONS)
+def _back_substitute(upper: Array, rhs: Array, n: int) -> None:
+    """Solve U x = rhs in place for the factor U of `_cholesky_in_place`."""
     for i in range(n - 1, -1, -1):
         acc = rhs[i]
         for col in range(i + 1, n):
-            acc -= gram[i, col] * rhs[col]
-        rhs[i] = acc / gram[i, i]
+            acc -= upper[i, col] * rhs[col]
+        rhs[i] = acc / upper[i, i]
+
+
+@njit(**_KERNEL_OPTIONS)
+def _cholesky_solve_in_place(gram: Array, rhs: Array, n: int) -> bool:
+    """Solve gram[:n, :n] x = rhs[:n] in place (x lands in rhs) via U^T U; False if not positive definite."""
+    if not _cholesky_in_place(gram, n):
+        return False
+    _forward_substitute(gram, rhs, n)
+    _back_substitute(gram, rhs, n)
     return True
 
 
 @njit(**_KERNEL_OPTIONS)
-def _solve_primal(
-    start: int, end: int, indices: Array, targets: Array, offsets: Array, features: Array, reg_n: Array,
-    gram: Array, x: Array,
-) -> bool:
-    """Form (sum y y^T + diag(reg_n)) x = sum t y and solve it: O(n d^2 + d^3).
+def _accumulate_normal_equations(
+    start: int, end: int, indices: Array, targets: Array, offsets: Array, features: Array, gram: Array, x: Array,
+) -> None:
+    """gram = sum y y^T (upper triangle) and x = sum t y over one row's ratings: O(n d^2).
 
     Ratings are taken four at a time so each gram entry is loaded and stored
     once per four rank-1 updates (the loop is load/store bound otherwise);
     the fixed grouping keeps the summation order, hence the result,
-    independent of threading.  Only the upper triangle is formed.
+    independent of threading.
     """
     d = features.shape[1]
     gram[:, :] = 0
@@ -133,6 +150,16 @@ def _solve_primal(
             x[j] += t * y[j]
             _axpy_range(j, d, y[j], y, gram[j])
         idx += 1
+
+
+@njit(**_KERNEL_OPTIONS)
+def _solve_primal(
+    start: int, end: int, indices: Array, targets: Array, offsets: Array, features: Array, reg_n: Array,
+    gram: Array, x: Array,
+) -> bool:
+    """Form (sum y y^T + diag(reg_n)) x = sum t y and solve it: O(n d^2 + d^3)."""
+    d = features.shape[1]
+    _accumulate_normal_equations(start, end, indices, targets, offsets, features, gram, x)
     for j in range(d):
         gram[j, j] += reg_n[j]
     return _cholesky_solve_in_place(gram, x, d)
@@ -305,6 +332,47 @@ def solve_rows(
                 out[row, :] = x
             else:
                 out[row, :] = np.nan
+
+
+@njit(parallel=True, **_KERNEL_OPTIONS)
+def sample_rows(
+    indptr: Array, indices: Array, targets: Array, row_order: Array, group_ptr: Array, offsets: Array,
+    features: Array, noise_precision: float, prior_precision: Array, prior_shift: Array, noise: Array, out: Array,
+) -> None:
+    """Draw every row from its Gaussian conditional (Bayesian ALS); write the draws into `out`.
+
+    The same normal equations as `solve_rows`, with the prior in place of
+    the ridge: precision P = prior_precision + a sum y y^T and mean
+    P^-1 (prior_shift + a sum t y), where a is the noise precision and
+    prior_shift = prior_precision @ prior_mean.  With P = U^T U the draw is
+    mean + U^-1 z for the row's standard-normal `noise` row z, whose
+    covariance U^-1 U^-T is P^-1.  A row without ratings is a draw from the
+    prior.  The caller draws `noise` from its seeded generator, so the
+    draws do not depend on threads.  A non-positive-definite system (not
+    possible with a proper prior) yields a NaN row for the caller to report.
+    """
+    d = features.shape[1]
+    n_groups = group_ptr.shape[0] - 1
+    for group in prange(n_groups):
+        gram = np.empty((d, d), dtype=features.dtype)
+        x = np.empty(d, dtype=features.dtype)
+        z = np.empty(d, dtype=features.dtype)
+        for pos in range(group_ptr[group], group_ptr[group + 1]):
+            row = row_order[pos]
+            _accumulate_normal_equations(indptr[row], indptr[row + 1], indices, targets, offsets, features, gram, x)
+            for j in range(d):
+                x[j] = noise_precision * x[j] + prior_shift[j]
+                for col in range(j, d):
+                    gram[j, col] = noise_precision * gram[j, col] + prior_precision[j, col]
+                z[j] = noise[row, j]
+            if not _cholesky_in_place(gram, d):
+                out[row, :] = np.nan
+                continue
+            _forward_substitute(gram, x, d)
+            _back_substitute(gram, x, d)
+            _back_substitute(gram, z, d)
+            for j in range(d):
+                out[row, j] = x[j] + z[j]
 
 
 def balanced_groups(indptr: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,12 +17,17 @@ cost one extra column, not a separate optimization pass.  `biased=False`
 Cold-start rule: a user or item with no training ratings gets zero factors
 and zero bias, so its predictions fall back to mu plus whatever bias of the
 other side is known.
+
+`method="bayesian"` samples the same model instead of solving for its mode
+(`cinemart.models.bayesian_als`); `ALSConfig` describes both, and
+`cinemart.models.explicit.explicit_model` picks the class.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numba
@@ -36,7 +41,7 @@ from cinemart.validation import index_array, require_int, require_number
 
 SOLVERS = ("cholesky", "cg")
 DTYPES = ("float32", "float64")
-
+METHODS = ("als", "bayesian")
 
 
 class ALSDivergedError(RuntimeError):
@@ -59,6 +64,8 @@ class ALSConfig:
     seed: int = 0
     rating_min: float = 0.5
     rating_max: float = 5.0
+    method: str = "als"  # or "bayesian": Gibbs sampling, `iterations` sweeps of which the first `burn_in` are discarded
+    burn_in: int = 0
 
     def __post_init__(self) -> None:
         require_int("rank", self.rank, 1)
@@ -76,6 +83,17 @@ class ALSConfig:
         require_int("seed", self.seed, 0)
         for name in ("rating_min", "rating_max"):
             require_number(name, getattr(self, name))
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        require_int("burn_in", self.burn_in, 0)
+        if self.method == "als" and self.burn_in:
+            raise ValueError(f"burn_in applies to method 'bayesian' only, got burn_in={self.burn_in} with method 'als'")
+        if self.method == "bayesian" and self.burn_in >= self.iterations:
+            raise ValueError(f"method 'bayesian' needs iterations > burn_in to keep a sample, got "
+                             f"iterations={self.iterations}, burn_in={self.burn_in}")
+        if self.method == "bayesian" and self.solver != "cholesky":
+            raise ValueError(f"method 'bayesian' draws through the Cholesky factor; solver {self.solver!r} "
+                             "applies to method 'als' only")
         if not self.rating_min < self.rating_max:
             raise ValueError(
                 f"rating_min must be < rating_max, got rating_min={self.rating_min!r}, rating_max={self.rating_max!r}"
@@ -84,6 +102,68 @@ class ALSConfig:
     @property
     def effective_bias_reg(self) -> float:
         return self.reg if self.bias_reg is None else self.bias_reg
+
+    @property
+    def n_columns(self) -> int:
+        """Unknowns per user or item: the factors, plus the bias in biased mode."""
+        return self.rank + self.biased
+
+    def checkpoint_list(self, checkpoints: Iterable[int], on_checkpoint: Callable | None) -> list[int]:
+        """The (1-based, sorted) iterations a fit reports at; a Bayesian checkpoint must follow burn-in."""
+        wanted = sorted(set(checkpoints))
+        for it in wanted:
+            require_int("checkpoint", it, self.burn_in + 1)
+            if it > self.iterations:
+                raise ValueError(f"checkpoint {it} exceeds iterations={self.iterations}")
+        if wanted and on_checkpoint is None:
+            raise ValueError("checkpoints were given without an on_checkpoint callback")
+        return wanted
+
+    def initial_state(self, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded N(0, 1/rank) factors (Spark-like unit-norm scale), zero biases.
+
+        Only the item side matters for Cholesky (the first step solves
+        users); CG also warm-starts the first user step from the user side.
+        """
+        rng = np.random.default_rng(self.seed)
+        states = []
+        for n_rows in (n_users, n_items):
+            state = np.zeros((n_rows, self.n_columns), dtype=self.dtype)
+            state[:, : self.rank] = rng.standard_normal((n_rows, self.rank)) / math.sqrt(self.rank)
+            states.append(state)
+        return states[0], states[1]
+
+
+def bias_features(other: np.ndarray, biased: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The other side's state as (features, offsets) for a half-step.
+
+    In biased mode the other side's bias moves into the target as an offset
+    and its slot becomes the constant-1 feature that multiplies our own bias.
+    """
+    if not biased:
+        return other, np.zeros(other.shape[0], dtype=other.dtype)
+    features = other.copy()
+    features[:, -1] = 1
+    return features, np.ascontiguousarray(other[:, -1])
+
+
+def centred_rows(users: np.ndarray, items: np.ndarray, values: np.ndarray, n_users: int, n_items: int,
+                 config: ALSConfig, n_groups: int) -> tuple[float, _RatingRows, _RatingRows]:
+    """The global mean (0 in plain mode) and both orientations of the centred rating matrix."""
+    mean = float(values.mean()) if config.biased else 0.0
+    by_user = sp.csr_matrix(((values - mean).astype(config.dtype), (users, items)), shape=(n_users, n_items))
+    if by_user.nnz != values.size:
+        raise ValueError(f"{values.size - by_user.nnz} duplicate (user, item) pairs; each pair must be rated once")
+    return mean, _RatingRows.from_csr(by_user, n_groups), _RatingRows.from_csr(by_user.T.tocsr(), n_groups)
+
+
+def finite_or_raise(solved: np.ndarray, side: str, it: int, config: ALSConfig) -> np.ndarray:
+    if not np.isfinite(solved).all():
+        raise ALSDivergedError(
+            f"ALS produced non-finite {side} factors in iteration {it} with {config}; "
+            "increase reg (reg=0 cannot handle users/items with fewer ratings than unknowns)"
+        )
+    return solved
 
 
 @dataclass(frozen=True)
@@ -102,6 +182,16 @@ class _RatingRows:
         # specialization instead of one per scipy index-width choice.
         indptr = matrix.indptr.astype(np.int64)
         return cls(indptr, matrix.indices.astype(np.int64), matrix.data, *balanced_groups(indptr, n_groups))
+
+    @contextmanager
+    def threads(self) -> Iterator[None]:
+        """numba runs one thread per row group while a kernel walks these rows (groups were built one per thread)."""
+        previous = numba.get_num_threads()
+        numba.set_num_threads(self.group_ptr.size - 1)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(previous)
 
 
 def validate_ratings(
@@ -166,36 +256,25 @@ class ExplicitALS:
         several iteration counts."""
         cfg = self.config
         users, items, values = validate_ratings(user_idx, item_idx, ratings, n_users, n_items)
-        wanted = sorted(set(checkpoints))
-        for it in wanted:
-            require_int("checkpoint", it, 1)
-            if it > cfg.iterations:
-                raise ValueError(f"checkpoint {it} exceeds iterations={cfg.iterations}")
-        if wanted and on_checkpoint is None:
-            raise ValueError("checkpoints were given without an on_checkpoint callback")
-        work = values.size * (cfg.rank + cfg.biased) ** 2
+        wanted = cfg.checkpoint_list(checkpoints, on_checkpoint)
+        work = values.size * cfg.n_columns ** 2
         with cpu_slot(threads_for(work)):
             return self._fit(users, items, values, n_users, n_items, numba.get_num_threads(), wanted, on_checkpoint)
 
     def _fit(self, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_users: int, n_items: int,
              n_threads: int, wanted: list[int], on_checkpoint: Callable[[int, ExplicitALS], None] | None) -> ExplicitALS:
         cfg = self.config
-        dtype = np.dtype(cfg.dtype)
-        mean = float(values.mean()) if cfg.biased else 0.0
-        by_user = sp.csr_matrix(((values - mean).astype(dtype), (users, items)), shape=(n_users, n_items))
-        if by_user.nnz != values.size:
-            raise ValueError(f"{values.size - by_user.nnz} duplicate (user, item) pairs; each pair must be rated once")
-        n_cols = cfg.rank + cfg.biased
+        if cfg.method != "als":
+            raise ValueError(f"ExplicitALS fits method 'als'; method {cfg.method!r} is "
+                             "cinemart.models.explicit.explicit_model's to dispatch")
         # One equal-work group per thread the training slot granted.
         self._fit_threads = n_threads
-        user_rows = _RatingRows.from_csr(by_user, n_threads)
-        item_rows = _RatingRows.from_csr(by_user.T.tocsr(), n_threads)
-
-        reg_diag = np.full(n_cols, cfg.reg, dtype=dtype)
+        mean, user_rows, item_rows = centred_rows(users, items, values, n_users, n_items, cfg, n_threads)
+        reg_diag = np.full(cfg.n_columns, cfg.reg, dtype=cfg.dtype)
         if cfg.biased:
             reg_diag[-1] = cfg.effective_bias_reg
         self.global_mean = mean
-        self._users, self._items = self._initial_state(n_users, n_items, dtype)
+        self._users, self._items = cfg.initial_state(n_users, n_items)
 
         for it in range(1, cfg.iterations + 1):
             self._users = self._half_step(user_rows, self._items, self._users, reg_diag, it, "user")
@@ -214,61 +293,17 @@ class ExplicitALS:
         sides = (self.user_factors, self.item_factors, self.user_bias, self.item_bias)
         return Factors(*(np.ascontiguousarray(side, dtype=np.float32) for side in sides), float(self.global_mean))
 
-    def _initial_state(self, n_users: int, n_items: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-        """Seeded N(0, 1/rank) factors (Spark-like unit-norm scale), zero biases.
-
-        Only the item side matters for Cholesky (the first step solves
-        users); CG also warm-starts the first user step from the user side.
-        """
-        cfg = self.config
-        rng = np.random.default_rng(cfg.seed)
-        states = []
-        for n_rows in (n_users, n_items):
-            state = np.zeros((n_rows, cfg.rank + cfg.biased), dtype=dtype)
-            state[:, : cfg.rank] = rng.standard_normal((n_rows, cfg.rank)) / math.sqrt(cfg.rank)
-            states.append(state)
-        return states[0], states[1]
-
     def _half_step(
         self, rows: _RatingRows, other: np.ndarray, own: np.ndarray, reg_diag: np.ndarray, it: int, side: str
     ) -> np.ndarray:
         """Re-solve one side given the other; returns a new array (see class docstring)."""
         cfg = self.config
-        if cfg.biased:
-            # The other side's bias moves into the target; its slot becomes
-            # the constant-1 feature that multiplies our own bias.
-            features = other.copy()
-            features[:, -1] = 1
-            offsets = np.ascontiguousarray(other[:, -1])
-        else:
-            features = other
-            offsets = np.zeros(other.shape[0], dtype=other.dtype)
+        features, offsets = bias_features(other, cfg.biased)
         solved = np.empty_like(own)
-        previous_threads = numba.get_num_threads()
-        numba.set_num_threads(rows.group_ptr.size - 1)  # groups were built one per thread
-        try:
-            solve_rows(
-                rows.indptr,
-                rows.indices,
-                rows.targets,
-                rows.row_order,
-                rows.group_ptr,
-                offsets,
-                features,
-                reg_diag,
-                own,
-                cfg.solver == "cg",
-                cfg.cg_steps,
-                solved,
-            )
-        finally:
-            numba.set_num_threads(previous_threads)
-        if not np.isfinite(solved).all():
-            raise ALSDivergedError(
-                f"ALS produced non-finite {side} factors in iteration {it} with {cfg}; "
-                "increase reg (reg=0 cannot handle users/items with fewer ratings than unknowns)"
-            )
-        return solved
+        with rows.threads():
+            solve_rows(rows.indptr, rows.indices, rows.targets, rows.row_order, rows.group_ptr, offsets, features,
+                       reg_diag, own, cfg.solver == "cg", cfg.cg_steps, solved)
+        return finite_or_raise(solved, side, it, cfg)
 
     # ------------------------------------------------------------- predict
     def predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:

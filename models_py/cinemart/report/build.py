@@ -147,58 +147,74 @@ def _long_tails(con: duckdb.DuckDBPyConnection) -> Section:
 
 
 def iteration_curve_chart(points: Sequence[tuple[int, float]], chosen_iterations: int, rank: int,
-                          reg: float) -> str:
-    """CV RMSE against ALS sweeps for the chosen (rank, reg); one searched value gets a note, not a line."""
+                          setting: str) -> str:
+    """CV RMSE against sweeps for the chosen trajectory; one searched value gets a note, not a line."""
     note = (None if len(points) > 1 else
             f"Only {points[0][0]} iterations was searched for this configuration: no curve to draw.")
     best = dict(points)[chosen_iterations]
-    return line_chart([Series("CV RMSE", points)], title=f"Iteration curve (rank {rank}, reg {reg:g})",
+    return line_chart([Series("CV RMSE", points)], title=f"Iteration curve (rank {rank}, {setting})",
                       x_label="Iterations", y_label="CV RMSE (mean of folds)", y_format=_decimals(4), dots=True,
                       marker=Marker(chosen_iterations, best, f"chosen: {best:.4f}"), note=note)
 
 
+def _explicit_label(row: Record) -> str:
+    if row["method"] == "bayesian":
+        return f"Bayesian ALS, rank {row['rank']}, {row['iterations'] - row['burn_in']} samples"
+    return f"ALS, rank {row['rank']}, reg {row['reg']:g}, {row['iterations']} iterations"
+
+
 def _explicit_als(con: duckdb.DuckDBPyConnection) -> Section:
-    rows = _records(con, "select rank, reg, iterations, mean_rmse, std_rmse, len(fold_rmse) as folds, is_chosen "
-                         "from als_grid_search order by rank, reg, iterations")
+    rows = _records(con, "select method, rank, reg, iterations, burn_in, mean_rmse, std_rmse, rmse_standard_error, "
+                         "len(fold_rmse) as folds, is_lowest_rmse, is_chosen, selection_rule "
+                         "from als_grid_search order by method, rank, reg, iterations")
     run = _records(con, "select * from als_model_runs order by finished_at desc, run_id limit 1")[0]
     chosen = next(r for r in rows if r["is_chosen"])
-    ranks, regs = sorted({r["rank"] for r in rows}), sorted({r["reg"] for r in rows})
-    best: dict[tuple[int, float], Record] = {}
-    for r in rows:  # rows come by ascending iterations, so ties keep the cheaper configuration
-        key = (r["rank"], r["reg"])
-        if key not in best or r["mean_rmse"] < best[key]["mean_rmse"]:
-            best[key] = r
-    values = [[best[(k, g)]["mean_rmse"] if (k, g) in best else None for g in regs] for k in ranks]
-    notes = [[f"{best[(k, g)]['iterations']} iterations" if (k, g) in best else "" for g in regs] for k in ranks]
-    grid_chart = heatmap([str(k) for k in ranks], [f"{g:g}" for g in regs], values,
-                         title="Grid search: CV RMSE at the best iterations per cell", x_label="Regularization",
-                         y_label="Rank", value_format=_decimals(4), notes=notes,
-                         marked=(ranks.index(chosen["rank"]), regs.index(chosen["reg"])), marked_label="★ chosen",
-                         width=FULL_WIDTH)
+    lowest = next(r for r in rows if r["is_lowest_rmse"])
+    als_rows = [r for r in rows if r["method"] == "als"]
+    figures = ""
+    if als_rows:
+        ranks, regs = sorted({r["rank"] for r in als_rows}), sorted({r["reg"] for r in als_rows})
+        best: dict[tuple[int, float], Record] = {}
+        for r in als_rows:  # rows come by ascending iterations, so ties keep the cheaper configuration
+            key = (r["rank"], r["reg"])
+            if key not in best or r["mean_rmse"] < best[key]["mean_rmse"]:
+                best[key] = r
+        values = [[best[(k, g)]["mean_rmse"] if (k, g) in best else None for g in regs] for k in ranks]
+        notes = [[f"{best[(k, g)]['iterations']} iterations" if (k, g) in best else "" for g in regs] for k in ranks]
+        marked = ((ranks.index(chosen["rank"]), regs.index(chosen["reg"])) if chosen["method"] == "als" else None)
+        grid_chart = heatmap([str(k) for k in ranks], [f"{g:g}" for g in regs], values,
+                             title="ALS grid: CV RMSE at the best iterations per cell", x_label="Regularization",
+                             y_label="Rank", value_format=_decimals(4), notes=notes, marked=marked,
+                             marked_label="★ chosen", width=FULL_WIDTH)
+        figures += figure("als-grid", grid_chart, "Lower is better (darker). Each cell shows the iteration "
+                                                  "count with its lowest CV RMSE.")
     scored = run["n_test"] - run["cold_start_rows_dropped"]
     rmse_chart = hbar_chart(["Train (refit on train)", "Cross-validation", "Test (held out)"],
                             [run["train_rmse"], run["cv_rmse"], run["test_rmse"]], title="RMSE of the chosen model",
                             x_label="RMSE (stars, lower is better)", value_format=_decimals(4), bar_height=40)
-    curve = [(r["iterations"], r["mean_rmse"]) for r in rows
-             if (r["rank"], r["reg"]) == (chosen["rank"], chosen["reg"])]
+    trajectory = [r for r in rows if (r["method"], r["rank"], r["reg"], r["burn_in"]) ==
+                  (chosen["method"], chosen["rank"], chosen["reg"], chosen["burn_in"])]
+    curve = [(r["iterations"], r["mean_rmse"]) for r in trajectory]
+    rule = ("the least complex configuration within one standard error "
+            f"(± {lowest['rmse_standard_error']:.4f}) of the lowest CV RMSE" if chosen["selection_rule"] == "one_se"
+            else "the lowest CV RMSE")
     items = [
-        Card("Chosen rank · reg", f"{chosen['rank']} · {chosen['reg']:g}",
-             f"{chosen['iterations']} iterations, best of {fmt_number(len(rows))} grid points"),
-        Card("CV RMSE", f"{chosen['mean_rmse']:.4f}", f"± {chosen['std_rmse']:.4f} over {chosen['folds']} folds"),
+        Card("Chosen model", _explicit_label(chosen), f"{rule}; {fmt_number(len(rows))} grid points"),
+        Card("CV RMSE", f"{chosen['mean_rmse']:.4f}",
+             f"± {chosen['std_rmse']:.4f} over {chosen['folds']} folds; lowest {lowest['mean_rmse']:.4f}"),
         Card("Train RMSE", f"{run['train_rmse']:.4f}", f"{fmt_number(run['n_train'])} train ratings"),
         Card("Test RMSE", f"{run['test_rmse']:.4f}",
              f"{fmt_number(scored)} test ratings; {fmt_number(run['cold_start_rows_dropped'])} cold-start dropped"),
     ]
+    reg_text = f"reg {chosen['reg']:g}" if chosen["method"] == "als" else f"Bayesian, burn-in {chosen['burn_in']}"
     return Section(
-        "explicit-als", "Explicit ALS", "Rating prediction: every (rank, regularization, iterations) point is "
-        "cross-validated on the train part; the lowest mean CV RMSE is chosen, refit on train and scored once on "
-        "test (als_grid_search, latest als_model_runs row).",
-        cards(items) + figure("als-grid", grid_chart, "Lower is better (darker). Each cell shows the iteration "
-                                                      "count with its lowest CV RMSE.")
+        "explicit-als", "Explicit ALS", "Rating prediction: every grid point (ALS by rank, regularization and "
+        "iterations; Bayesian ALS by rank and sweeps) is cross-validated on the train part; the chosen one is "
+        f"{rule}, refit on train and scored once on test (als_grid_search, latest als_model_runs row).",
+        cards(items) + figures
         + grid(figure("als-rmse", rmse_chart, "Train RMSE far below CV and test RMSE is the gap any "
                                               "regularized factor model leaves on the data it was fitted on."),
-               figure("als-iterations", iteration_curve_chart(curve, chosen["iterations"], chosen["rank"],
-                                                              chosen["reg"]),
+               figure("als-iterations", iteration_curve_chart(curve, chosen["iterations"], chosen["rank"], reg_text),
                       f"Across folds the chosen point varies by ± {chosen['std_rmse']:.4f}: smaller steps "
                       "along the curve are within noise.")),
     )

@@ -13,11 +13,13 @@ from cinemart.evaluation.ranking import RELEVANT_MIN_RATING  # noqa: F401
 from cinemart.evaluation.users import EvaluationUsers, evaluation_users  # noqa: F401
 from cinemart.models.implicit_als import CONFIDENCE_KINDS, ImplicitParams, non_finite_factors  # noqa: F401
 from cinemart.models.popularity import POPULAR_MIN_RATING  # noqa: F401
-from cinemart.tuning.explicit import GridPoint, expand_grid  # noqa: F401
+from cinemart.tuning.explicit import (  # noqa: F401
+    GridPoint, GridResult, expand_grid, require_methods, rmse_standard_error, select)
 from cinemart.tuning.implicit import validate_grid as expand_implicit_grid  # noqa: F401
 from cinemart.tuning.plan import TuningPolicy, sample_users, samples_users  # noqa: F401  the tuning sample rule
 from cinemart.warehouse.audit import library_versions as package_library_versions, run_id  # noqa: F401
-from cinemart.warehouse.explicit_tables import ExplicitSettings  # noqa: F401  als_* settings, explicit grid presets
+from cinemart.warehouse.explicit_tables import (  # noqa: F401  als_* settings, explicit grid presets, grid rows
+    ExplicitSettings, grid_columns, point_of, selection_line)
 from cinemart.warehouse.ranking_tables import (  # noqa: F401  implicit_* settings, the fallback list's labels
     BEYOND_COLUMNS, EASE_EXPLAINED, FALLBACK_MODEL, FALLBACK_SOURCE, NON_PERSONAL_MODELS, PROTOCOL_PARTS,
     RankingSettings, content_of, ease_explanations)

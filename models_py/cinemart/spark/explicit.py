@@ -6,8 +6,11 @@
   als_predictions(split, int_als_factors, settings_json)   -> als_predictions (scored by the train fit)
 
 Same grid (the als_grid var and its presets), same folds (the cv_fold column
-of int_ratings_split), same selection (lowest mean CV RMSE; ties to fewer
-iterations, smaller rank, larger reg), same cold-start drop.
+of int_ratings_split), same selection (`cinemart.tuning.explicit.select`:
+one standard error or lowest, var als_selection_rule), same cold-start drop.
+MLlib has no Bayesian ALS: the default preset's Bayesian part is left out on
+this engine, and a custom grid naming method bayesian is refused in one line
+(`settings_of`, and `cinemart.warehouse.dbt.check_engine_vars` before any work).
 
 Biases. MLlib ALS has none. With `als_biased: true` (the default) the biases
 are modelled around it, in Spark SQL: global mean mu, damped movie biases
@@ -26,11 +29,13 @@ import time
 from functools import reduce
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark._compat import ExplicitSettings, GridPoint, expand_grid
+from cinemart.spark._compat import (ExplicitSettings, GridPoint, GridResult, expand_grid, grid_columns, point_of,
+                                    require_methods, rmse_standard_error, select, selection_line)
 from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, score_pairs,
                                    single_row, spark_run_id, split_frame, tuning_rows)
 from cinemart.spark.resources import Held, release_after_write
@@ -45,8 +50,13 @@ VALIDATION_FOLD = 0  # the one fold a sampled holdout scores (cinemart.warehouse
 MLLIB_SOLVER, MLLIB_DTYPE = "cholesky", "float32"
 
 
+#: The explicit methods MLlib has.
+MLLIB_METHODS = ("als",)
+
+
 def settings_of(settings_json: str) -> ExplicitSettings:
     settings = ExplicitSettings.from_dbt(settings_json)
+    require_methods(settings.grid_name, settings.grid, MLLIB_METHODS)
     for name, given, mllib in (("als_solver", settings.solver, MLLIB_SOLVER),
                                ("als_dtype", settings.dtype, MLLIB_DTYPE)):
         if given != mllib:
@@ -123,20 +133,27 @@ def clipped(score):
     return F.least(F.greatest(score, F.lit(MIN_RATING)), F.lit(MAX_RATING))
 
 
-def rmse(held_out: DataFrame, fitted: FittedExplicit) -> float:
-    """RMSE over held-out rows whose user and movie have factors (coldStartStrategy='drop')."""
+def rmse(held_out: DataFrame, fitted: FittedExplicit) -> tuple[float, float]:
+    """RMSE over held-out rows whose user and movie have factors (coldStartStrategy='drop'), and its
+    rating-level standard error (`cinemart.tuning.explicit.single_fold_standard_error`)."""
     scored = score_pairs(held_out, fitted.table).where(F.col("score").isNotNull())
-    return float(scored.agg(F.sqrt(F.avg((clipped(F.col("score")) - F.col("rating")) ** 2))).first()[0])
+    squared = (clipped(F.col("score")) - F.col("rating")) ** 2
+    row = scored.agg(F.avg(squared).alias("mse"), F.stddev_samp(squared).alias("sd"), F.count(F.lit(1)).alias("n")).first()
+    mse, sd, n = float(row["mse"]), float(row["sd"] or 0.0), int(row["n"])
+    error = 0.0 if n < 2 or mse == 0 else sd / n ** 0.5 / (2 * mse ** 0.5)
+    return mse ** 0.5, error
 
 
 def training_run_id(data_fingerprint: str, settings: ExplicitSettings) -> str:
     return spark_run_id(MODEL_NAME, data_fingerprint, asdict(settings))
 
 
-GRID_SCHEMA = ("run_id string, config_id bigint, rank bigint, reg double, iterations bigint, biased boolean, "
-               "fold_rmse array<double>, mean_rmse double, std_rmse double, fit_seconds double, is_chosen boolean, "
-               "grid_name string, solver string, seed bigint, tuning_strategy string, n_tuning_ratings bigint, "
-               "n_tuning_users bigint, dataset_fingerprint string, library_versions string")
+GRID_SCHEMA = ("run_id string, config_id bigint, method string, rank bigint, reg double, iterations bigint, "
+               "burn_in bigint, biased boolean, fold_rmse array<double>, mean_rmse double, std_rmse double, "
+               "rmse_standard_error double, complexity bigint, fit_seconds double, is_lowest_rmse boolean, "
+               "is_chosen boolean, selection_rule string, grid_name string, solver string, seed bigint, "
+               "tuning_strategy string, n_tuning_ratings bigint, n_tuning_users bigint, dataset_fingerprint string, "
+               "library_versions string")
 
 
 def als_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
@@ -144,11 +161,11 @@ def als_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
     (folds = int_ratings_split.cv_fold) on all train rows, or past tuning_max_ratings (`auto`) or
     with `sampled_holdout`, fold 0 only on a user sample."""
     settings = settings_of(settings_json)
-    points = expand_grid(settings.grid)
     with Held() as held:
         split = held.cache(split_frame(split))
         data_fingerprint = fingerprint(split)
         plan = tuning_rows(split.where(~F.col("is_test")), settings.tuning, settings.seed)
+        points = expand_grid(settings.grid_for(plan.strategy, MLLIB_METHODS))
         train = held.cache(plan.rows)
         folds = sorted(r[0] for r in train.select("cv_fold").distinct().collect())
         if len(folds) < 2 or None in folds:
@@ -158,32 +175,30 @@ def als_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
             raise ValueError(f"the tuning rows hold no cv_fold {VALIDATION_FOLD} to validate on; folds {folds}")
         results = []
         for point in points:
-            fold_rmse, seconds = [], 0.0
+            fold_rmse, seconds, error = [], 0.0, 0.0
             for fold in scored:
                 fitted = fit(train.where(F.col("cv_fold") != fold), settings, point)
                 try:
-                    fold_rmse.append(rmse(train.where(F.col("cv_fold") == fold), fitted))
+                    fold_value, error = rmse(train.where(F.col("cv_fold") == fold), fitted)
+                    fold_rmse.append(fold_value)
                 finally:
                     fitted.table.unpersist()
                 seconds += fitted.fit_seconds
-            mean = sum(fold_rmse) / len(fold_rmse)
-            std = (sum((x - mean) ** 2 for x in fold_rmse) / len(fold_rmse)) ** 0.5
-            results.append((point, fold_rmse, mean, std, seconds))
-    best = min(results, key=lambda r: (r[2], r[0].iterations, r[0].rank, -r[0].reg))
-    run = training_run_id(data_fingerprint, settings)
-    versions = library_versions()
-    solver = mllib_solver(als_for(settings, points[0]))
-    rows = [(run, i, p.rank, float(p.reg), p.iterations, settings.biased, rmses, mean, std, seconds, r is best,
-             settings.grid_name, solver, settings.seed, plan.strategy, plan.n_ratings, plan.n_users,
-             data_fingerprint, versions)
-            for i, r in enumerate(results, start=1) for p, rmses, mean, std, seconds in [r]]
+            results.append(GridResult(point, fold_rmse, float(np.mean(fold_rmse)), float(np.std(fold_rmse)), seconds,
+                                      rmse_standard_error(fold_rmse, error)))
+    best, chosen = select(results, settings.selection_rule)
+    print(f"explicit ALS grid search: {selection_line(best, chosen, settings.selection_rule)}", flush=True)
+    table = grid_columns(results, best, chosen, settings, training_run_id(data_fingerprint, settings), plan.strategy,
+                         plan.n_ratings, plan.n_users, data_fingerprint, mllib_solver(als_for(settings, points[0])),
+                         library_versions())
+    rows = [tuple(row.values()) for row in table.to_pylist()]
     return split.sparkSession.createDataFrame(rows, GRID_SCHEMA)
 
 
 def chosen_point(grid_search: DataFrame) -> tuple[GridPoint, str]:
     """The flagged configuration of als_grid_search and its run id."""
     row = single_row(grid_search, "is_chosen", "als_grid_search")
-    return GridPoint(int(row["rank"]), float(row["reg"]), int(row["iterations"])), str(row["run_id"])
+    return point_of(row.asDict()), str(row["run_id"])
 
 
 def train_fit(int_als_factors: DataFrame, part: str = "train") -> DataFrame:

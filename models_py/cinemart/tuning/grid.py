@@ -2,7 +2,10 @@
 
 A grid is a mapping of key -> list of values (a preset is a named grid); its
 points are the ordered Cartesian product. A key left out takes the model's
-default value, so `{"rank": [25, 50]}` is a valid explicit-ALS grid. Each
+default value, so `{"rank": [25, 50]}` is a valid explicit-ALS grid. A list of
+such mappings is the union of their products, in order: models whose modes
+take different keys (explicit ALS's `als` and `bayesian` methods) are tuned
+in one grid without crossing keys that do not apply. Each
 point is built by the model's own parameter class, whose checks name the bad
 value before any minute of fitting is spent. The best point is the lowest
 `key(result)`; exact ties go to the earlier point in grid order.
@@ -29,8 +32,24 @@ class GridSpec(Generic[Point]):
     def keys(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self.point))  # type: ignore[arg-type]
 
-    def expand(self, grid: Mapping[str, Sequence]) -> list[Point]:
-        """The points of `grid`, in key order; raises ValueError on an unknown key or a bad value."""
+    def expand(self, grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]]) -> list[Point]:
+        """The points of `grid` (a mapping, or a list of mappings in order); raises ValueError on an
+        unknown key, a bad value or a point listed twice."""
+        if isinstance(grid, Mapping):
+            return self._expand_one(grid)
+        if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence) or not grid:
+            raise ValueError(f"a grid must be a mapping of lists or a non-empty list of them, got {grid!r}")
+        points: list[Point] = []
+        for part in grid:
+            if not isinstance(part, Mapping):
+                raise ValueError(f"each part of a grid list must be a mapping of lists, got {part!r}")
+            points.extend(self._expand_one(part))
+        twice = sorted({str(p) for p in points if points.count(p) > 1})
+        if twice:
+            raise ValueError(f"the grid lists {', '.join(twice)} more than once")
+        return points
+
+    def _expand_one(self, grid: Mapping[str, Sequence]) -> list[Point]:
         unknown = sorted(set(grid) - set(self.keys))
         if unknown:
             raise ValueError(f"unknown grid key(s) {unknown}; allowed: {', '.join(self.keys)}")
@@ -47,15 +66,17 @@ class GridSpec(Generic[Point]):
         return [self.point(**dict(zip(keys, values))) for values in itertools.product(*(grid[k] for k in keys))]
 
 
-def resolve_grid(var: str, value: Any, presets: Mapping[str, dict[str, list]]) -> tuple[str, dict[str, list]]:
-    """A preset name -> (name, its grid); a mapping of lists -> ("custom", the mapping)."""
+def resolve_grid(var: str, value: Any, presets: Mapping[str, Any]) -> tuple[str, Any]:
+    """A preset name -> (name, its grid); a mapping of lists (or a list of them) -> ("custom", it)."""
     if isinstance(value, str):
         if value not in presets:
             raise ValueError(f"{var} {value!r} is not a preset; allowed: {', '.join(sorted(presets))} or a mapping")
         return value, presets[value]
     if isinstance(value, Mapping):
         return "custom", dict(value)
-    raise ValueError(f"{var} must be a preset name or a mapping of lists, got {value!r}")
+    if isinstance(value, Sequence) and not isinstance(value, bytes) and all(isinstance(v, Mapping) for v in value):
+        return "custom", [dict(v) for v in value]
+    raise ValueError(f"{var} must be a preset name, a mapping of lists or a list of such mappings, got {value!r}")
 
 
 def select_lowest(results: Sequence[Result], key: Callable[[Result], Any]) -> Result:

@@ -21,6 +21,8 @@ from typing import Iterator, Mapping, Sequence
 import duckdb
 
 from cinemart.data.layout import Layout
+from cinemart.tuning.explicit import PRESETS as EXPLICIT_PRESETS, require_methods
+from cinemart.tuning.grid import resolve_grid
 from cinemart.warehouse.publish import WarehousePaths
 
 
@@ -80,6 +82,11 @@ def check_engine_vars(extra_vars: dict, engine: str) -> None:
     for name, only in ENGINE_ONLY_VARS.items():
         if name in extra_vars and engine != only:
             raise WarehouseError(f"var {name} applies to --engine {only} only, not --engine {engine}")
+    if engine == "spark" and "als_grid" in extra_vars:
+        try:
+            require_methods(*resolve_grid("als_grid", extra_vars["als_grid"], EXPLICIT_PRESETS), ("als",))
+        except ValueError as error:
+            raise WarehouseError(str(error)) from None
     for name, (only, common) in ENGINE_ONLY_VALUES.items():
         if name in extra_vars and engine != only and str(extra_vars[name]) != common:
             raise WarehouseError(f"var {name} {json.dumps(extra_vars[name])} applies to --engine {only} only: "

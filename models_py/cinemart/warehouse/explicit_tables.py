@@ -20,9 +20,11 @@ import pyarrow as pa
 
 from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import IndexedRatings, SplitRatings
-from cinemart.models.explicit_als import ALSConfig, ExplicitALS
+from cinemart.models.explicit_als import METHODS, ALSConfig
 from cinemart.settings import FamilySettings, with_defaults
-from cinemart.tuning.explicit import PRESETS, GridPoint, cross_validate_grid, expand_grid, select_best
+from cinemart.models.explicit import explicit_model
+from cinemart.tuning.explicit import (PRESETS, SELECTION_RULES, GridPoint, GridResult, cross_validate_grid,
+                                      default_grid_for, describe, expand_grid, select)
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
 from cinemart.validation import require_bool, require_int
@@ -39,6 +41,7 @@ class ExplicitSettings(FamilySettings):
     biased: bool
     solver: str
     dtype: str
+    selection_rule: str
 
     @classmethod
     def from_config(cls, given: Mapping[str, Any]) -> ExplicitSettings:
@@ -52,15 +55,23 @@ class ExplicitSettings(FamilySettings):
             biased=require_bool("als_biased", values["als_biased"]),
             solver=str(values["als_solver"]),
             dtype=str(values["als_dtype"]),
+            selection_rule=str(values["als_selection_rule"]),
             seed=require_int("als_seed", values["als_seed"], 0),
             tuning=TuningPolicy.from_config(values),
         )
-        settings.config(GridPoint(rank=1, reg=0.0, iterations=1))  # raises on a bad solver or dtype
+        if settings.selection_rule not in SELECTION_RULES:
+            raise ValueError(f"als_selection_rule {settings.selection_rule!r} is not known; allowed: "
+                             f"{', '.join(SELECTION_RULES)}")
+        for point in expand_grid(grid):
+            settings.config(point)  # raises on a bad solver or dtype, or one a point's method cannot take
         return settings
 
     def config(self, point: GridPoint) -> ALSConfig:
-        return ALSConfig(rank=point.rank, reg=point.reg, iterations=point.iterations, biased=self.biased,
-                         solver=self.solver, dtype=self.dtype, seed=self.seed)
+        return point.config(ALSConfig(biased=self.biased, solver=self.solver, dtype=self.dtype, seed=self.seed))
+
+    def grid_for(self, strategy: str, methods: tuple[str, ...] = METHODS) -> Any:
+        """The grid a tuning strategy scores: the default preset's parts for it (`default_grid_for`), else as given."""
+        return default_grid_for(strategy, methods) if self.grid_name == "default" else self.grid
 
 
 def training_run_id(data: SplitRatings, settings: ExplicitSettings) -> str:
@@ -83,38 +94,66 @@ def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: 
     folds = data.cv_fold[plan.rows]
     n_folds = int(folds.max()) + 1
     score_folds = None if plan.strategy == "kfold" else [0]
-    progress(f"explicit ALS grid search ({plan.strategy}): {len(expand_grid(settings.grid))} configurations x "
+    grid = settings.grid_for(plan.strategy)
+    if grid != settings.grid:
+        progress("explicit ALS grid search: the default grid's Bayesian points are scored by k-fold CV only, "
+                 f"up to tuning_max_ratings ({settings.tuning.max_ratings:,} train ratings); left out here")
+    progress(f"explicit ALS grid search ({plan.strategy}): {len(expand_grid(grid))} configurations x "
              f"{n_folds if score_folds is None else 1} fold(s) on {tuning.rating.size:,} train ratings "
              f"({len(tuning.users):,} users, {len(tuning.movies):,} movies)")
     started = time.perf_counter()
     results = cross_validate_grid(tuning.user_idx, tuning.movie_idx, tuning.rating, folds, len(tuning.users),
-                                  len(tuning.movies), settings.grid, settings.config(GridPoint(1, 0.0, 1)),
+                                  len(tuning.movies), grid, settings.config(GridPoint(1)),
                                   progress=progress, score_folds=score_folds)
-    best = select_best(results)
-    progress(f"explicit ALS grid search done in {time.perf_counter() - started:.1f}s: best rank={best.point.rank} "
-             f"reg={best.point.reg} iterations={best.point.iterations} CV RMSE={best.mean_rmse:.4f}")
-    rid = training_run_id(data, settings)
+    best, chosen = select(results, settings.selection_rule)
+    progress(f"explicit ALS grid search done in {time.perf_counter() - started:.1f}s: "
+             f"{selection_line(best, chosen, settings.selection_rule)}")
+    return grid_columns(results, best, chosen, settings, training_run_id(data, settings), plan.strategy,
+                        plan.n_ratings, plan.n_users, data.fingerprint, settings.solver, library_versions())
+
+
+def selection_line(best: GridResult, chosen: GridResult, rule: str) -> str:
+    """What the grid chose and why, for the build log (both engines)."""
+    def point(r: GridResult) -> str:
+        return f"{describe(r.point)} iterations={r.point.iterations} (CV RMSE {r.mean_rmse:.4f})"
+    if chosen is best:
+        return f"chose {point(best)}, the lowest ({rule})"
+    return (f"lowest {point(best)} +- {best.standard_error:.4f}; chose the least complex point within one "
+            f"standard error: {point(chosen)}")
+
+
+def grid_columns(results: list[GridResult], best: GridResult, chosen: GridResult, settings: ExplicitSettings,
+                 rid: str, strategy: str, n_ratings: int, n_users: int, fingerprint: str,
+                 solver: str, versions: str) -> pa.Table:
+    """als_grid_search's rows, one per point (both engines: `solver` is what actually ran, `versions` the
+    engine's library versions)."""
     n = len(results)
     return pa.table({
         "run_id": [rid] * n,
         "config_id": list(range(1, n + 1)),
+        "method": [r.point.method for r in results],
         "rank": [r.point.rank for r in results],
-        "reg": [float(r.point.reg) for r in results],
+        "reg": pa.array([r.point.reg for r in results], pa.float64()),
         "iterations": [r.point.iterations for r in results],
+        "burn_in": [r.point.burn_in for r in results],
         "biased": [settings.biased] * n,
         "fold_rmse": pa.array([r.fold_rmse for r in results], type=pa.list_(pa.float64())),
         "mean_rmse": [r.mean_rmse for r in results],
         "std_rmse": [r.std_rmse for r in results],
+        "rmse_standard_error": [r.standard_error for r in results],
+        "complexity": [r.point.complexity for r in results],
         "fit_seconds": [r.fit_seconds for r in results],
-        "is_chosen": [r is best for r in results],
+        "is_lowest_rmse": [r is best for r in results],
+        "is_chosen": [r is chosen for r in results],
+        "selection_rule": [settings.selection_rule] * n,
         "grid_name": [settings.grid_name] * n,
-        "solver": [settings.solver] * n,
+        "solver": [solver] * n,
         "seed": [settings.seed] * n,
-        "tuning_strategy": [plan.strategy] * n,
-        "n_tuning_ratings": [plan.n_ratings] * n,
-        "n_tuning_users": [plan.n_users] * n,
-        "dataset_fingerprint": [data.fingerprint] * n,
-        "library_versions": [library_versions()] * n,
+        "tuning_strategy": [strategy] * n,
+        "n_tuning_ratings": [n_ratings] * n,
+        "n_tuning_users": [n_users] * n,
+        "dataset_fingerprint": [fingerprint] * n,
+        "library_versions": [versions] * n,
     })
 
 
@@ -124,7 +163,19 @@ def chosen_point(grid: Mapping[str, np.ndarray]) -> GridPoint:
     if chosen.size != 1:
         raise ValueError(f"als_grid_search must flag exactly one chosen configuration, found {chosen.size}")
     i = int(chosen[0])
-    return GridPoint(rank=int(grid["rank"][i]), reg=float(grid["reg"][i]), iterations=int(grid["iterations"][i]))
+    return point_of({key: grid[key][i] for key in POINT_COLUMNS.split(", ")})
+
+
+#: The columns of als_grid_search that make up its GridPoint.
+POINT_COLUMNS = "method, rank, reg, iterations, burn_in"
+
+
+def point_of(row: Mapping[str, Any]) -> GridPoint:
+    """The GridPoint of an als_grid_search row (reg is null, masked or NaN for a bayesian point)."""
+    reg = row["reg"]
+    missing = reg is None or np.ma.is_masked(reg) or reg != reg
+    return GridPoint(rank=int(row["rank"]), reg=None if missing else float(reg),
+                     iterations=int(row["iterations"]), method=str(row["method"]), burn_in=int(row["burn_in"]))
 
 
 def chosen_parameters(grid: Mapping[str, np.ndarray]) -> str:
@@ -144,7 +195,7 @@ def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint,
                       ("temporal", data.part_rows("temporal")[0]), ("all", slice(None))):
         started = time.perf_counter()
         ratings = IndexedRatings.build(data, rows)
-        factors = ExplicitALS(settings.config(point)).fit_factors(ratings.user_idx, ratings.movie_idx,
+        factors = explicit_model(settings.config(point)).fit_factors(ratings.user_idx, ratings.movie_idx,
                                                                   ratings.rating, len(ratings.users),
                                                                   len(ratings.movies))
         progress(f"explicit ALS refit on {fit} ({ratings.rating.size:,} ratings) in "

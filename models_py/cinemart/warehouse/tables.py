@@ -106,7 +106,7 @@ def int_als_grid_search(split: Relation, model_settings: str) -> pa.Table:
 
 
 def int_als_factors(split: Relation, als_grid_search: Relation, model_settings: str) -> pa.Table:
-    grid = _columns(als_grid_search, "run_id, rank, reg, iterations, is_chosen")
+    grid = _columns(als_grid_search, f"run_id, {explicit.POINT_COLUMNS}, is_chosen")
     return explicit.fits_table(_split(split), explicit.ExplicitSettings.from_dbt(model_settings),
                                explicit.chosen_point(grid), explicit.grid_run_id(grid))
 
@@ -168,7 +168,7 @@ def int_ranking_evaluation(split: Relation, implicit_grid_search: Relation, ease
                            als_grid_search: Relation, int_als_factors: Relation, int_movie_content_vectors: Relation,
                            model_settings: str) -> pa.Table:
     grid = _columns(implicit_grid_search)
-    explicit_grid = _columns(als_grid_search, "rank, reg, iterations, is_chosen, biased")
+    explicit_grid = _columns(als_grid_search, f"{explicit.POINT_COLUMNS}, is_chosen, biased")
     return ranking.ranking_evaluation_table(_split(split), ranking.RankingSettings.from_dbt(model_settings),
                                             ranking.chosen_params(grid), str(grid["run_id"][0]),
                                             ease.chosen_ease(_columns(ease_grid_search)),
