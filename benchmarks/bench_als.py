@@ -1,7 +1,14 @@
-"""Benchmark cinemart's ALS sweep against `implicit`, plus the CV grid search.
+"""Benchmark cinemart's ALS sweep against `implicit`, the CV grid search, and the explicit modes.
 
 Usage:  .venv/bin/python benchmarks/bench_als.py [--ratings 5000000] [--ranks 10 64]
                                                   [--iterations 3] [--repeats 2] [--skip-grid]
+                                                  [--modes-only] [--modes-ratings 1000000]
+
+Modes table: each explicit mode side by side with plain ALS (rank 10, reg
+0.1, 10 iterations): 5-fold CV RMSE on the train part, test RMSE of a fit on
+all of train, seconds per sweep and peak memory of that fit (VmHWM above the
+RSS before it, reset through /proc/self/clear_refs), each as a ratio to
+plain ALS. The synthetic modes rows hold out 20% as test and fold the rest.
 
 Sweep time = wall time of one full iteration (user step + item step): the
 time for --iterations iterations divided by their number, measured from the
@@ -29,8 +36,13 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+import gc
+from pathlib import Path
+
+from cinemart.evaluation.rating import rmse
+from cinemart.models.explicit import explicit_model
 from cinemart.models.explicit_als import ALSConfig, ExplicitALS
-from cinemart.tuning.explicit import PRESETS, cross_validate_grid
+from cinemart.tuning.explicit import PRESETS, GridPoint, cross_validate_grid
 
 from cinemart.evaluation.protocol import RATINGS_CSV, Split, load_split
 
@@ -148,6 +160,73 @@ def grid_timing(split: Split, repeats: int) -> None:
     print(f"{'spark_seed preset, plain mode':<44}{len(results):>7}{best:>9.2f}{SPARK_GRID_SECONDS:>21.0f}")
 
 
+#: The modes side by side: label and grid point (biased model, the warehouse default).
+MODES = [
+    ("plain ALS", GridPoint(rank=10, reg=0.1, iterations=10)),
+    ("ALS, default grid's best", GridPoint(rank=100, reg=0.1, iterations=5)),
+    ("Bayesian ALS (default)", GridPoint(rank=10, iterations=110, method="bayesian", burn_in=10)),
+]
+
+
+def _kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def mode_row(data: Dataset, fold: np.ndarray, test: Dataset, point: GridPoint) -> dict[str, float]:
+    """CV RMSE, test RMSE, seconds per sweep and peak MiB of one mode."""
+    _, users, items, ratings, n_users, n_items = data
+    config = point.config(ALSConfig(seed=2020))
+    grid = {key: [getattr(point, key)] for key in ("rank", "iterations", "method")}
+    grid.update({"burn_in": [point.burn_in]} if point.method == "bayesian" else {"reg": [point.reg]})
+    (cv,) = cross_validate_grid(users, items, ratings, fold, n_users, n_items, grid, ALSConfig(seed=2020),
+                                progress=None)
+    gc.collect()
+    before = _kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    started = time.perf_counter()
+    model = explicit_model(config).fit(users, items, ratings, n_users, n_items)
+    seconds = time.perf_counter() - started
+    peak = (_kib("VmHWM") - before) / 1024
+    return {"cv": cv.mean_rmse, "se": cv.standard_error, "test": rmse(test[3], model.predict(test[1], test[2])),
+            "sweep": seconds / point.iterations, "seconds": seconds, "peak": peak}
+
+
+def peak_ratio(peak: float, plain: float) -> str:
+    """A ratio of peaks, or '-' when plain ALS's peak is below the 1 MiB the measurement resolves."""
+    return f"{peak / plain:.1f}x" if plain >= 1 else "-"
+
+
+def modes_table(datasets: list[tuple[Dataset, np.ndarray, Dataset]]) -> None:
+    header = (f"{'dataset':<17}{'mode':<27}{'CV RMSE':>9}{'+-SE':>8}{'test RMSE':>10}{'/plain':>8}"
+              f"{'s/sweep':>9}{'/plain':>8}{'fit s':>8}{'peak MiB':>10}{'/plain':>8}")
+    print("explicit modes: 5-fold CV on train, test RMSE of a fit on all of train")
+    print(header)
+    print("-" * len(header))
+    for data, fold, test in datasets:
+        rows = [(label, mode_row(data, fold, test, point)) for label, point in MODES]
+        plain = rows[0][1]
+        for label, r in rows:
+            print(f"{data[0]:<17}{label:<27}{r['cv']:>9.4f}{r['se']:>8.4f}{r['test']:>10.4f}"
+                  f"{r['test'] / plain['test']:>7.3f}x{r['sweep']:>9.3f}{r['sweep'] / plain['sweep']:>7.2f}x"
+                  f"{r['seconds']:>8.1f}{r['peak']:>10.0f}{peak_ratio(r['peak'], plain['peak']):>8}", flush=True)
+    print("(time-aware biases are not built yet: no row)")
+
+
+def synthetic_modes_data(n_ratings: int) -> tuple[Dataset, np.ndarray, Dataset]:
+    name, users, items, ratings, n_users, n_items = synthetic_ratings(n_ratings, seed=1)
+    rng = np.random.default_rng(7)
+    is_test = rng.random(users.size) < 0.2
+    train = ~is_test
+    seen_u = np.bincount(users[train], minlength=n_users) > 0
+    seen_i = np.bincount(items[train], minlength=n_items) > 0
+    keep = is_test & seen_u[users] & seen_i[items]
+    return ((name, users[train], items[train], ratings[train], n_users, n_items), rng.integers(0, 5, train.sum()),
+            (name, users[keep], items[keep], ratings[keep], n_users, n_items))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ratings", type=int, default=5_000_000, help="size of the synthetic matrix (0 = skip)")
@@ -155,10 +234,29 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="timed iterations per measurement")
     parser.add_argument("--repeats", type=int, default=2, help="fits per measurement; the fastest counts")
     parser.add_argument("--skip-grid", action="store_true", help="skip the grid-search timing")
+    parser.add_argument("--modes-only", action="store_true", help="print only the explicit modes table")
+    parser.add_argument("--skip-modes", action="store_true", help="skip the explicit modes table")
+    parser.add_argument("--modes-ratings", type=int, default=1_000_000,
+                        help="size of the synthetic matrix of the modes table (0 = skip)")
     args = parser.parse_args()
-
-    datasets: list[Dataset] = []
     split = load_split() if RATINGS_CSV.exists() else None
+    if not args.modes_only:
+        sweeps_and_grid(split, args)
+    if args.skip_modes:
+        return
+    mode_sets = []
+    if split is not None:
+        train = ("ml-small", split.train_user, split.train_item, split.train_rating, split.n_users, split.n_items)
+        test = ("ml-small", split.test_user, split.test_item, split.test_rating, split.n_users, split.n_items)
+        mode_sets.append((train, split.train_fold, test))
+    if args.modes_ratings > 0:
+        mode_sets.append(synthetic_modes_data(args.modes_ratings))
+    print()
+    modes_table(mode_sets)
+
+
+def sweeps_and_grid(split: Split | None, args: argparse.Namespace) -> None:
+    datasets: list[Dataset] = []
     if split is not None:
         datasets.append(
             ("ml-small train", split.train_user, split.train_item, split.train_rating, split.n_users, split.n_items)

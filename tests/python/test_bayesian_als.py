@@ -184,3 +184,14 @@ def test_cv_scores_bayesian_checkpoints_like_separate_chains():
             expected.append(rmse(ratings[held], model.predict(users[held], items[held])))
         np.testing.assert_allclose(result.fold_rmse, expected, rtol=1e-12)
         assert result.standard_error == pytest.approx(np.std(expected, ddof=1) / np.sqrt(3))
+
+
+def test_the_default_grid_samples_only_under_k_fold_cv_and_where_the_engine_has_the_method():
+    from cinemart.tuning.explicit import PRESETS, default_grid_for, require_methods
+
+    assert default_grid_for("kfold") == PRESETS["default"]
+    assert all("method" not in part for part in default_grid_for("sampled_holdout"))
+    assert all("method" not in part for part in default_grid_for("kfold", ("als",)))
+    require_methods("default", PRESETS["default"], ("als",))  # the preset is trimmed, not refused
+    with pytest.raises(ValueError, match="MLlib has no Bayesian ALS"):
+        require_methods("custom", [{"method": ["bayesian"]}], ("als",))

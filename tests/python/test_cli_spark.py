@@ -52,3 +52,15 @@ def test_bad_model_vars_are_refused_on_spark_as_on_duckdb(capsys):
 def test_unknown_engine_is_a_usage_error(capsys):
     assert main(["build", "--engine", "oracle"]) == 2
     assert "invalid choice: 'oracle'" in capsys.readouterr().err
+
+
+def test_a_bayesian_grid_is_refused_on_spark_before_any_work(tmp_path, monkeypatch, capsys):
+    """MLlib has no Bayesian ALS: a custom grid naming it fails in one line; the default preset drops that part
+    instead (cinemart.tuning.explicit.default_grid_for)."""
+    monkeypatch.setenv("CINEMART_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    grid = [{"rank": [10], "reg": [0.1]}, {"method": ["bayesian"], "rank": [10], "iterations": [60]}]
+    code = main(["build", "--engine", "spark", "--from", str(ML_SMALL_DIR), "--vars", json.dumps({"als_grid": grid})])
+    assert code == 2
+    assert "als_grid method bayesian applies to the DuckDB engine only: MLlib has no Bayesian ALS" in \
+        one_line_error(capsys)
+    assert not (tmp_path / "warehouse").exists()
