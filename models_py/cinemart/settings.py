@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "als_biased": True,  # false = Spark's plain model, for parity with the seed notebook
     "als_solver": "cholesky",  # or cg (DuckDB engine only: Spark's MLlib refuses another value than the default)
     "als_dtype": "float32",  # or float64 (DuckDB engine only, likewise)
-    "als_selection_rule": "one_se",  # or lowest: how als_grid_search chooses (cinemart.tuning.explicit)
+    "als_selection_rule": "auto",  # one_se | lowest; auto = one_se, lowest for spark_seed (cinemart.tuning.explicit)
     "als_seed": 2020,
     "implicit_grid": "default",  # preset (default, quick) or a mapping over ImplicitParams' fields
     "implicit_seed": 2020,

@@ -160,6 +160,15 @@ def test_bad_grids_name_the_problem(grid, message):
         expand_grid(grid)
 
 
+def test_als_solver_cg_leaves_bayesian_points_on_cholesky():
+    """The var als_solver picks ALS's solver; a Bayesian draw needs the Cholesky factor, so its points keep it."""
+    from cinemart.warehouse.explicit_tables import ExplicitSettings
+
+    settings = ExplicitSettings.from_config({"als_solver": "cg"})  # the default grid holds a Bayesian part
+    solvers = {p.method: settings.config(p).solver for p in expand_grid(settings.grid)}
+    assert solvers == {"als": "cg", "bayesian": "cholesky"}
+
+
 def test_a_grid_list_is_the_union_of_its_parts_with_defaults_filled_in():
     points = expand_grid([{"rank": [5], "reg": [0.1], "iterations": [3]},
                           {"method": ["bayesian"], "rank": [4], "iterations": [20, 30]}])
@@ -195,3 +204,11 @@ def test_the_default_grid_samples_only_under_k_fold_cv_and_where_the_engine_has_
     require_methods("default", PRESETS["default"], ("als",))  # the preset is trimmed, not refused
     with pytest.raises(ValueError, match="MLlib has no Bayesian ALS"):
         require_methods("custom", [{"method": ["bayesian"]}], ("als",))
+
+
+def test_a_served_bayesian_model_has_no_fold_in_and_says_why():
+    from cinemart.models.fold_in import FoldIn
+
+    with pytest.raises(ValueError, match="no fold-in for Bayesian explicit ALS"):
+        FoldIn.from_parameters("explicit_als", '{"method": "bayesian", "rank": 10, "reg": null, "biased": true}')
+    assert FoldIn.from_parameters("explicit_als", '{"method": "als", "reg": 0.1, "biased": true}').kind == "explicit"

@@ -22,6 +22,9 @@ from cinemart.warehouse.ranking_tables import RankingSettings
     ('{"als_grid": {"reg": [-0.1]}}', "reg"),
     ('{"als_biased": "yes"}', "als_biased must be true or false, got 'yes'"),
     ('{"als_solver": "lu"}', "solver must be one of"),
+    ('{"als_selection_rule": "cheapest"}', "als_selection_rule 'cheapest' is not known; allowed: auto, one_se, lowest"),
+    ('{"als_grid": [{"method": ["bayesian"], "reg": [0.1]}]}', "reg does not apply to method 'bayesian'"),
+    ('{"als_grid": [{"method": ["bayesian"], "iterations": [10]}]}', "method 'bayesian' needs iterations > burn_in, got iterations=10, burn_in=10"),
     ('{"implicit_grid": {"alpha": [0]}}', "alpha"),
     ('{"similar_movies_min_ratings": 0}', "similar_movies_min_ratings must be an integer >= 1, got 0"),
     ('{"tuning_strategy": "fast"}', "tuning_strategy 'fast' is not known; allowed: auto, kfold, sampled_holdout"),
@@ -46,6 +49,10 @@ def test_bad_vars_fail_in_one_line_before_any_work(vars_json, message, capsys, c
 def test_defaults_and_presets_resolve():
     explicit = ExplicitSettings.from_config({"als_grid": "spark_seed", "als_biased": False})
     assert (explicit.grid_name, explicit.biased, explicit.grid["rank"]) == ("spark_seed", False, [5, 10, 15])
+    assert explicit.selection_rule == "lowest"  # auto: the seed notebook's rule for its grid
+    assert ExplicitSettings.from_config({}).selection_rule == "one_se"
+    assert ExplicitSettings.from_config({"als_grid": "spark_seed", "als_selection_rule": "one_se"}).selection_rule \
+        == "one_se"
     ranking = RankingSettings.from_config({})
     assert ranking.grid_name == "default" and ranking.similar_min_ratings == 10
     assert ranking.tuning.strategy == "auto" and ranking.tuning.max_ratings == 2_000_000

@@ -78,11 +78,12 @@ def tables(split, built):
 
 FACTORS = "run_id:string,entity:string,id:bigint,bias:float,factors:array<float>,n_ratings:bigint,global_mean:double"
 CONTRACT = {  # the DuckDB tables' columns and types (models/marts/recommender/*.yml), in Spark's spelling
-    "als_grid_search": "run_id:string,config_id:bigint,rank:bigint,reg:double,iterations:bigint,biased:boolean,"
-                       "fold_rmse:array<double>,mean_rmse:double,std_rmse:double,fit_seconds:double,"
-                       "is_chosen:boolean,grid_name:string,solver:string,seed:bigint,tuning_strategy:string,"
-                       "n_tuning_ratings:bigint,n_tuning_users:bigint,dataset_fingerprint:string,"
-                       "library_versions:string",
+    "als_grid_search": "run_id:string,config_id:bigint,method:string,rank:bigint,reg:double,iterations:bigint,"
+                       "burn_in:bigint,biased:boolean,fold_rmse:array<double>,mean_rmse:double,std_rmse:double,"
+                       "rmse_standard_error:double,complexity:bigint,fit_seconds:double,is_lowest_rmse:boolean,"
+                       "is_chosen:boolean,selection_rule:string,grid_name:string,solver:string,seed:bigint,"
+                       "tuning_strategy:string,n_tuning_ratings:bigint,n_tuning_users:bigint,"
+                       "dataset_fingerprint:string,library_versions:string",
     "als_predictions": "run_id:string,split:string,user_id:bigint,movie_id:bigint,rating:double,"
                        "prediction:double,is_cold_start:boolean",
     "als_factors": FACTORS,

@@ -74,6 +74,9 @@ class FoldIn:
                        alpha=float(p["alpha"]), confidence=str(p.get("confidence", "binary")),
                        threshold=float(p.get("threshold", p.get("confidence_threshold", 4.0))))
         if model == "explicit_als":
+            if p.get("method") == "bayesian":
+                raise ValueError("no fold-in for Bayesian explicit ALS: its served factors are posterior samples "
+                                 "side by side, and a new user's would need the sampler's priors")
             reg = float(p["reg"])
             biased = bool(p.get("biased", engine != "spark"))
             bias_reg = p.get("bias_reg")

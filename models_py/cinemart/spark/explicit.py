@@ -198,7 +198,7 @@ def als_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
 def chosen_point(grid_search: DataFrame) -> tuple[GridPoint, str]:
     """The flagged configuration of als_grid_search and its run id."""
     row = single_row(grid_search, "is_chosen", "als_grid_search")
-    return point_of(row.asDict()), str(row["run_id"])
+    return point_of(row), str(row["run_id"])
 
 
 def train_fit(int_als_factors: DataFrame, part: str = "train") -> DataFrame:

@@ -31,8 +31,8 @@ from cinemart.tuning.grid import GridSpec, select_lowest
 from cinemart.validation import require_int, require_number
 
 SELECTION_RULES = ("one_se", "lowest")
-#: Sweeps a Bayesian point discards when its grid leaves burn_in out.
-DEFAULT_BURN_IN = 10
+#: A Bayesian point's sweeps and discarded sweeps when its grid leaves them out (100 samples kept).
+DEFAULT_BAYESIAN_SWEEPS, DEFAULT_BURN_IN = 110, 10
 
 PRESETS: dict[str, dict[str, list]] = {
     # The grid of the original Spark notebook, for parity runs in plain mode.
@@ -50,7 +50,8 @@ PRESETS: dict[str, dict[str, list]] = {
     # on data up to tuning_max_ratings: past that a fit costs ~10 ALS fits
     # and serves rank x samples columns (`default_grid_for`).
     "default": [{"rank": [25, 50, 100], "reg": [0.05, 0.1, 0.15], "iterations": [5, 10]},
-                {"method": ["bayesian"], "rank": [10], "iterations": [110], "burn_in": [DEFAULT_BURN_IN]}],
+                {"method": ["bayesian"], "rank": [10], "iterations": [DEFAULT_BAYESIAN_SWEEPS],
+                 "burn_in": [DEFAULT_BURN_IN]}],
 }
 
 
@@ -82,21 +83,24 @@ class GridPoint:
     """One explicit grid point; a key a grid leaves out takes ALSConfig's default.
 
     `method` "als" solves (reg applies, burn_in is 0); "bayesian" samples:
-    `iterations` sweeps of which the first `burn_in` (default
-    DEFAULT_BURN_IN) are discarded, and no reg (its prior is learned).
+    `iterations` sweeps (default DEFAULT_BAYESIAN_SWEEPS) of which the first
+    `burn_in` (default DEFAULT_BURN_IN) are discarded, and no reg (its prior
+    is learned).
     """
 
     rank: int = ALSConfig.rank
     reg: float | None = None
-    iterations: int = ALSConfig.iterations
+    iterations: int | None = None
     method: str = "als"
     burn_in: int | None = None
 
     def __post_init__(self) -> None:
         require_int("rank", self.rank, 1)
-        require_int("iterations", self.iterations, 1)
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        default_sweeps = ALSConfig.iterations if self.method == "als" else DEFAULT_BAYESIAN_SWEEPS
+        iterations = default_sweeps if self.iterations is None else self.iterations
+        require_int("iterations", iterations, 1)
         if self.method == "als":
             reg = ALSConfig.reg if self.reg is None else self.reg
             require_number("reg", reg, lambda v: v >= 0, ">= 0")
@@ -110,13 +114,13 @@ class GridPoint:
                                  f"got reg={self.reg!r}: leave reg out of that part of the grid")
             burn_in = DEFAULT_BURN_IN if self.burn_in is None else self.burn_in
             require_int("burn_in", burn_in, 0)
-            if burn_in >= self.iterations:
-                raise ValueError(f"method 'bayesian' needs iterations > burn_in, got iterations={self.iterations}, "
+            if burn_in >= iterations:
+                raise ValueError(f"method 'bayesian' needs iterations > burn_in, got iterations={iterations}, "
                                  f"burn_in={burn_in}")
             reg = None
         object.__setattr__(self, "rank", int(self.rank))
         object.__setattr__(self, "reg", reg)
-        object.__setattr__(self, "iterations", int(self.iterations))
+        object.__setattr__(self, "iterations", int(iterations))
         object.__setattr__(self, "burn_in", int(burn_in))
 
     @property
@@ -125,9 +129,15 @@ class GridPoint:
         return (self.rank + 1) * self.iterations
 
     def config(self, base: ALSConfig) -> ALSConfig:
-        """`base` (biased, solver, seed, ...) at this point."""
+        """`base` (biased, solver, seed, ...) at this point; a Bayesian point draws through Cholesky whatever
+        solver `base` names for ALS points (`solver_of`)."""
         return replace(base, rank=self.rank, reg=ALSConfig.reg if self.reg is None else self.reg,
-                       iterations=self.iterations, method=self.method, burn_in=self.burn_in)
+                       iterations=self.iterations, method=self.method, burn_in=self.burn_in,
+                       solver=self.solver_of(base.solver))
+
+    def solver_of(self, als_solver: str) -> str:
+        """The solver this point runs: the var als_solver for ALS, Cholesky for Bayesian ALS's draws."""
+        return als_solver if self.method == "als" else "cholesky"
 
 
 GRID = GridSpec(GridPoint)

@@ -55,13 +55,10 @@ class ExplicitSettings(FamilySettings):
             biased=require_bool("als_biased", values["als_biased"]),
             solver=str(values["als_solver"]),
             dtype=str(values["als_dtype"]),
-            selection_rule=str(values["als_selection_rule"]),
+            selection_rule=selection_rule_for(str(values["als_selection_rule"]), grid_name),
             seed=require_int("als_seed", values["als_seed"], 0),
             tuning=TuningPolicy.from_config(values),
         )
-        if settings.selection_rule not in SELECTION_RULES:
-            raise ValueError(f"als_selection_rule {settings.selection_rule!r} is not known; allowed: "
-                             f"{', '.join(SELECTION_RULES)}")
         for point in expand_grid(grid):
             settings.config(point)  # raises on a bad solver or dtype, or one a point's method cannot take
         return settings
@@ -72,6 +69,16 @@ class ExplicitSettings(FamilySettings):
     def grid_for(self, strategy: str, methods: tuple[str, ...] = METHODS) -> Any:
         """The grid a tuning strategy scores: the default preset's parts for it (`default_grid_for`), else as given."""
         return default_grid_for(strategy, methods) if self.grid_name == "default" else self.grid
+
+
+def selection_rule_for(var: str, grid_name: str) -> str:
+    """The rule var als_selection_rule names; `auto` is one_se, except lowest for the spark_seed preset, whose
+    seed notebook chose the lowest CV RMSE (so the preset reproduces its choice)."""
+    if var not in ("auto", *SELECTION_RULES):
+        raise ValueError(f"als_selection_rule {var!r} is not known; allowed: auto, {', '.join(SELECTION_RULES)}")
+    if var != "auto":
+        return var
+    return "lowest" if grid_name == "spark_seed" else "one_se"
 
 
 def training_run_id(data: SplitRatings, settings: ExplicitSettings) -> str:
@@ -125,7 +132,7 @@ def selection_line(best: GridResult, chosen: GridResult, rule: str) -> str:
 def grid_columns(results: list[GridResult], best: GridResult, chosen: GridResult, settings: ExplicitSettings,
                  rid: str, strategy: str, n_ratings: int, n_users: int, fingerprint: str,
                  solver: str, versions: str) -> pa.Table:
-    """als_grid_search's rows, one per point (both engines: `solver` is what actually ran, `versions` the
+    """als_grid_search's rows, one per point (both engines: `solver` is what ALS points ran, `versions` the
     engine's library versions)."""
     n = len(results)
     return pa.table({
@@ -147,7 +154,7 @@ def grid_columns(results: list[GridResult], best: GridResult, chosen: GridResult
         "is_chosen": [r is chosen for r in results],
         "selection_rule": [settings.selection_rule] * n,
         "grid_name": [settings.grid_name] * n,
-        "solver": [solver] * n,
+        "solver": [r.point.solver_of(solver) for r in results],
         "seed": [settings.seed] * n,
         "tuning_strategy": [strategy] * n,
         "n_tuning_ratings": [n_ratings] * n,
