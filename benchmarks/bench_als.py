@@ -2,13 +2,14 @@
 
 Usage:  .venv/bin/python benchmarks/bench_als.py [--ratings 5000000] [--ranks 10 64]
                                                   [--iterations 3] [--repeats 2] [--skip-grid]
-                                                  [--modes-only] [--modes-ratings 1000000]
+                                                  [--modes-only] [--modes-size 1m]
 
 Modes table: each explicit mode side by side with plain ALS (rank 10, reg
 0.1, 10 iterations): 5-fold CV RMSE on the train part, test RMSE of a fit on
 all of train, seconds per sweep and peak memory of that fit (VmHWM above the
 RSS before it, reset through /proc/self/clear_refs), each as a ratio to
-plain ALS. The synthetic modes rows hold out 20% as test and fold the rest.
+plain ALS. The synthetic modes rows are a `cinemart data synth` set (bench_scale's sizes), split like
+the warehouse (md5 buckets, 20% test, 5 CV folds).
 
 Sweep time = wall time of one full iteration (user step + item step): the
 time for --iterations iterations divided by their number, measured from the
@@ -28,16 +29,15 @@ The ml-latest-small rows use the training part of the project split
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
-
-import gc
-from pathlib import Path
 
 from cinemart.evaluation.rating import rmse
 from cinemart.models.explicit import explicit_model
@@ -215,16 +215,14 @@ def modes_table(datasets: list[tuple[Dataset, np.ndarray, Dataset]]) -> None:
     print("(time-aware biases are not built yet: no row)")
 
 
-def synthetic_modes_data(n_ratings: int) -> tuple[Dataset, np.ndarray, Dataset]:
-    name, users, items, ratings, n_users, n_items = synthetic_ratings(n_ratings, seed=1)
-    rng = np.random.default_rng(7)
-    is_test = rng.random(users.size) < 0.2
-    train = ~is_test
-    seen_u = np.bincount(users[train], minlength=n_users) > 0
-    seen_i = np.bincount(items[train], minlength=n_items) > 0
-    keep = is_test & seen_u[users] & seen_i[items]
-    return ((name, users[train], items[train], ratings[train], n_users, n_items), rng.integers(0, 5, train.sum()),
-            (name, users[keep], items[keep], ratings[keep], n_users, n_items))
+def synthetic_modes_data(size: str, work: Path) -> tuple[Dataset, np.ndarray, Dataset]:
+    """A `cinemart data synth` set of bench_scale's `size`, split by the warehouse's md5 protocol."""
+    from bench_scale import dataset_folder
+
+    split = load_split(dataset_folder(work, size) / "ratings.csv")
+    name = f"synthetic {size}"
+    return ((name, split.train_user, split.train_item, split.train_rating, split.n_users, split.n_items),
+            split.train_fold, (name, split.test_user, split.test_item, split.test_rating, split.n_users, split.n_items))
 
 
 def main() -> None:
@@ -236,8 +234,10 @@ def main() -> None:
     parser.add_argument("--skip-grid", action="store_true", help="skip the grid-search timing")
     parser.add_argument("--modes-only", action="store_true", help="print only the explicit modes table")
     parser.add_argument("--skip-modes", action="store_true", help="skip the explicit modes table")
-    parser.add_argument("--modes-ratings", type=int, default=1_000_000,
-                        help="size of the synthetic matrix of the modes table (0 = skip)")
+    parser.add_argument("--modes-size", default="1m", help="bench_scale size of the modes table's synthetic set "
+                        "(250k, 1m, 5m; 'none' to skip)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/cinemart-bench"),
+                        help="where synthetic sets are generated once")
     args = parser.parse_args()
     split = load_split() if RATINGS_CSV.exists() else None
     if not args.modes_only:
@@ -249,8 +249,8 @@ def main() -> None:
         train = ("ml-small", split.train_user, split.train_item, split.train_rating, split.n_users, split.n_items)
         test = ("ml-small", split.test_user, split.test_item, split.test_rating, split.n_users, split.n_items)
         mode_sets.append((train, split.train_fold, test))
-    if args.modes_ratings > 0:
-        mode_sets.append(synthetic_modes_data(args.modes_ratings))
+    if args.modes_size != "none":
+        mode_sets.append(synthetic_modes_data(args.modes_size, args.work))
     print()
     modes_table(mode_sets)
 
