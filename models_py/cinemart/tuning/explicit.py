@@ -34,7 +34,7 @@ SELECTION_RULES = ("one_se", "lowest")
 #: A Bayesian point's sweeps and discarded sweeps when its grid leaves them out (100 samples kept).
 DEFAULT_BAYESIAN_SWEEPS, DEFAULT_BURN_IN = 110, 10
 
-PRESETS: dict[str, dict[str, list]] = {
+PRESETS: dict[str, dict[str, list] | list[dict[str, list]]] = {
     # The grid of the original Spark notebook, for parity runs in plain mode.
     "spark_seed": {"rank": [5, 10, 15], "reg": [0.1, 0.01, 0.001], "iterations": [3, 5, 10]},
     # For the default biased model.  Picked by 5-fold CV on ml-latest-small
@@ -43,7 +43,7 @@ PRESETS: dict[str, dict[str, list]] = {
     # and then flattens (0.850 at rank 200-300 for 2-4x the time); the reg
     # optimum sits at 0.1-0.15 with 0.05 bracketing it for larger catalogues,
     # and with n-scaled lambda 5-10 sweeps are converged (more only
-    # overfits at high rank).  18 points, ~10 s on 2 cores.
+    # overfits at high rank).  18 ALS points, ~10 s on 2 cores.
     # The Bayesian part: on ml-latest-small's test split, rank 10 with 100
     # kept samples scores RMSE 0.822 (rank 5: 0.829, rank 25: 0.821 at
     # 2.5x the time); 50 samples score 0.825. It is scored by k-fold CV only,
