@@ -309,3 +309,12 @@ def test_plain_mode_with_the_seed_grid_lands_in_the_seed_band(real_warehouse, tm
     assert 0.909 <= cv_rmse <= 0.919  # regression pin
     assert 0.886 <= test_rmse <= 0.896  # regression pin
     assert 0.87 <= test_rmse <= 0.90  # the seed's band (Spark: 0.8825)
+
+
+def test_the_headline_names_the_chosen_explicit_model(real_warehouse):
+    """What `cinemart build` prints after publishing: a Bayesian choice has no reg, and still gets its line."""
+    from cinemart.warehouse.dbt import headline
+
+    figures = dict(headline(real_warehouse.database))
+    (rmse,), = real_warehouse.query("select test_rmse from als_model_runs")
+    assert figures["explicit ALS test RMSE"] == f"{rmse:.4f} (Bayesian, rank 10, 100 samples)"
