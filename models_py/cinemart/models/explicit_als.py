@@ -158,11 +158,12 @@ def centred_rows(users: np.ndarray, items: np.ndarray, values: np.ndarray, n_use
 
 
 def finite_or_raise(solved: np.ndarray, side: str, it: int, config: ALSConfig) -> np.ndarray:
+    """`solved` if every value is finite; else one error naming the side, the sweep and, for ALS, the remedy."""
     if not np.isfinite(solved).all():
-        raise ALSDivergedError(
-            f"ALS produced non-finite {side} factors in iteration {it} with {config}; "
-            "increase reg (reg=0 cannot handle users/items with fewer ratings than unknowns)"
-        )
+        remedy = ("increase reg (reg=0 cannot handle users/items with fewer ratings than unknowns)"
+                  if config.method == "als" else "its prior precision was not positive definite")
+        raise ALSDivergedError(f"{config.method} produced non-finite {side} factors in iteration {it} with {config}; "
+                               f"{remedy}")
     return solved
 
 
