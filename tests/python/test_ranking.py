@@ -17,7 +17,6 @@ from cinemart.serving import explanations, scoring
 from cinemart.serving.explanations import because_you_liked
 from cinemart.serving.scoring import similar, top_n
 from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
-from cinemart.tuning.ranking import halving_rungs
 
 N_USERS, N_ITEMS = 80, 50
 
@@ -529,47 +528,3 @@ def test_tune_fits_on_non_validation_rows_and_reports_progress(ratings) -> None:
     assert select_best(results).ndcg == max(r.ndcg for r in results)
     with pytest.raises(ValueError, match="no tuning results"):
         select_best([])
-
-
-@pytest.mark.parametrize(("n_points", "rungs"), [(1, 0), (2, 0), (3, 1), (8, 1), (9, 2), (24, 2), (27, 3)])
-def test_successive_halving_cuts_floor_log3_times(n_points, rungs) -> None:
-    assert halving_rungs(n_points) == rungs
-
-
-def test_successive_halving_promotes_each_rungs_best_third_and_chooses_on_every_user(ratings) -> None:
-    """9 points: all on a ninth of the users (seeded), the best 3 of those on a third, the best one on all.
-    Each rung is the plain search on its users' rows, so rerunning that reproduces who went on."""
-    users, items, values = ratings
-    is_validation = np.arange(users.size) % 5 == 0
-    grid = {"factors": [2, 4, 8], "regularization": [0.1, 1.0, 10.0], "iterations": [3], "confidence": ["linear"]}
-    points = validate_grid(grid)
-    halved = tune_implicit(users, items, values, is_validation, N_USERS, N_ITEMS, grid, seed=3, progress=None,
-                           halving=True)
-    again = tune_implicit(users, items, values, is_validation, N_USERS, N_ITEMS, grid, seed=3, progress=None,
-                          halving=True)
-    assert [(r.params, r.metrics, r.n_ratings) for r in again] == \
-        [(r.params, r.metrics, r.n_ratings) for r in halved]  # deterministic per seed
-    assert [r.params for r in halved] == points  # grid order
-    shares = sorted({r.n_ratings for r in halved})
-    assert len(shares) == 3 and shares[-1] == users.size
-    assert [sum(r.n_ratings == s for r in halved) for s in shares] == [6, 2, 1]
-    assert select_best(halved).n_ratings == users.size
-
-    position = np.empty(N_USERS, np.int64)
-    position[np.random.default_rng(3).permutation(N_USERS)] = np.arange(N_USERS)
-    promoted = [r.params for r in halved if r.n_ratings > shares[0]]
-    for share, going_on in ((1 / 9, promoted), (1 / 3, [select_best(halved).params])):
-        rows = position[users] < int(np.ceil(N_USERS * share))
-        plain = tune_implicit(users[rows], items[rows], values[rows], is_validation[rows], N_USERS, N_ITEMS, grid,
-                              seed=3, progress=None)
-        plain = [r for r in plain if r.params in promoted or share == 1 / 9]
-        best = sorted(plain, key=lambda r: -r.ndcg)[:len(going_on)]
-        assert {r.params for r in best} == set(going_on)
-
-
-def test_without_halving_every_point_is_scored_on_every_row(ratings) -> None:
-    users, items, values = ratings
-    is_validation = np.arange(users.size) % 5 == 0
-    grid = {"factors": [2, 4, 8], "regularization": [0.1, 1.0, 10.0], "iterations": [3], "confidence": ["linear"]}
-    results = tune_implicit(users, items, values, is_validation, N_USERS, N_ITEMS, grid, seed=3, progress=None)
-    assert {r.n_ratings for r in results} == {users.size} and len(results) == 9

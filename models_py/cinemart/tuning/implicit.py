@@ -71,12 +71,10 @@ def tune_implicit(
     seed: int = 42,
     k: int = 10,
     progress: Callable[[str], None] | None = print,
-    halving: bool = False,
 ) -> list[TuningResult]:
-    """`cinemart.tuning.ranking.tune_ranking` over the implicit grid's points, each fitted with `seed`;
-    `halving`: by successive halving, its user shares drawn with `seed`."""
+    """`cinemart.tuning.ranking.tune_ranking` over the implicit grid's points, each fitted with `seed`."""
     def fit(params: ImplicitParams, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_u: int, n_i: int):
         return fit_implicit_als(users, items, values, n_u, n_i, params, seed)
 
     return tune_ranking(validate_grid(grid), fit, user_idx, item_idx, ratings, is_validation, n_users, n_items, k,
-                        progress, halving_seed=seed if halving else None)
+                        progress)
