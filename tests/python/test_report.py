@@ -93,8 +93,9 @@ def test_report_shows_the_warehouse(report, real_warehouse):
     page = _Page(report.read_text(encoding="utf-8"))
     text = set(page.text)
     (rank, samples), = real_warehouse.query(
-        "select rank, iterations - burn_in from als_grid_search where is_chosen and method = 'bayesian'")
-    assert {"100,836", "9,742", "4,361", "Drama", f"Bayesian ALS, rank {rank}, {samples} samples"} <= text
+        "select rank, iterations - burn_in from als_grid_search where is_chosen and method = 'bayesian' "
+        "and time_biases")
+    assert {"100,836", "9,742", "4,361", "Drama", f"Bayesian ALS, rank {rank}, {samples} samples, time biases"} <= text
     assert {"Toy Story (1995)", "Star Wars: Episode IV - A New Hope (1977)", "Matrix, The (1999)"} <= set(page.headings)
     assert "Toy Story 2 (1999)" in text
     assert any(h.startswith("User 1 — first user: 232 ratings") for h in page.headings)
