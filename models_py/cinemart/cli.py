@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -493,6 +494,8 @@ def _run_bi(args: argparse.Namespace) -> int:
         print(f"Superset is set up in {site.home}; `cinemart bi` serves it")
         return 0
     server = site.start()
+    # A terminated `cinemart bi` (kill, a service manager) must take its server down with it, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     print(f"Superset: {site.dashboard_url}  (login {ADMIN_USER} / {ADMIN_PASSWORD}; Ctrl-C stops it; log {site.log})")
     try:
         return server.wait()
