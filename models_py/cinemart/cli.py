@@ -13,11 +13,14 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cinemart import __version__
+from cinemart.bi.bundle import BUNDLE_SOURCE, BundleError, write_bundle
+from cinemart.bi.superset import ADMIN_PASSWORD, ADMIN_USER, SupersetError, SupersetSite, stop
 from cinemart.data.catalog import DEFAULT_RELEASE, RELEASES, UnknownDatasetError
 from cinemart.data.fetch import (
     BASE_URL_ENV,
@@ -84,6 +87,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     SettingsError,
     SparkEnvironmentError,
     RecommendError,
+    BundleError,
+    SupersetError,
     OSError,
 )
 
@@ -459,7 +464,46 @@ def _print_recommendations(recommendations: Sequence[Recommendation]) -> None:
         print(f"{r.rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:>8.4f}  {r.source}")
 
 
-COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend]
+def _add_bi(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "bi",
+        help="serve the shipped Superset dashboard on the published warehouse (127.0.0.1)",
+        description="Zip the Superset bundle (bi/superset/bundle) with the database pointed read-only at the "
+        "published warehouse, import it into a fresh metadata database and serve Superset on 127.0.0.1 "
+        "until Ctrl-C. Needs Superset's own venv (`make bi-setup`; `make bi` does both).",
+    )
+    parser.add_argument("--superset-venv", type=Path, default=Path(".bi-venv"), metavar="PATH",
+                        help="the venv Superset is installed in (default: .bi-venv of the project)")
+    parser.add_argument("--home", type=Path, default=Path(".bi-home"), metavar="PATH",
+                        help="Superset's config, metadata database and log (default: .bi-home of the project)")
+    parser.add_argument("--port", type=int, default=8088, help="port on 127.0.0.1 (default 8088)")
+    parser.add_argument("--no-serve", action="store_true", help="set up and import, then exit")
+    parser.set_defaults(handler=_run_bi)
+
+
+def _run_bi(args: argparse.Namespace) -> int:
+    project = find_project_dir()
+    warehouse = database_path(project)
+    if not warehouse.is_file():
+        raise WarehouseError(f"no published warehouse at {warehouse}: run `make run` (cinemart build) first")
+    site = SupersetSite(project / args.superset_venv, project / args.home, args.port)
+    site.check_installed()
+    bundle = write_bundle(project / BUNDLE_SOURCE, warehouse, site.home / "cinemart_dashboard.zip")
+    site.initialise(bundle)
+    if args.no_serve:
+        print(f"Superset is set up in {site.home}; `cinemart bi` serves it")
+        return 0
+    server = site.start()
+    # A terminated `cinemart bi` (kill, a service manager) must take its server down with it, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    print(f"Superset: {site.dashboard_url}  (login {ADMIN_USER} / {ADMIN_PASSWORD}; Ctrl-C stops it; log {site.log})")
+    try:
+        return server.wait()
+    finally:
+        stop(server)
+
+
+COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend, _add_bi]
 
 
 def build_parser() -> argparse.ArgumentParser:
