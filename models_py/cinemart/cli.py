@@ -27,8 +27,9 @@ from cinemart.data.fetch import (
     FetchError,
     fetch,
 )
-from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, detect_layout
-from cinemart.data.preflight import PreflightError, PreflightReport, check_dataset
+from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, Layout, detect_layout
+from cinemart.data.own import OwnData, OwnDataError
+from cinemart.data.preflight import PreflightError, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
 from cinemart.memory import (DUCKDB_LOAD_MEMORY_LIMIT_ENV, DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError,
                              fixed_duckdb_limit, gib, plan_memory)
@@ -76,6 +77,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FetchError,
     UnknownDatasetError,
     DatasetLayoutError,
+    OwnDataError,
     PreflightError,
     MemoryBudgetError,
     SynthError,
@@ -214,6 +216,14 @@ def _add_build(commands: Subcommands) -> None:
                              "which must then hold NAME if one is given)")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, metavar="DIR",
                         help="folder that receives downloads (default: ./data)")
+    parser.add_argument("--ratings", metavar="FILE",
+                        help="own data instead of MovieLens: a CSV, TSV or Parquet ratings file, or PATH.duckdb:TABLE "
+                             "(docs/use-your-own-data.md)")
+    parser.add_argument("--movies", metavar="FILE", help="with --ratings: the catalogue file (optional)")
+    parser.add_argument("--columns", metavar="ROLE=COLUMN,...",
+                        help="with --ratings: the files' column names, e.g. user=customer_id,movie=sku,rating=stars,"
+                             "timestamp=ts (roles: user, movie, rating, timestamp, plays, title, genres; default: "
+                             "MovieLens's names)")
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
                         help='extra dbt vars as a JSON object, e.g. \'{"als_grid": "spark_seed"}\'')
     parser.add_argument("--select", nargs="+", default=[], metavar="SELECTOR",
@@ -251,13 +261,11 @@ def _run_build(args: argparse.Namespace) -> int:
             "is never published)")
     if args.engine == "spark":  # Java and the master, before the data and before dbt starts a JVM
         check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
-    folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
-    layout = detect_layout(folder, movies_encoding=extra.get("movies_encoding") or os.environ.get(MOVIES_ENCODING_ENV))
-    checked = check_dataset(layout)
+    layout, n_ratings = _resolve_data(args, extra)
     project = find_project_dir()
     if args.engine == "spark":
         return _build_on_spark(layout, project, extra, wait=args.wait)
-    memory = _plan_memory(checked)
+    memory = _plan_memory(n_ratings)
     paths = WarehousePaths.for_project(project)
     with BuildLock(paths, wait=args.wait):
         if args.select:  # on the whole working copy: the selection and everything it invalidates
@@ -281,11 +289,26 @@ def _run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan_memory(checked: PreflightReport) -> dict[str, str]:
+def _resolve_data(args: argparse.Namespace, extra: dict) -> tuple[Layout | OwnData, int]:
+    """The data to build from (a MovieLens layout, or own data with --ratings), checked; its rating rows."""
+    if args.ratings is None:
+        if args.movies or args.columns:
+            raise OwnDataError("--movies and --columns go with --ratings FILE")
+        folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
+        layout = detect_layout(folder, movies_encoding=extra.get("movies_encoding")
+                               or os.environ.get(MOVIES_ENCODING_ENV))
+        return layout, check_dataset(layout).files[0].n_data_lines
+    if args.name or args.source:
+        raise OwnDataError("--ratings builds from own data: give it without a MovieLens NAME or --from")
+    own = OwnData.from_arguments(args.ratings, args.movies, args.columns)
+    return own, own.check()
+
+
+def _plan_memory(n_ratings: int) -> dict[str, str]:
     """The build's memory plan (cinemart.memory), from the ratings file's line count: DuckDB's share for dbt's env.
 
     Refuses, before dbt starts, a dataset the budget cannot hold."""
-    plan = plan_memory(checked.files[0].n_data_lines, duckdb_limit=fixed_duckdb_limit())
+    plan = plan_memory(n_ratings, duckdb_limit=fixed_duckdb_limit())
     loading = f" ({gib(plan.duckdb_loading)} while the ratings load)" if plan.duckdb_loading > plan.duckdb else ""
     print(f"memory budget {gib(plan.budget)} ({MEMORY_LIMIT_ENV}): build process and model plugin "
           f"~{gib(plan.plugin)} for {plan.n_ratings:,} ratings, DuckDB {gib(plan.duckdb)}{loading}", flush=True)
