@@ -26,11 +26,11 @@
 
 
 {#- The file's column for each role. Roles left out take the MovieLens CSV
-    names; rating, plays, title and genres are optional (null when the file
-    has no such column, which own_file_columns reports). -#}
+    names; the catalogue's title, genres, imdb and tmdb are optional (null
+    when the file has no such column, which own_file_columns reports). -#}
 {% macro own_column_names() -%}
   {%- set names = {'user': 'userId', 'movie': 'movieId', 'rating': 'rating', 'timestamp': 'timestamp',
-                   'plays': 'plays', 'title': 'title', 'genres': 'genres'} -%}
+                   'title': 'title', 'genres': 'genres', 'imdb': 'imdbId', 'tmdb': 'tmdbId'} -%}
   {%- do names.update(var('own_columns', {}) or {}) -%}
   {{ return(names) }}
 {%- endmacro %}
@@ -121,9 +121,8 @@
   select
       {{ own_field(path, columns, 'user', true) }} as raw_user_id,
       {{ own_field(path, columns, 'movie', true) }} as raw_movie_id,
-      {{ own_field(path, columns, 'rating', false) }} as raw_rating,
-      {{ own_epoch_text(own_field(path, columns, 'timestamp', true)) }} as raw_timestamp,
-      {{ own_field(path, columns, 'plays', false) }} as raw_plays
+      {{ own_field(path, columns, 'rating', true) }} as raw_rating,
+      {{ own_epoch_text(own_field(path, columns, 'timestamp', true)) }} as raw_timestamp
   from {{ own_file_reader(path) }}
 {%- endmacro %}
 
@@ -153,7 +152,26 @@
 {%- endmacro %}
 
 
-{#- A source the own data does not have: tags and links, with no rows. -#}
+{#- The links source: the catalogue's IMDb ('tt0114709' or its digits) and
+    TMDb ids, when it has either column; otherwise no rows. -#}
+{% macro own_links_reader() -%}
+  {%- set path = var('movies_file', none) -%}
+  {%- set columns = own_file_columns(path) if path else {} -%}
+  {%- set names = own_column_names() -%}
+  {%- if path and ((names['imdb'] | lower) in columns or (names['tmdb'] | lower) in columns) -%}
+    select
+        {{ own_field(path, columns, 'movie', true) }} as movieId,
+        coalesce(regexp_replace({{ own_field(path, columns, 'imdb', false) }}, '^tt', ''), '') as imdbId,
+        coalesce({{ own_field(path, columns, 'tmdb', false) }}, '') as tmdbId,
+        cast(null as varchar) as surplus
+    from {{ own_file_reader(path) }}
+  {%- else -%}
+    {{ own_empty_reader('links') }}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- A source the own data does not have (tags; links without ids), with no rows. -#}
 {% macro own_empty_reader(table_name) -%}
   {%- set columns = {'tags': ['userId', 'movieId', 'tag', 'timestamp', 'surplus'],
                      'links': ['movieId', 'imdbId', 'tmdbId', 'surplus']}[table_name] -%}

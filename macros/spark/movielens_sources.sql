@@ -20,7 +20,7 @@
   {%- if source_name != 'movielens' or not reads_own_data() -%}
     {{ return(relation) }}
   {%- endif -%}
-  {%- set reader = {'ratings': own_ratings_reader, 'movies': own_movies_reader}.get(table_name) -%}
+  {%- set reader = {'ratings': own_ratings_reader, 'movies': own_movies_reader, 'links': own_links_reader}.get(table_name) -%}
   {%- set query = reader() if reader else own_empty_reader(table_name) -%}
   {{ return('(' ~ query ~ ') as own_' ~ table_name) }}
 {%- endmacro %}
@@ -30,6 +30,9 @@
       already names them, and the files must not be read -#}
   {%- if source_name != 'movielens' or model.resource_type == 'unit_test' -%}
     {{ return(relation) }}
+  {%- endif -%}
+  {%- if own_data() -%}
+    {{ exceptions.raise_compiler_error("var ratings_file (own data) applies to --target duckdb only: Spark reads MovieLens layouts") }}
   {%- endif -%}
   {%- set reader = {
         'ratings': spark_movielens_ratings,

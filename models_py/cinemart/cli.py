@@ -51,6 +51,7 @@ from cinemart.warehouse.publish import (
     write_atomically,
 )
 from cinemart.report import write_report
+from cinemart.serving.exports import match_export, read_export
 from cinemart.serving.new_user import RecommendError, Recommendation, ServedModel, parse_ratings, served_list
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment, spark_warehouse_dir
 from cinemart.warehouse.dbt import (
@@ -222,7 +223,7 @@ def _add_build(commands: Subcommands) -> None:
     parser.add_argument("--movies", metavar="FILE", help="with --ratings: the catalogue file (optional)")
     parser.add_argument("--columns", metavar="ROLE=COLUMN,...",
                         help="with --ratings: the files' column names, e.g. user=customer_id,movie=sku,rating=stars,"
-                             "timestamp=ts (roles: user, movie, rating, timestamp, plays, title, genres; default: "
+                             "timestamp=ts (roles: user, movie, rating, timestamp, title, genres, imdb, tmdb; default: "
                              "MovieLens's names)")
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
                         help='extra dbt vars as a JSON object, e.g. \'{"als_grid": "spark_seed"}\'')
@@ -259,6 +260,9 @@ def _run_build(args: argparse.Namespace) -> int:
             "--select does not apply to --engine spark, which builds and publishes whole builds only: run "
             "`cinemart build --engine spark` without it (a partial `dbt build --target spark --select ...` "
             "is never published)")
+    if args.engine == "spark" and args.ratings:
+        raise OwnDataError("--ratings (own data) builds on --engine duckdb only: the Spark engine reads MovieLens "
+                           "layouts (docs/use-your-own-data.md)")
     if args.engine == "spark":  # Java and the master, before the data and before dbt starts a JVM
         check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
     layout, n_ratings = _resolve_data(args, extra)
@@ -455,6 +459,11 @@ def _add_recommend(commands: Subcommands) -> None:
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--ratings", metavar="ID:RATING,...", help="e.g. 260:5,1196:4.5,1210:4 (ratings 0.5..5)")
     who.add_argument("--user", type=int, metavar="ID", help="a user id of the warehouse (or any other id)")
+    who.add_argument("--imdb", type=Path, metavar="FILE",
+                     help="a person's IMDb ratings export (Const, Your Rating 1-10), matched by IMDb id")
+    who.add_argument("--letterboxd", type=Path, metavar="FILE",
+                     help="a person's Letterboxd ratings.csv (Name, Year, Rating in half stars), matched by title "
+                          "and year")
     parser.add_argument("-n", type=int, default=10, metavar="N", help="list length (default 10)")
     parser.add_argument("--warehouse", type=Path, metavar="PATH",
                         help="warehouse to read (default: the published warehouse/cinemart.duckdb)")
@@ -465,6 +474,9 @@ def _run_recommend(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise RecommendError(f"-n must be at least 1, got {args.n}")
     database = args.warehouse or database_path(find_project_dir())
+    if args.imdb or args.letterboxd:
+        return _recommend_from_export("imdb" if args.imdb else "letterboxd", args.imdb or args.letterboxd,
+                                      database, args.n)
     if args.ratings is not None:
         ratings = parse_ratings(args.ratings)
         recommendations = ServedModel.load(database).recommend(ratings, args.n)
@@ -474,12 +486,29 @@ def _run_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_recommendations(recommendations: Sequence[Recommendation]) -> None:
+def _recommend_from_export(kind: str, path: Path, database: Path, n: int) -> int:
+    """Match a person's export to the warehouse, fold them in, print the match report and their list."""
+    served = ServedModel.load(database)
+    matched = match_export(kind, read_export(kind, path), database, served.rated)
+    print(f"matched {len(matched.ratings)} of {matched.n_rows} rated movies in {path.name}")
+    for row in matched.unmatched:
+        print(f"  not matched: {row.label}: {row.reason}")
+    if not matched.ratings:
+        raise RecommendError(f"--{kind}: none of the {matched.n_rows} movies matched the warehouse's movies")
+    recommendations = served.recommend(matched.ratings, n)
+    liked = (served.because_you_liked(matched.ratings, recommendations)
+             if recommendations and recommendations[0].source == "fold_in" else [None] * len(recommendations))
+    print()
+    _print_recommendations(recommendations, [served.titles.get(m, str(m)) if m is not None else "" for m in liked])
+    return 0
+
+
+def _print_recommendations(recommendations: Sequence[Recommendation], because: Sequence[str] = ()) -> None:
     width = min(60, max([len("title"), *(len(r.title) for r in recommendations)]))
-    print(f"{'rank':>4}  {'movie_id':>8}  {'title':<{width}}  {'score':>8}  source")
-    for r in recommendations:
+    print(f"{'rank':>4}  {'movie_id':>8}  {'title':<{width}}  {'score':>8}  source" + ("  because you liked" if because else ""))
+    for r, liked in zip(recommendations, because or [""] * len(recommendations)):
         title = r.title if len(r.title) <= width else r.title[:width - 1] + "…"
-        print(f"{r.rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:>8.4f}  {r.source}")
+        print(f"{r.rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:>8.4f}  {r.source:<16}  {liked}".rstrip())
 
 
 COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend]

@@ -10,6 +10,7 @@ quarantined rows.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -126,14 +127,17 @@ def test_csv_without_a_catalogue(tmp_path: Path) -> None:
     ratings = tmp_path / "ratings.csv"
     lines = (ml / "ratings.csv").read_text().splitlines()
     movie_ids = {line.split(",")[1] for line in lines[1:]}
-    extra = ["7,x-1,four,1000000000", "7,,4.0,1000000000", "8,x-2,4.0,yesterday"]
+    extra = ["7,x-1,four,1000000000", "7,,4.0,1000000000", "8,x-2,4.0,yesterday", "99,x-3,4.5,2001-09-09 01:46:40"]
     renamed = [line.replace(",", ",x-", 1) for line in lines[1:]]  # movie ids 'x-<id>'
     ratings.write_text("\n".join(["person,film,score,ts", *renamed, *extra]) + "\n")
     con = _build(OwnData.from_arguments(str(ratings), None, "user=person,movie=film,rating=score,timestamp=ts"),
                  tmp_path / "work")
     reasons = dict(con.execute("select reason, count(*) from quarantine_ratings group by reason").fetchall())
     assert reasons == {"unparseable_rating": 1, "missing_field": 1, "unparseable_timestamp": 1}
-    assert _scalar(con, "select count(*) from stg_movielens__ratings") == len(lines) - 1
+    assert _scalar(con, "select count(*) from stg_movielens__ratings") == len(lines)  # + the ISO-timestamped row
+    assert _scalar(con, "select rated_at from stg_movielens__ratings join movies using (movie_id) "
+                   "where user_id = 99 and source_movie_id = 'x-3'") == \
+        datetime(2001, 9, 9, 1, 46, 40)
     assert _scalar(con, "select count(*) from movies") == len(movie_ids)
     assert _scalar(con, "select count(*) from movies where title <> source_movie_id or len(genres) > 0") == 0
     assert con.execute("select genre, count(*) from movie_genres group by genre").fetchall() == \
@@ -176,3 +180,9 @@ def test_columns_are_parsed_and_bad_mappings_are_one_line(tmp_path: Path, capsys
     assert "is not a file" in capsys.readouterr().err
     assert main(["build", "--movies", str(ratings)]) == 2
     assert "go with --ratings" in capsys.readouterr().err
+    assert main(["build", "--ratings", str(ratings), "--engine", "spark"]) == 2
+    assert "builds on --engine duckdb only" in capsys.readouterr().err
+    plays = tmp_path / "plays.csv"
+    plays.write_text("userId,movieId,plays,timestamp\n1,1,3,1000000000\n")
+    assert main(["build", "--ratings", str(plays)]) == 2
+    assert "no column 'rating'" in capsys.readouterr().err

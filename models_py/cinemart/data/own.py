@@ -18,10 +18,11 @@ import duckdb
 
 #: Column roles: the ratings file's, then the catalogue's (movie is in both), each with the
 #: column name used when --columns leaves it out (MovieLens's CSV names).
-RATINGS_ROLES = {"user": "userId", "movie": "movieId", "rating": "rating", "timestamp": "timestamp",
-                 "plays": "plays"}
-MOVIES_ROLES = {"movie": "movieId", "title": "title", "genres": "genres"}
-REQUIRED_RATINGS_ROLES = ("user", "movie", "timestamp")
+RATINGS_ROLES = {"user": "userId", "movie": "movieId", "rating": "rating", "timestamp": "timestamp"}
+MOVIES_ROLES = {"movie": "movieId", "title": "title", "genres": "genres", "imdb": "imdbId", "tmdb": "tmdbId"}
+#: The explicit and ranking models, their evaluation and the marts all read a star rating and a time:
+#: interactions without a rating (plays, purchases) are refused rather than built into misleading tables.
+REQUIRED_RATINGS_ROLES = ("user", "movie", "rating", "timestamp")
 REQUIRED_MOVIES_ROLES = ("movie",)
 #: PATH.duckdb:TABLE (or .db): a table of a DuckDB database (same rule as macros/own_data.sql).
 DUCKDB_TABLE = re.compile(r"(.+\.(?:duckdb|db)):([A-Za-z_][A-Za-z0-9_.]*)")
@@ -85,8 +86,10 @@ class OwnData:
             name = self.columns.get(role, default)
             if name.lower() not in lower and (role in required or role in self.columns):
                 given = f"--columns {role}={name}" if role in self.columns else f"the default name for {role}"
+                implicit = (" (data without any rating column, such as plays or purchases, cannot be built)"
+                            if role == "rating" else "")
                 raise OwnDataError(f"{option} {path} has no column {name!r} ({given}); its columns: "
-                                   f"{', '.join(found)}. Name the {role} column with --columns {role}=COLUMN")
+                                   f"{', '.join(found)}. Name the {role} column with --columns {role}=COLUMN{implicit}")
 
 
 def _absolute(path: str) -> str:
