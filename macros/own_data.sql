@@ -26,12 +26,14 @@
 
 
 {#- The file's column for each role. Roles left out take the MovieLens CSV
-    names; the catalogue's title, genres, imdb and tmdb are optional (null
+    names, and the catalogue's movie column (catalogue_movie) the ratings
+    file's; the catalogue's title, genres, imdb and tmdb are optional (null
     when the file has no such column, which own_file_columns reports). -#}
 {% macro own_column_names() -%}
   {%- set names = {'user': 'userId', 'movie': 'movieId', 'rating': 'rating', 'timestamp': 'timestamp',
                    'title': 'title', 'genres': 'genres', 'imdb': 'imdbId', 'tmdb': 'tmdbId'} -%}
   {%- do names.update(var('own_columns', {}) or {}) -%}
+  {%- if 'catalogue_movie' not in names -%}{%- do names.update({'catalogue_movie': names['movie']}) -%}{%- endif -%}
   {{ return(names) }}
 {%- endmacro %}
 
@@ -133,7 +135,7 @@
   {%- set path = var('movies_file', none) -%}
   {%- if path -%}
     {%- set columns = own_file_columns(path) -%}
-    {%- set movie = own_field(path, columns, 'movie', true) -%}
+    {%- set movie = own_field(path, columns, 'catalogue_movie', true) -%}
     select
         {{ movie }} as movieId,
         coalesce({{ own_field(path, columns, 'title', false) }}, {{ movie }}) as title,
@@ -160,7 +162,7 @@
   {%- set names = own_column_names() -%}
   {%- if path and ((names['imdb'] | lower) in columns or (names['tmdb'] | lower) in columns) -%}
     select
-        {{ own_field(path, columns, 'movie', true) }} as movieId,
+        {{ own_field(path, columns, 'catalogue_movie', true) }} as movieId,
         coalesce(regexp_replace({{ own_field(path, columns, 'imdb', false) }}, '^tt', ''), '') as imdbId,
         coalesce({{ own_field(path, columns, 'tmdb', false) }}, '') as tmdbId,
         cast(null as varchar) as surplus

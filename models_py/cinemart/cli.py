@@ -223,7 +223,7 @@ def _add_build(commands: Subcommands) -> None:
     parser.add_argument("--movies", metavar="FILE", help="with --ratings: the catalogue file (optional)")
     parser.add_argument("--columns", metavar="ROLE=COLUMN,...",
                         help="with --ratings: the files' column names, e.g. user=customer_id,movie=sku,rating=stars,"
-                             "timestamp=ts (roles: user, movie, rating, timestamp, title, genres, imdb, tmdb; default: "
+                             "timestamp=ts (roles: user, movie, rating, timestamp; the catalogue's catalogue_movie, title, genres, imdb, tmdb; default: "
                              "MovieLens's names)")
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
                         help='extra dbt vars as a JSON object, e.g. \'{"als_grid": "spark_seed"}\'')
@@ -505,7 +505,8 @@ def _recommend_from_export(kind: str, path: Path, database: Path, n: int) -> int
 
 def _print_recommendations(recommendations: Sequence[Recommendation], because: Sequence[str] = ()) -> None:
     width = min(60, max([len("title"), *(len(r.title) for r in recommendations)]))
-    print(f"{'rank':>4}  {'movie_id':>8}  {'title':<{width}}  {'score':>8}  source" + ("  because you liked" if because else ""))
+    tail = f"{'source':<16}  because you liked" if because else "source"
+    print(f"{'rank':>4}  {'movie_id':>8}  {'title':<{width}}  {'score':>8}  {tail}")
     for r, liked in zip(recommendations, because or [""] * len(recommendations)):
         title = r.title if len(r.title) <= width else r.title[:width - 1] + "…"
         print(f"{r.rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:>8.4f}  {r.source:<16}  {liked}".rstrip())

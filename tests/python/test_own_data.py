@@ -22,7 +22,7 @@ from cinemart.warehouse.dbt import find_project_dir, run_dbt
 from movielens_fixtures import write_csv_dataset
 from sql_builds import SQL_LAYERS
 
-RENAMED = "user=customer,movie=item,rating=stars,timestamp=watched_at,title=name"
+RENAMED = "user=customer,movie=item,rating=stars,timestamp=watched_at,title=name"  # one movie column name in both
 
 # rows appended to the clean ratings, each failing one check: (customer, item, stars, watched_at) -> reason
 HOSTILE = {

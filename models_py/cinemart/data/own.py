@@ -16,14 +16,15 @@ from pathlib import Path
 
 import duckdb
 
-#: Column roles: the ratings file's, then the catalogue's (movie is in both), each with the
-#: column name used when --columns leaves it out (MovieLens's CSV names).
+#: Column roles: the ratings file's, then the catalogue's, each with the column name used when
+#: --columns leaves it out (MovieLens's CSV names; the catalogue's movie column: the ratings file's).
 RATINGS_ROLES = {"user": "userId", "movie": "movieId", "rating": "rating", "timestamp": "timestamp"}
-MOVIES_ROLES = {"movie": "movieId", "title": "title", "genres": "genres", "imdb": "imdbId", "tmdb": "tmdbId"}
+MOVIES_ROLES = {"catalogue_movie": "movieId", "title": "title", "genres": "genres", "imdb": "imdbId",
+                "tmdb": "tmdbId"}
 #: The explicit and ranking models, their evaluation and the marts all read a star rating and a time:
 #: interactions without a rating (plays, purchases) are refused rather than built into misleading tables.
 REQUIRED_RATINGS_ROLES = ("user", "movie", "rating", "timestamp")
-REQUIRED_MOVIES_ROLES = ("movie",)
+REQUIRED_MOVIES_ROLES = ("catalogue_movie",)
 #: PATH.duckdb:TABLE (or .db): a table of a DuckDB database (same rule as macros/own_data.sql).
 DUCKDB_TABLE = re.compile(r"(.+\.(?:duckdb|db)):([A-Za-z_][A-Za-z0-9_.]*)")
 
@@ -83,9 +84,12 @@ class OwnData:
             raise OwnDataError(f"{option} {path} cannot be read: {first}") from None
         lower = {name.lower() for name in found}
         for role, default in roles.items():
-            name = self.columns.get(role, default)
+            name = self.columns.get(role) or (self.columns.get("movie", default) if role == "catalogue_movie"
+                                              else default)
             if name.lower() not in lower and (role in required or role in self.columns):
-                given = f"--columns {role}={name}" if role in self.columns else f"the default name for {role}"
+                given = (f"--columns {role}={name}" if role in self.columns
+                         else f"--columns movie={name}, which it defaults to" if role == "catalogue_movie"
+                         and "movie" in self.columns else f"the default name for {role}")
                 implicit = (" (data without any rating column, such as plays or purchases, cannot be built)"
                             if role == "rating" else "")
                 raise OwnDataError(f"{option} {path} has no column {name!r} ({given}); its columns: "
