@@ -47,10 +47,11 @@ def _movie_key(column: str) -> str:
     return f"'tt' || lpad({column}::varchar, 7, '0')"
 
 
-def _build(own: OwnData, work: Path) -> duckdb.DuckDBPyConnection:
+def _build(own: OwnData, work: Path, whole: bool = False) -> duckdb.DuckDBPyConnection:
+    """dbt build of the SQL layers (`whole`: of every model) with their data tests, opened read-only."""
     database = work / "warehouse.duckdb"
     result = run_dbt("build", own, project_dir=find_project_dir(), database=database,
-                     select=[*SQL_LAYERS, "path:models/staging/base"], target_dir=work)
+                     select=[] if whole else [*SQL_LAYERS, "path:models/staging/base"], target_dir=work)
     assert result.returncode == 0, f"dbt build of own data failed, see {work / 'logs'}"
     return duckdb.connect(str(database), read_only=True)
 
@@ -143,6 +144,20 @@ def test_csv_without_a_catalogue(tmp_path: Path) -> None:
     assert con.execute("select genre, count(*) from movie_genres group by genre").fetchall() == \
         [("(no genres listed)", len(movie_ids))]
     assert _scalar(con, "select count(*) from users where source_user_id <> user_id::varchar") == 0
+
+
+def test_whole_warehouse_without_a_catalogue(parquet_build, tmp_path: Path) -> None:
+    """Every model and data test, from UUID-keyed ratings and no catalogue: nothing to compare for content."""
+    _, ml, n_source = parquet_build
+    con = _build(OwnData.from_arguments(str(ml.parent / "ratings.parquet"), None, RENAMED), tmp_path, whole=True)
+    assert _scalar(con, "select n_ratings + n_quarantined_ratings from dataset_overview") == n_source + len(HOSTILE)
+    assert _scalar(con, "select count(*) from quarantine_ratings") == 3  # the unknown movie is now in movies
+    n_users = _scalar(con, "select count(*) from users")
+    assert _scalar(con, "select count(distinct user_id) from user_recommendations") == n_users
+    assert _scalar(con, "select count(*) from user_recommendations r join movies m using (movie_id) "
+                        "where m.title <> m.source_movie_id") == 0
+    assert {s for (s,) in con.execute("select distinct source from similar_movies").fetchall()} <= \
+        {"collaborative", "blend"}
 
 
 def test_tsv_and_duckdb_table_inputs(tmp_path: Path) -> None:
