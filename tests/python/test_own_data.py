@@ -81,6 +81,7 @@ def parquet_build(tmp_path_factory: pytest.TempPathFactory):
     return _build(own, tmp / "work"), ml, n_source
 
 
+@pytest.mark.slow
 def test_parquet_with_renamed_columns_and_uuid_users(parquet_build) -> None:
     con, ml, n_source = parquet_build
     reasons = dict(con.execute("select reason, count(*) from quarantine_ratings group by reason").fetchall())
@@ -108,6 +109,7 @@ def test_parquet_with_renamed_columns_and_uuid_users(parquet_build) -> None:
     assert _scalar(con, "select count(*) from movies where source_movie_id = 'tt9999999'") == 0
 
 
+@pytest.mark.slow
 def test_the_id_mapping_is_deterministic(parquet_build, tmp_path: Path) -> None:
     """The same files, rows in another order, give the same ids."""
     con, ml, _ = parquet_build
@@ -122,6 +124,7 @@ def test_the_id_mapping_is_deterministic(parquet_build, tmp_path: Path) -> None:
         con.execute("select movie_id, source_movie_id from movies order by 1").fetchall()
 
 
+@pytest.mark.slow
 def test_csv_without_a_catalogue(tmp_path: Path) -> None:
     """Titles fall back to the ids, no genres; integer user ids are kept as they are."""
     ml = _exported(tmp_path)
@@ -146,6 +149,7 @@ def test_csv_without_a_catalogue(tmp_path: Path) -> None:
     assert _scalar(con, "select count(*) from users where source_user_id <> user_id::varchar") == 0
 
 
+@pytest.mark.slow
 def test_whole_warehouse_without_a_catalogue(parquet_build, tmp_path: Path) -> None:
     """Every model and data test, from UUID-keyed ratings and no catalogue: nothing to compare for content.
 
@@ -170,6 +174,7 @@ def test_whole_warehouse_without_a_catalogue(parquet_build, tmp_path: Path) -> N
     assert "content" not in sources and "collaborative" in sources
 
 
+@pytest.mark.slow
 def test_tsv_and_duckdb_table_inputs(tmp_path: Path) -> None:
     """A TSV file and a table of a DuckDB database read like the CSV they hold."""
     ml = _exported(tmp_path)
