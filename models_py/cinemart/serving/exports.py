@@ -118,13 +118,13 @@ def match_export(kind: Kind, rows: list[ExportRow], database: Path, rated: froze
     con = connect(database)
     try:
         if kind == "imdb":
-            found = con.execute("select movie_id, imdb_id from movies where imdb_id is not null").fetchall()
+            found = con.execute("select movie_id, imdb_id from movies where imdb_id is not null order by movie_id").fetchall()
             index: dict[tuple[str, int | None], list[int]] = {}
             for movie_id, imdb_id in found:
                 if imdb_id.strip().isdigit():
                     index.setdefault((str(int(imdb_id)), None), []).append(movie_id)
         else:
-            found = con.execute("select movie_id, title, release_year from movies").fetchall()
+            found = con.execute("select movie_id, title, release_year from movies order by movie_id").fetchall()
             index = {}
             for movie_id, title, year in found:
                 index.setdefault((normalised_title(title), year), []).append(movie_id)
