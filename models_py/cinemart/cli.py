@@ -52,6 +52,7 @@ from cinemart.warehouse.publish import (
 from cinemart.report import write_report
 from cinemart.serving.new_user import RecommendError, Recommendation, ServedModel, parse_ratings, served_list
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment, spark_warehouse_dir
+from cinemart.spark.readers.serve_command import SERVE_ERRORS, add_serve
 from cinemart.warehouse.dbt import (
     WarehouseError,
     check_engine_vars,
@@ -84,6 +85,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     SettingsError,
     SparkEnvironmentError,
     RecommendError,
+    *SERVE_ERRORS,
     OSError,
 )
 
@@ -459,7 +461,7 @@ def _print_recommendations(recommendations: Sequence[Recommendation]) -> None:
         print(f"{r.rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:>8.4f}  {r.source}")
 
 
-COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend]
+COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend, add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
