@@ -52,7 +52,7 @@ def run_serve(args: argparse.Namespace) -> int:
     warehouse = Path(spark_warehouse_dir())
     if "://" in str(warehouse):
         raise ThriftServerError(f"cinemart serve mirrors a local Spark warehouse; {warehouse} is a URL: "
-                                "point a cluster's Thrift Server at its shared Hive metastore (docs/spark-readers.md)")
+                                "point a cluster's Thrift Server at its shared Hive metastore (docs/spark.md)")
     server = ThriftServer((warehouse if warehouse.is_absolute() else project / warehouse).resolve(),
                           port=args.port, master=args.master)
     if not port_is_free(server.host, server.port):
