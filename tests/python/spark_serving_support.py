@@ -4,9 +4,43 @@ publish a Spark build (test_spark_publish) and serve it over HiveServer2 (test_s
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from movielens_fixtures import write_csv_dataset
+from spark_sql_support import layout_vars
+
+
+class Reader(threading.Thread):
+    """Runs `read` (one query on the reader's own connection or session, as a BI client would)
+    every `pause` seconds until stopped; keeps each answer and the first line of each error."""
+
+    def __init__(self, read: Callable[[], tuple], pause: float):
+        super().__init__(daemon=True)
+        self.read, self.pause = read, pause
+        self.seen: list[tuple] = []
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.seen.append(self.read())
+            except Exception as error:  # any failure a reader would see
+                self.errors.append(str(error).splitlines()[0][:300])
+            time.sleep(self.pause)
+
+
+def two_releases(work: Path, seeds: tuple[int, int]) -> list[tuple[dict, tuple[int, int]]]:
+    """Two different csv releases under `work`: (data vars, expected (clean, quarantined) counts) each."""
+    old = write_csv_dataset(work / "old", n_users=20, seed=seeds[0])
+    new = write_csv_dataset(work / "new", n_users=35, seed=seeds[1])
+    counts = [(f.n_clean_ratings, f.n_source_ratings - f.n_clean_ratings) for f in (old, new)]
+    assert counts[0] != counts[1]
+    return [(layout_vars(f.path), c) for f, c in zip((old, new), counts)]
 
 
 def add_factor_tables(spark, build: str) -> None:

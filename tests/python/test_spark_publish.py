@@ -9,7 +9,6 @@ publish it sees the new build, and a rollback serves the old one again.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -17,9 +16,8 @@ import pytest
 pytest.importorskip("pyspark")
 pytest.importorskip("dbt.adapters.spark")
 
-from movielens_fixtures import write_csv_dataset  # noqa: E402
-from spark_serving_support import add_factor_tables, check_serving_functions  # noqa: E402
-from spark_sql_support import dbt_cli, dbt_spark, layout_vars, record_whole_build  # noqa: E402
+from spark_serving_support import Reader, add_factor_tables, check_serving_functions, two_releases  # noqa: E402
+from spark_sql_support import dbt_cli, dbt_spark, record_whole_build  # noqa: E402
 
 BUILD, SERVING = "publish_build", "cinemart"
 # the ratings chain only: enough tables to rebuild, cheap to build twice
@@ -30,12 +28,7 @@ READ = f"select (select count(*) from {SERVING}.stg_movielens__ratings), (select
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     """Two different csv releases: (data vars, expected (clean, quarantined) counts)."""
-    work = tmp_path_factory.mktemp("data")
-    old = write_csv_dataset(work / "old", n_users=20, seed=3)
-    new = write_csv_dataset(work / "new", n_users=35, seed=4)
-    counts = [(f.n_clean_ratings, f.n_source_ratings - f.n_clean_ratings) for f in (old, new)]
-    assert counts[0] != counts[1]
-    return [(layout_vars(f.path), c) for f, c in zip((old, new), counts)]
+    return two_releases(tmp_path_factory.mktemp("data"), (3, 4))
 
 
 def publish(work, dbt_vars, **args) -> bool:
@@ -55,32 +48,14 @@ def build(spark, work, dbt_vars) -> bool:
     return built
 
 
-class Reader(threading.Thread):
-    """Polls the serving views from its own session (as a BI client would) until stopped."""
-
-    def __init__(self, spark):
-        super().__init__(daemon=True)
-        self.session = spark.newSession()
-        self.seen: list[tuple[int, int]] = []
-        self.errors: list[str] = []
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                self.seen.append(tuple(self.session.sql(READ).collect()[0]))
-            except Exception as error:  # any failure a reader would see
-                self.errors.append(str(error).splitlines()[0])
-            time.sleep(0.05)
-
-
 def test_readers_see_a_whole_version_during_a_rebuild_and_rollback(spark, datasets, tmp_path):
     (old_vars, old_counts), (new_vars, new_counts) = datasets
     assert build(spark, tmp_path, old_vars)
     assert publish(tmp_path, old_vars)
     assert tuple(spark.sql(READ).collect()[0]) == old_counts
 
-    reader = Reader(spark)
+    session = spark.newSession()
+    reader = Reader(lambda: tuple(session.sql(READ).collect()[0]), pause=0.05)
     reader.start()
     try:
         assert build(spark, tmp_path, new_vars)  # drops and rewrites every build table

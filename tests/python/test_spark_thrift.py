@@ -29,9 +29,8 @@ pytest.importorskip("pyspark")
 pytest.importorskip("dbt.adapters.spark")
 hive = pytest.importorskip("pyhive.hive")
 
-from movielens_fixtures import write_csv_dataset  # noqa: E402
-from spark_serving_support import add_factor_tables, check_serving_functions  # noqa: E402
-from spark_sql_support import PROJECT_DIR, dbt_spark, layout_vars, record_whole_build  # noqa: E402
+from spark_serving_support import Reader, add_factor_tables, check_serving_functions, two_releases  # noqa: E402
+from spark_sql_support import PROJECT_DIR, dbt_spark, record_whole_build  # noqa: E402
 
 pytestmark = [pytest.mark.thrift, pytest.mark.slow]
 
@@ -96,34 +95,10 @@ class Serve:
         return self.process.wait(timeout=60)
 
 
-class Reader(threading.Thread):
-    """Polls the served views over HiveServer2 on its own connection, as a dashboard would."""
-
-    def __init__(self, port: int):
-        super().__init__(daemon=True)
-        self.cursor = hive.connect(host="127.0.0.1", port=port, username="reader").cursor()
-        self.seen: list[tuple[int, int]] = []
-        self.errors: list[str] = []
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                self.cursor.execute(READ)
-                self.seen.append(tuple(self.cursor.fetchall()[0]))
-            except Exception as error:  # any failure a BI client would see
-                self.errors.append(str(error).splitlines()[0][:300])
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
-    work = tmp_path_factory.mktemp("thrift_data")
-    old = write_csv_dataset(work / "old", n_users=20, seed=5)
-    new = write_csv_dataset(work / "new", n_users=35, seed=6)
-    counts = [(f.n_clean_ratings, f.n_source_ratings - f.n_clean_ratings) for f in (old, new)]
-    assert counts[0] != counts[1]
-    return [(layout_vars(f.path), c) for f, c in zip((old, new), counts)]
+    """Two different csv releases: (data vars, expected (clean, quarantined) counts)."""
+    return two_releases(tmp_path_factory.mktemp("thrift_data"), (5, 6))
 
 
 def test_bi_reader_over_hiveserver2_sees_whole_versions_through_a_rebuild(spark, datasets, tmp_path):
@@ -146,7 +121,13 @@ def test_bi_reader_over_hiveserver2_sees_whole_versions_through_a_rebuild(spark,
         assert query(READ) == [old_counts]
         check_serving_functions(query, SERVING)
 
-        reader = Reader(port)
+        cursor = hive.connect(host="127.0.0.1", port=port, username="reader").cursor()
+
+        def read() -> tuple:
+            cursor.execute(READ)
+            return tuple(cursor.fetchall()[0])
+
+        reader = Reader(read, pause=0.2)
         reader.start()
         try:
             # a rebuild drops and rewrites every build table; the publish copies and repoints
