@@ -70,17 +70,22 @@ def start_cluster_build(work: Path) -> RunningClusterBuild:
     from cinemart.spark.standalone import StandaloneCluster, package_zip
 
     started = time.perf_counter()
-    cluster = StandaloneCluster(work / "cluster").start()
     conf = {**SMALL_DATA_SPARK_CONF, "spark.submit.pyFiles": str(package_zip(work / "cinemart.zip")),
             "spark.executor.memory": "1g"}
-    env = {**full_build_env(work / "spark"), "CINEMART_SPARK_MASTER": cluster.master_url,
-           "CINEMART_SPARK_CONF": json.dumps(conf), "PYSPARK_PYTHON": str(python_without_cinemart(work / "bare"))}
-    (work / "spark").mkdir(parents=True, exist_ok=True)
-    with open(work / "spark" / "cli.out", "w") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("cinemart")), "build", "--engine", "spark",
-             "--from", str(LATEST_SMALL_DIR), "--vars", json.dumps(FULL_BUILD_VARS)],
-            cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)
+    python = python_without_cinemart(work / "bare")
+    cluster = StandaloneCluster(work / "cluster").start()
+    try:
+        env = {**full_build_env(work / "spark"), "CINEMART_SPARK_MASTER": cluster.master_url,
+               "CINEMART_SPARK_CONF": json.dumps(conf), "PYSPARK_PYTHON": str(python)}
+        (work / "spark").mkdir(parents=True, exist_ok=True)
+        with open(work / "spark" / "cli.out", "w") as out:
+            process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("cinemart")), "build", "--engine", "spark",
+                 "--from", str(LATEST_SMALL_DIR), "--vars", json.dumps(FULL_BUILD_VARS)],
+                cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)
+    except BaseException:
+        cluster.stop()
+        raise
     return RunningClusterBuild(work, cluster, process, started)
 
 

@@ -58,7 +58,16 @@ class StandaloneCluster:
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self, timeout: float = 180.0) -> StandaloneCluster:
-        """Start the master, then the workers; return once every worker has registered."""
+        """Start the master, then the workers; return once every worker has registered.
+
+        Whatever interrupts the start (a timeout, Ctrl-C) stops what was started."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> StandaloneCluster:
         self.work.mkdir(parents=True, exist_ok=True)
         self.processes.append(self._spark_class("master", MASTER_CLASS, "--host", HOST, "--port", str(self.port),
                                                 "--webui-port", str(_free_port())))
@@ -70,12 +79,10 @@ class StandaloneCluster:
         while time.monotonic() < deadline:
             exited = [p.args[1] for p in self.processes if p.poll() is not None]
             if exited:
-                self.stop()
                 raise ClusterError(f"a standalone cluster process exited at start ({exited[0]}); logs in {self.work}")
             if self._registered() == self.workers:
                 return self
             time.sleep(1.0)
-        self.stop()
         raise ClusterError(f"{self.workers} workers did not register with {self.master_url} within {timeout:.0f} s; "
                            f"logs in {self.work}")
 
