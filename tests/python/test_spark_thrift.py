@@ -8,12 +8,13 @@ protocol) queries the served views and functions, and keeps querying through
 a rebuild and a publish: it must never get an error, never a count that is
 neither the old nor the new build's, and it must see the new build once the
 mirror has followed the publish. The mirror itself is `dbt run-operation
---target spark_thrift`, so dbt's `method: thrift` is exercised against the
-same server.
+--target spark_thrift`, and SQL models are built over the same server with
+dbt's `method: thrift`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import socket
@@ -101,65 +102,93 @@ def datasets(tmp_path_factory):
     return two_releases(tmp_path_factory.mktemp("thrift_data"), (5, 6))
 
 
-def test_bi_reader_over_hiveserver2_sees_whole_versions_through_a_rebuild(spark, datasets, tmp_path):
-    (old_vars, old_counts), (new_vars, new_counts) = datasets
-    warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
-    build_and_publish(spark, tmp_path, old_vars)
+@pytest.fixture(scope="module")
+def server(spark):
+    """`cinemart serve --engine spark` over the run's SparkSession's warehouse: (process, port, warehouse).
 
+    Stopping it must stop the Thrift Server's JVM too (nothing listens on the port afterwards)."""
+    warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
     port = free_port()
-    started = time.perf_counter()
     serve = Serve(warehouse, port)
     try:
-        serve.wait_for("serving ", timeout=300)
-        print(f"cinemart serve: first version served after {time.perf_counter() - started:.0f} s")
-        client = hive.connect(host="127.0.0.1", port=port, username="analyst").cursor()
-
-        def query(sql: str) -> list[tuple]:
-            client.execute(sql)
-            return [tuple(row) for row in client.fetchall()]
-
-        assert query(READ) == [old_counts]
-        check_serving_functions(query, SERVING)
-
-        cursor = hive.connect(host="127.0.0.1", port=port, username="reader").cursor()
-
-        def read() -> tuple:
-            cursor.execute(READ)
-            return tuple(cursor.fetchall()[0])
-
-        reader = Reader(read, pause=0.2)
-        reader.start()
-        try:
-            # a rebuild drops and rewrites every build table; the publish copies and repoints
-            build_and_publish(spark, tmp_path, new_vars)
-            during_build = len(reader.seen)
-            mirrored = serve.wait_for("serving ", timeout=180)
-            time.sleep(2)
-        finally:
-            reader.stop.set()
-            reader.join()
-        served = spark.sql(f"select version from {SERVING}.serving_version").collect()[0][0]
-        assert served in mirrored
-        assert reader.errors == []
-        assert during_build > 0 and set(reader.seen[:during_build]) == {old_counts}
-        assert set(reader.seen) <= {old_counts, new_counts}
-        assert reader.seen[-1] == new_counts
-        assert query(f"select version from {SERVING}.serving_version") == [(served,)]
-        check_serving_functions(query, SERVING)
-
-        # a rollback in the build is followed too
-        assert dbt_spark(["run-operation", "publish_spark_build", "--args",
-                          f"{{serving_schema: {SERVING}, rollback: true}}"], tmp_path, schema=BUILD, dbt_vars=new_vars)
-        serve.wait_for("serving ", timeout=180)
-        assert query(READ) == [old_counts]
-        # the mirror registered external tables: the build's files of both kept versions are intact
-        kept = {row[0] for row in spark.sql(f"show schemas like '{SERVING}__v*'").collect()}
-        assert len(kept) == 2 and all(any((warehouse / f"{schema}.db").iterdir()) for schema in kept)
+        serve.wait_for("listening: ", timeout=300)
+        yield serve, port, warehouse
     finally:
         code = serve.stop()
     assert code == 0, "\n".join(serve.output)
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the Thrift Server outlived cinemart serve"
+
+
+def test_bi_reader_over_hiveserver2_sees_whole_versions_through_a_rebuild(spark, server, datasets, tmp_path):
+    (old_vars, old_counts), (new_vars, new_counts) = datasets
+    serve, port, warehouse = server
+    build_and_publish(spark, tmp_path, old_vars)
+    started = time.perf_counter()
+    serve.wait_for("serving ", timeout=300)
+    print(f"cinemart serve: the published version served after {time.perf_counter() - started:.0f} s")
+    client = hive.connect(host="127.0.0.1", port=port, username="analyst").cursor()
+
+    def query(sql: str) -> list[tuple]:
+        client.execute(sql)
+        return [tuple(row) for row in client.fetchall()]
+
+    assert query(READ) == [old_counts]
+    check_serving_functions(query, SERVING)
+
+    cursor = hive.connect(host="127.0.0.1", port=port, username="reader").cursor()
+
+    def read() -> tuple:
+        cursor.execute(READ)
+        return tuple(cursor.fetchall()[0])
+
+    reader = Reader(read, pause=0.2)
+    reader.start()
+    try:
+        # a rebuild drops and rewrites every build table; the publish copies and repoints
+        build_and_publish(spark, tmp_path, new_vars)
+        during_build = len(reader.seen)
+        mirrored = serve.wait_for("serving ", timeout=180)
+        time.sleep(2)
+    finally:
+        reader.stop.set()
+        reader.join()
+    served = spark.sql(f"select version from {SERVING}.serving_version").collect()[0][0]
+    assert served in mirrored
+    assert reader.errors == []
+    assert during_build > 0 and set(reader.seen[:during_build]) == {old_counts}
+    assert set(reader.seen) <= {old_counts, new_counts}
+    assert reader.seen[-1] == new_counts
+    assert query(f"select version from {SERVING}.serving_version") == [(served,)]
+    check_serving_functions(query, SERVING)
+
+    # a rollback in the build is followed too
+    assert dbt_spark(["run-operation", "publish_spark_build", "--args",
+                      f"{{serving_schema: {SERVING}, rollback: true}}"], tmp_path, schema=BUILD, dbt_vars=new_vars)
+    serve.wait_for("serving ", timeout=180)
+    assert query(READ) == [old_counts]
+    # the mirror registered external tables: the build's files of both kept versions are intact
+    kept = {row[0] for row in spark.sql(f"show schemas like '{SERVING}__v*'").collect()}
+    assert len(kept) == 2 and all(any((warehouse / f"{schema}.db").iterdir()) for schema in kept)
+
+
+def test_dbt_builds_sql_models_over_the_thrift_server(server, datasets, tmp_path):
+    """dbt-spark's `method: thrift` (the spark_thrift target) builds SQL models on the same server;
+    a whole build cannot (its Python models need a SparkSession in dbt's process: docs/spark.md)."""
+    (old_vars, old_counts), _ = datasets
+    _, port, _ = server
+    schema = "thrift_sql_build"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "run", "--target", "spark_thrift", "--vars", json.dumps(old_vars),
+         "--select", *MODELS, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        cwd=PROJECT_DIR, capture_output=True, text=True,
+        env={**os.environ, "CINEMART_SPARK_THRIFT_PORT": str(port), "CINEMART_SPARK_BUILD_SCHEMA": schema})
+    assert result.returncode == 0, result.stdout[-3000:]
+    cursor = hive.connect(host="127.0.0.1", port=port, username="dbt-check").cursor()
+    cursor.execute(f"select (select count(*) from {schema}.stg_movielens__ratings), "
+                   f"(select count(*) from {schema}.quarantine_ratings)")
+    assert tuple(cursor.fetchall()[0]) == old_counts
 
 
 def test_serve_refuses_duckdb_and_a_busy_port_in_one_line(tmp_path):
