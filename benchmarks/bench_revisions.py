@@ -1,14 +1,15 @@
 """The same builds on two revisions of the code, side by side: did a change make cinemart faster or slower?
 
 Usage:  .venv/bin/python benchmarks/bench_revisions.py [--before REV] [--after REV]
-        [--datasets small 5m] [--work DIR]
+        [--datasets small 5m] [--work DIR] [--once]
 
 Each revision is checked out into its own git worktree under --work (the
 working tree itself when --after is omitted) and built by real `cinemart build`
 subprocesses whose PYTHONPATH points at that revision's package and whose
 dbt project is that revision's. Per dataset: the first build of a revision is
 *cold* (a fresh checkout has no numba cache, so the kernels compile), the next
-one *warm*. The default --before, 1a4ac68, is the last commit before the
+one *warm*; `--once` builds each revision once per dataset (at 25M a
+build takes minutes, and the warm pair says what a change does). The default --before, 1a4ac68, is the last commit before the
 package was regrouped into sub-packages with one scorer and shared split
 reads; the default --after is the working tree. `small` is
 ml-latest-small (CINEMART_DATA_DIR); 1m / 5m / 25m are bench_scale's
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--after", default=None, help="the revision measured against it (default: the working tree)")
     parser.add_argument("--datasets", nargs="+", choices=["small", "1m", "5m", "25m"], default=["small", "5m"])
     parser.add_argument("--work", type=Path, default=Path("/tmp/cinemart-revisions"))
+    parser.add_argument("--once", action="store_true", help="one build per revision and dataset (no warm repeat)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     trees = {"before": checkout(args.before, args.work), "after": checkout(args.after, args.work)}
@@ -79,7 +81,8 @@ def main() -> None:
     rows: list[tuple[str, dict[str, BuildRun]]] = []
     for name in args.datasets:
         data = dataset_folder(args.work, name)
-        phases = ["cold", "warm"] if not rows else ["warm"]  # only the first builds of a checkout are cold
+        # only the first builds of a checkout are cold
+        phases = ["cold" if not rows else "warm"] if args.once else ["cold", "warm"] if not rows else ["warm"]
         for phase in phases:
             rows.append((f"{name} {phase}", {side: build(tree, f"{side}-{name}-{phase}", data, args.work)
                                              for side, tree in trees.items()}))

@@ -46,11 +46,12 @@ STAGES = {  # stage -> dbt model names; a trailing * matches a prefix
     "split + EDA": ["int_ratings_split", "int_movie_genres", "dataset_overview", "movies", "movie_genres",
                     "genre_summary", "rating_distribution", "user_activity", "movie_popularity", "unrated_movies",
                     "rarely_rated_movies", "movies_by_release_year", "tag_summary"],
-    "tuning": ["int_als_grid_search", "als_grid_search", "implicit_grid_search"],
+    "tuning": ["int_als_grid_search", "als_grid_search", "implicit_grid_search", "ease_grid_search"],
     "evaluation": ["als_predictions", "als_test_predictions", "int_ranking_evaluation", "ranking_evaluation", "als_model_runs",
                    "int_ranking_evaluation_by_activity", "ranking_evaluation_by_activity"],
     "final fit": ["int_als_factors", "als_factors", "int_implicit_factors", "implicit_factors", "popularity_factors", "user_factors", "movie_factors",
-                  "implicit_user_factors", "implicit_movie_factors"],
+                  "implicit_user_factors", "implicit_movie_factors", "int_ease_factors", "ease_factors",
+                  "int_blend_factors", "blend_factors"],
     "recommendations": ["serving_settings", "int_user_recommendations", "user_recommendations", "int_popular_movies",
                         "popular_movies"],
     "similar movies": ["int_movie_content_vectors", "int_movie_similarity_vectors", "int_similar_movies", "similar_movies",
@@ -129,6 +130,12 @@ class BuildRun:
     def peak_kib(self) -> int:
         return max(rss for _, rss in self.sampler.samples)
 
+    def slowest(self, n: int = 12) -> list[tuple[str, float]]:
+        """The `n` nodes with the longest execute time: where a build's time goes."""
+        times = [(node["unique_id"].split(".")[-1], span_seconds(spans[0])) for node in self.results["results"]
+                 if (spans := [t for t in node["timing"] if t["name"] == "execute"])]
+        return sorted(times, key=lambda pair: -pair[1])[:n]
+
     def stages(self) -> dict[str, tuple[float, int]]:
         """stage -> (node seconds summed, peak RSS KiB while its nodes ran)."""
         windows: dict[str, list[float]] = {}
@@ -142,6 +149,12 @@ class BuildRun:
             window[0], window[1] = min(window[0], begin), max(window[1], end)
             window[2] += end - begin
         return {s: (w[2], self.sampler.peak(w[0], w[1])) for s, w in windows.items()}
+
+
+def span_seconds(span: dict) -> float:
+    """Seconds of one run_results timing span."""
+    begin, end = (datetime.fromisoformat(span[key].replace("Z", "+00:00")) for key in ("started_at", "completed_at"))
+    return (end - begin).total_seconds()
 
 
 def run_build(args: list[str], warehouse: Path, log_path: Path, env: dict[str, str] | None = None,
@@ -178,7 +191,7 @@ def build(work: Path, size: str, data: Path, dbt_vars: str) -> dict:
                         .fetchall())
     floor = json.loads((data / "synth_manifest.json").read_text())["achievable_rmse"]
     return {"wall": run.wall, "peak_kib": run.peak_kib, "test_rmse": test_rmse, "floor": floor,
-            "precision": precision, "strategy": strategy, "stages": run.stages(),
+            "precision": precision, "strategy": strategy, "stages": run.stages(), "slowest": run.slowest(),
             "implicit_vs_popularity": (by_model.get("implicit_als", float("nan")), by_model.get("popularity", float("nan")))}
 
 
@@ -217,6 +230,8 @@ def main() -> None:
           + "".join(f"{r['implicit_vs_popularity'][0]:.4f}/{r['implicit_vs_popularity'][1]:.4f}".rjust(22)
                     for r in runs.values()))
     print("targets: 25m whole build <= 240 s wall and <= 6 GiB peak RSS; 100m <= 1800 s and <= 16 GiB")
+    for size, run in runs.items():
+        print(f"\nslowest nodes at {size}: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in run["slowest"]))
 
     if not args.skip_als_sweep:
         sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cinemart.data.ratings import IndexedRatings
 from cinemart.models.base import Factors
 from cinemart.models.blend import BlendWeights, blend, score_scale
 from cinemart.models.ease import FIT_WORKING_BYTES, EaseParams
 from cinemart.tuning.ease import tune_ease
-from cinemart.tuning.plan import TuningPolicy
+from cinemart.tuning.plan import TuningPolicy, plan_tuning
 from cinemart.warehouse import ease_tables
 from test_tuning_plan import split_ratings
 
@@ -105,6 +106,39 @@ def test_tuning_ease_fits_on_the_non_validation_rows_only():
                       progress=None)
     (result,) = tuned.results
     assert tuned.scopes[result.params].n_liked == np.unique(movies[~flag & (data.rating[train] >= 4.0)]).size
+
+
+def test_tuning_ease_within_given_scopes_fits_only_their_movies():
+    data = split_ratings(seed=12)
+    train = data.train
+    users, movies = data.user_id[train] - 1, data.movie_id[train] - 1
+    flag = data.cv_fold[train] == 0
+    scope = np.arange(0, 120, 3)
+    tuned = tune_ease(users, movies, data.rating[train], flag, 200, 120, {"regularization": [50.0]}, 1 << 30,
+                      progress=None, scopes_of={4.0: scope})
+    (result,) = tuned.results
+    kept = tuned.scopes[result.params].kept
+    assert 0 < kept.size <= scope.size and np.isin(kept, np.arange(scope.size)).all()  # indices among scope's
+
+
+def test_on_a_user_sample_the_grid_is_tuned_on_the_validation_fits_scope():
+    """Tuned on a user sample, the budget alone would keep more movies than on all users (its estimate grows
+    with the users): the grid keeps the movies ranking_evaluation's validation fit keeps, and says so."""
+    data = split_ratings(seed=11)
+    budget = FIT_WORKING_BYTES + 100_000
+    settings = ease_tables.EaseSettings("custom", {"regularization": [10.0, 100.0]}, budget)
+    grid = ease_tables.ease_grid_search_table(data, settings, TuningPolicy("sampled_holdout", 1500), seed=1,
+                                              progress=lambda message: None).to_pydict()
+    validation_fit = IndexedRatings.build(data, data.part_rows("validation")[0])
+    choice = ease_tables.EaseChoice(EaseParams(10.0), budget, "run", None)
+    scope = ease_tables.scope_of(choice, validation_fit)
+    assert scope.restricted
+    assert grid["n_movies_kept"] == [scope.m] * 2 and grid["scope"] == [ease_tables.scope_text(scope)] * 2
+    assert any(ndcg is not None for ndcg in grid["validation_ndcg_at_10"])
+    plan = plan_tuning(data, TuningPolicy("sampled_holdout", 1500), seed=1)
+    sample = IndexedRatings.build(data, plan.rows & ~(data.cv_fold == 0))
+    own = ease_tables.scope_of(choice, sample)
+    assert own.m > scope.m  # what the sample's own budget would have fitted
 
 
 def test_when_ease_is_skipped_its_factor_table_and_the_blends_are_empty():

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cinemart.cli import main
 from spark_ml_data import ML_SMALL_DIR
 
@@ -54,13 +56,19 @@ def test_unknown_engine_is_a_usage_error(capsys):
     assert "invalid choice: 'oracle'" in capsys.readouterr().err
 
 
-def test_a_bayesian_grid_is_refused_on_spark_before_any_work(tmp_path, monkeypatch, capsys):
-    """MLlib has no Bayesian ALS: a custom grid naming it fails in one line; the default preset drops that part
-    instead (cinemart.tuning.explicit.default_grid_for)."""
+@pytest.mark.parametrize("part, refusal", [
+    ({"method": ["bayesian"], "rank": [10], "iterations": [60]},
+     "als_grid method bayesian applies to the DuckDB engine only: MLlib has no Bayesian ALS"),
+    ({"rank": [10], "reg": [0.05], "time_biases": [True]},
+     "als_grid time_biases true applies to the DuckDB engine only: MLlib ALS has no time terms"),
+])
+def test_a_grid_naming_a_mode_mllib_lacks_is_refused_on_spark_before_any_work(part, refusal, tmp_path, monkeypatch,
+                                                                             capsys):
+    """MLlib has no Bayesian ALS and no time terms: a custom grid naming either fails in one line; the default
+    preset drops those parts instead (cinemart.tuning.explicit.default_grid_for)."""
     monkeypatch.setenv("CINEMART_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
-    grid = [{"rank": [10], "reg": [0.1]}, {"method": ["bayesian"], "rank": [10], "iterations": [60]}]
+    grid = [{"rank": [10], "reg": [0.1]}, part]
     code = main(["build", "--engine", "spark", "--from", str(ML_SMALL_DIR), "--vars", json.dumps({"als_grid": grid})])
     assert code == 2
-    assert "als_grid method bayesian applies to the DuckDB engine only: MLlib has no Bayesian ALS" in \
-        one_line_error(capsys)
+    assert refusal in one_line_error(capsys)
     assert not (tmp_path / "warehouse").exists()

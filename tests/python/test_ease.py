@@ -276,3 +276,29 @@ def test_accuracy_on_ml_latest_small():
                               relevant_matrix(s.test_user, s.test_item, s.test_rating, s.n_users, s.n_items))
     assert metrics.precision == pytest.approx(0.2279, abs=0.01)
     assert metrics.ndcg == pytest.approx(0.3116, abs=0.01)
+
+
+def test_contributions_do_not_depend_on_the_block_sizes(monkeypatch):
+    """Pairs and users are cut into blocks; ties (integer weights), users with nothing liked and users whose
+    only liked movie is the recommended one come out the same however they are cut."""
+    from cinemart.models import ease
+
+    rng = np.random.default_rng(4)
+    kept = np.sort(rng.choice(60, 25, replace=False))
+    user_factors = (rng.random((40, 25)) < 0.2).astype(np.float32)
+    user_factors[3] = 0
+    user_factors[4] = 0
+    user_factors[4, 5] = 1
+    item_factors = np.zeros((60, 25), np.float32)
+    item_factors[kept] = rng.integers(-2, 2, (25, 25))
+    users = np.repeat(np.arange(40), 5)
+    items = rng.choice(kept, users.size)
+    items[users == 4] = kept[5]
+    whole = ease_contributions(user_factors, item_factors, users, items, kept)
+    assert (whole.item[users == 3] == -1).all() and (whole.item[users == 4] == -1).all()
+    assert (whole.item >= 0).sum() > 150
+    monkeypatch.setattr(ease, "CONTRIBUTION_BLOCK_PAIRS", 7)
+    monkeypatch.setattr(ease, "LIKED_BLOCK_ROWS", 3)
+    cut = ease_contributions(user_factors, item_factors, users, items, kept)
+    np.testing.assert_array_equal(cut.item, whole.item)
+    np.testing.assert_array_equal(cut.contribution, whole.contribution)

@@ -64,8 +64,8 @@ def test_the_duckdb_engine_reads_the_split_once_until_it_changes(monkeypatch):
                         classmethod(lambda cls, columns: reads.append(1) or original(cls, columns)))
     monkeypatch.setattr(tables, "_split", tables._SplitOnce())
     con = duckdb.connect()
-    con.execute("create table int_ratings_split as select * from (values (2, 10, 4.0, false, 1, true), "
-                "(1, 10, 3.5, true, null, false), (1, 11, 5.0, false, 0, false)) "
+    con.execute("create table int_ratings_split as select *, timestamp '2000-01-01' as rated_at from (values "
+                "(2, 10, 4.0, false, 1, true), (1, 10, 3.5, true, null, false), (1, 11, 5.0, false, 0, false)) "
                 "t(user_id, movie_id, rating, is_test, cv_fold, is_after_cut)")
     first = tables._split(con.table("int_ratings_split"))
     assert tables._split(con.sql("select * from int_ratings_split")) is first

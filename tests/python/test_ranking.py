@@ -259,6 +259,26 @@ def test_columns_few_items_use_are_scored_sparsely_with_the_same_lists(seen) -> 
     np.testing.assert_allclose(recs.score.reshape(N_USERS, 7), np.take_along_axis(scores, expected, 1), rtol=1e-6)
 
 
+@pytest.mark.parametrize(("tile_rows", "tile_columns"), [(1, 7), (3, 1), (256, 5)])
+def test_sparse_columns_give_the_same_bytes_whatever_the_tiles(seen, monkeypatch, tile_rows, tile_columns) -> None:
+    """`_dot_split` makes a batch's sparse scores once and adds them into every tile: cutting the batches and
+    the catalogue differently must not move a list or a score."""
+    from cinemart.serving import scoring
+
+    model = random_model()
+    rng = np.random.default_rng(9)
+    kept = rng.random(N_ITEMS) < 0.05
+    ease_items = np.where(kept[:, None], rng.normal(size=(N_ITEMS, 6)), 0.0).astype(np.float32)
+    blend = Factors.unbiased(np.hstack([model.user_factors, rng.integers(0, 2, (N_USERS, 6))]).astype(np.float32),
+                             np.hstack([model.item_factors, ease_items]).astype(np.float32))
+    users = np.arange(N_USERS)
+    reference = top_n(blend, seen, users, n=7)
+    monkeypatch.setattr(scoring, "TILE_ROWS", tile_rows)
+    monkeypatch.setattr(scoring, "TILE_COLUMNS", tile_columns)
+    for a, b in zip(top_n(blend, seen, users, n=7), reference):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_top_n_block_size_does_not_change_results(seen, monkeypatch) -> None:
     model = random_model()
     users = np.array([5, 3, 70, 3])
@@ -289,8 +309,9 @@ def test_each_rows_best_are_the_sorted_finite_scores_ties_by_column(n, tile_colu
     excluded.sort_indices()
     monkeypatch.setattr(scoring, "TILE_COLUMNS", tile_columns)
     finish = scoring._Finish(lambda batch: (excluded[batch].indptr, excluded[batch].indices))
-    rows, rank, cols, _ = scoring._ranked(np.arange(50), lambda batch, start, stop: scores[batch, start:stop].copy(),
-                                          finish, n, 30)
+    def product(batch):
+        return lambda start, stop: scores[batch, start:stop].copy()
+    rows, rank, cols, _ = scoring._ranked(np.arange(50), product, finish, n, 30)
     listable = np.isfinite(scores) & (excluded.toarray() == 0)
     expected_rows, expected_rank, expected_cols = [], [], []
     for r in range(scores.shape[0]):

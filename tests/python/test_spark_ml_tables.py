@@ -79,8 +79,8 @@ def tables(split, built):
 FACTORS = "run_id:string,entity:string,id:bigint,bias:float,factors:array<float>,n_ratings:bigint,global_mean:double"
 CONTRACT = {  # the DuckDB tables' columns and types (models/marts/recommender/*.yml), in Spark's spelling
     "als_grid_search": "run_id:string,config_id:bigint,method:string,rank:bigint,reg:double,iterations:bigint,"
-                       "burn_in:bigint,biased:boolean,fold_rmse:array<double>,mean_rmse:double,std_rmse:double,"
-                       "rmse_standard_error:double,complexity:bigint,fit_seconds:double,is_lowest_rmse:boolean,"
+                       "burn_in:bigint,time_biases:boolean,biased:boolean,fold_rmse:array<double>,mean_rmse:double,"
+                       "std_rmse:double,rmse_standard_error:double,complexity:bigint,fit_seconds:double,is_lowest_rmse:boolean,"
                        "is_chosen:boolean,selection_rule:string,grid_name:string,solver:string,seed:bigint,"
                        "tuning_strategy:string,n_tuning_ratings:bigint,n_tuning_users:bigint,"
                        "dataset_fingerprint:string,library_versions:string",

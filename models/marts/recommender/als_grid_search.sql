@@ -9,6 +9,7 @@ select
     reg,
     iterations,
     burn_in,
+    time_biases,
     biased,
     fold_rmse,
     mean_rmse,

@@ -100,7 +100,8 @@ select
     temporal.n_rows as n_temporal_test,
     chosen.method,
     chosen.burn_in,
-    chosen.selection_rule
+    chosen.selection_rule,
+    chosen.time_biases
 from chosen
 cross join grid
 cross join temporal

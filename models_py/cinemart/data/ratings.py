@@ -16,7 +16,8 @@ import numpy as np
 
 from cinemart.data.ids import IdIndex
 
-SPLIT_COLUMNS = "user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold, is_after_cut"
+SPLIT_COLUMNS = ("user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold, is_after_cut, "
+                 "cast(epoch(rated_at) / 86400 as float) as rated_day")
 #: The CV fold of train that tuning and model selection hold out (never the test part).
 VALIDATION_FOLD = 0
 #: The parts a model is judged on, each a (fit rows, held-out rows) pair of `SplitRatings.part_rows`:
@@ -38,6 +39,7 @@ class SplitRatings:
     is_test: np.ndarray  # bool
     cv_fold: np.ndarray  # int32, -1 on test rows
     is_after_cut: np.ndarray  # bool: the temporal protocol's test part (int_ratings_split)
+    rated_day: np.ndarray | None = None  # float32 days since 1970 (time-aware explicit fits); None if not read
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, np.ndarray]) -> SplitRatings:
@@ -56,6 +58,11 @@ class SplitRatings:
             if np.ma.isMaskedArray(column) and np.ma.getmaskarray(column).any():
                 raise ValueError(f"split ratings column {name!r} has nulls")
             arrays[name] = np.asarray(np.ma.getdata(column), dtype=dtype)
+        if "rated_day" in columns:
+            day = columns["rated_day"]
+            if np.ma.isMaskedArray(day) and np.ma.getmaskarray(day).any():
+                raise ValueError("split ratings column 'rated_day' has nulls")
+            arrays["rated_day"] = np.asarray(np.ma.getdata(day), dtype=np.float32)
         if not np.isfinite(arrays["rating"]).all():
             raise ValueError("split ratings hold NaN or infinite ratings")
         if arrays["rating"].size == 0:
@@ -81,15 +88,20 @@ class SplitRatings:
             return self.train & ~held_out, held_out
         raise ValueError(f"unknown evaluation part {part!r}; allowed: {', '.join(PARTS)}")
 
+    def days(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray | None:
+        """The rows' days (None when the split was read without them: a time-aware fit then says so)."""
+        return None if self.rated_day is None else self.rated_day[rows]
+
     @cached_property
     def fingerprint(self) -> str:
-        """Row count + sha256 of the ratings with their splits and CV fold (in (user, movie) order).
+        """Row count + sha256 of the ratings with their splits, CV fold and day (in (user, movie) order).
 
         The folds are in: a different fold assignment tunes a different model.
         Cached: at 25M ratings the hash takes seconds and every run id needs it.
         """
         digest = hashlib.sha256()
-        for column in (self.user_id, self.movie_id, self.rating, self.is_test, self.cv_fold, self.is_after_cut):
+        for column in (self.user_id, self.movie_id, self.rating, self.is_test, self.cv_fold, self.is_after_cut,
+                       *(() if self.rated_day is None else (self.rated_day,))):
             digest.update(np.ascontiguousarray(column).tobytes())
         return f"{self.rating.size}:{digest.hexdigest()[:16]}"
 

@@ -44,6 +44,8 @@ class Split:
     n_users: int
     n_items: int
     n_test_dropped: int
+    train_day: np.ndarray  # days since 1970 of each rating (time-aware explicit fits)
+    test_day: np.ndarray
 
 
 def load_split(path: Path = RATINGS_CSV, seed: int = SPLIT_SEED) -> Split:
@@ -51,6 +53,7 @@ def load_split(path: Path = RATINGS_CSV, seed: int = SPLIT_SEED) -> Split:
     user_ids = table["userId"].to_numpy()
     movie_ids = table["movieId"].to_numpy()
     ratings = table["rating"].to_numpy().astype(np.float64)
+    days = table["timestamp"].to_numpy() / 86_400.0
     keys = [f"{u}-{m}-{seed}" for u, m in zip(user_ids.tolist(), movie_ids.tolist())]
     is_test = np.array([_md5_bucket(k, 100) < TEST_PERCENT for k in keys])
     fold = np.array([_md5_bucket(k + "-fold", N_FOLDS) for k in keys])
@@ -73,4 +76,6 @@ def load_split(path: Path = RATINGS_CSV, seed: int = SPLIT_SEED) -> Split:
         n_users=n_users,
         n_items=n_items,
         n_test_dropped=int(is_test.sum() - keep.sum()),
+        train_day=days[train],
+        test_day=days[keep],
     )

@@ -148,8 +148,9 @@ class BayesianALS:
         (p, b_u), (q, b_i) = side(users), side(items)
         return Factors(p, q, b_u, b_i, float(self.global_mean))
 
-    def predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        """The average over kept samples of each sample's prediction (float64), clipped to the rating range."""
+    def predict(self, user_idx: np.ndarray, item_idx: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+        """The average over kept samples of each sample's prediction (float64), plus `offsets` if given (time
+        terms), clipped to the rating range."""
         users_kept, items_kept = self._kept()
         users = index_array("user_idx", user_idx, users_kept[0].shape[0])
         items = index_array("item_idx", item_idx, items_kept[0].shape[0])
@@ -163,4 +164,6 @@ class BayesianALS:
                 total += user_state[users, k]
                 total += item_state[items, k]
         scores = total / len(users_kept) + self.global_mean
+        if offsets is not None:
+            scores += offsets
         return np.clip(scores, self.config.rating_min, self.config.rating_max)

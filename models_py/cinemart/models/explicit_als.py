@@ -21,6 +21,8 @@ other side is known.
 `method="bayesian"` samples the same model instead of solving for its mode
 (`cinemart.models.bayesian_als`); `ALSConfig` describes both, and
 `cinemart.models.explicit.explicit_model` picks the class.
+`time_biases=True` adds Koren's time terms (`cinemart.models.time_biases`),
+fitted before either model by `cinemart.models.explicit.fit_explicit`.
 """
 
 from __future__ import annotations
@@ -66,13 +68,15 @@ class ALSConfig:
     rating_max: float = 5.0
     method: str = "als"  # or "bayesian": Gibbs sampling, `iterations` sweeps of which the first `burn_in` are discarded
     burn_in: int = 0
+    time_biases: bool = False  # Koren's time terms first, the factor model on what they leave (`cinemart.models.explicit`)
 
     def __post_init__(self) -> None:
         require_int("rank", self.rank, 1)
         require_number("reg", self.reg, lambda v: v >= 0, ">= 0")
         require_int("iterations", self.iterations, 1)
-        if not isinstance(self.biased, bool):
-            raise ValueError(f"biased must be True or False, got {self.biased!r}")
+        for flag in ("biased", "time_biases"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.bias_reg is not None:
             require_number("bias_reg", self.bias_reg, lambda v: v >= 0, ">= 0")
         if self.solver not in SOLVERS:
@@ -307,8 +311,8 @@ class ExplicitALS:
         return finite_or_raise(solved, side, it, cfg)
 
     # ------------------------------------------------------------- predict
-    def predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        """Predicted ratings (float64), clipped to [rating_min, rating_max].
+    def predict(self, user_idx: np.ndarray, item_idx: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+        """Predicted ratings (float64), plus `offsets` if given (time terms), clipped to [rating_min, rating_max].
 
         Cold users/items (no training ratings) have zero factors and bias, so
         they score mu plus the other side's bias; indices outside the fitted
@@ -325,6 +329,8 @@ class ExplicitALS:
         if self.config.biased:
             scores += users_state[users, k]
             scores += items_state[items, k]
+        if offsets is not None:
+            scores += offsets
         return np.clip(scores, self.config.rating_min, self.config.rating_max)
 
     # ---------------------------------------------------------- attributes

@@ -158,19 +158,20 @@ def iteration_curve_chart(points: Sequence[tuple[int, float]], chosen_iterations
 
 
 def _explicit_label(row: Record) -> str:
+    timed = ", time biases" if row["time_biases"] else ""
     if row["method"] == "bayesian":
-        return f"Bayesian ALS, rank {row['rank']}, {row['iterations'] - row['burn_in']} samples"
-    return f"ALS, rank {row['rank']}, reg {row['reg']:g}, {row['iterations']} iterations"
+        return f"Bayesian ALS, rank {row['rank']}, {row['iterations'] - row['burn_in']} samples{timed}"
+    return f"ALS, rank {row['rank']}, reg {row['reg']:g}, {row['iterations']} iterations{timed}"
 
 
 def _explicit_als(con: duckdb.DuckDBPyConnection) -> Section:
-    rows = _records(con, "select method, rank, reg, iterations, burn_in, mean_rmse, std_rmse, rmse_standard_error, "
+    rows = _records(con, "select method, rank, reg, iterations, burn_in, time_biases, mean_rmse, std_rmse, rmse_standard_error, "
                          "len(fold_rmse) as folds, is_lowest_rmse, is_chosen, selection_rule "
                          "from als_grid_search order by method, rank, reg, iterations")
     run = _records(con, "select * from als_model_runs order by finished_at desc, run_id limit 1")[0]
     chosen = next(r for r in rows if r["is_chosen"])
     lowest = next(r for r in rows if r["is_lowest_rmse"])
-    als_rows = [r for r in rows if r["method"] == "als"]
+    als_rows = [r for r in rows if r["method"] == "als" and not r["time_biases"]]
     figures = ""
     if als_rows:
         ranks, regs = sorted({r["rank"] for r in als_rows}), sorted({r["reg"] for r in als_rows})
@@ -181,7 +182,7 @@ def _explicit_als(con: duckdb.DuckDBPyConnection) -> Section:
                 best[key] = r
         values = [[best[(k, g)]["mean_rmse"] if (k, g) in best else None for g in regs] for k in ranks]
         notes = [[f"{best[(k, g)]['iterations']} iterations" if (k, g) in best else "" for g in regs] for k in ranks]
-        marked = ((ranks.index(chosen["rank"]), regs.index(chosen["reg"])) if chosen["method"] == "als" else None)
+        marked = ((ranks.index(chosen["rank"]), regs.index(chosen["reg"])) if chosen in als_rows else None)
         grid_chart = heatmap([str(k) for k in ranks], [f"{g:g}" for g in regs], values,
                              title="ALS grid: CV RMSE at the best iterations per cell", x_label="Regularization",
                              y_label="Rank", value_format=_decimals(4), notes=notes, marked=marked,
@@ -192,8 +193,8 @@ def _explicit_als(con: duckdb.DuckDBPyConnection) -> Section:
     rmse_chart = hbar_chart(["Train (refit on train)", "Cross-validation", "Test (held out)"],
                             [run["train_rmse"], run["cv_rmse"], run["test_rmse"]], title="RMSE of the chosen model",
                             x_label="RMSE (stars, lower is better)", value_format=_decimals(4), bar_height=40)
-    trajectory = [r for r in rows if (r["method"], r["rank"], r["reg"], r["burn_in"]) ==
-                  (chosen["method"], chosen["rank"], chosen["reg"], chosen["burn_in"])]
+    trajectory = [r for r in rows if (r["method"], r["rank"], r["reg"], r["burn_in"], r["time_biases"]) ==
+                  (chosen["method"], chosen["rank"], chosen["reg"], chosen["burn_in"], chosen["time_biases"])]
     curve = [(r["iterations"], r["mean_rmse"]) for r in trajectory]
     rule = ("the least complex configuration within one standard error "
             f"(± {lowest['rmse_standard_error']:.4f}) of the lowest CV RMSE" if chosen["selection_rule"] == "one_se"
@@ -209,7 +210,7 @@ def _explicit_als(con: duckdb.DuckDBPyConnection) -> Section:
     reg_text = f"reg {chosen['reg']:g}" if chosen["method"] == "als" else f"Bayesian, burn-in {chosen['burn_in']}"
     return Section(
         "explicit-als", "Explicit ALS", "Rating prediction: every grid point (ALS by rank, regularization and "
-        "iterations; Bayesian ALS by rank and sweeps) is cross-validated on the train part; the chosen one is "
+        "iterations; Bayesian ALS by rank and sweeps; either with or without time biases) is cross-validated on the train part; the chosen one is "
         f"{rule}, refit on train and scored once on test (als_grid_search, latest als_model_runs row).",
         cards(items) + figures
         + grid(figure("als-rmse", rmse_chart, "Train RMSE far below CV and test RMSE is the gap any "

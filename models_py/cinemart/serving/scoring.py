@@ -148,13 +148,18 @@ def _tile_top(tile: np.ndarray, first_column: int, clip: bool, item_add: np.ndar
         counts[r] = count
 
 
-def _ranked(query: np.ndarray, product: Callable[[np.ndarray, int, int], np.ndarray], finish: _Finish, n: int,
+#: `product` for `_ranked`: batch -> tile(start, stop) -> raw float64 scores.
+Product = Callable[[np.ndarray], Callable[[int, int], np.ndarray]]
+
+
+def _ranked(query: np.ndarray, product: Product, finish: _Finish, n: int,
             n_items: int) -> list[np.ndarray]:
     """Each query's best `n` items: (query, rank, item, score), score descending, ties by item.
 
-    `product(batch, start, stop)` returns the raw float64 scores of the
-    batch's queries against items start..stop-1, as a new C-ordered array the
-    kernel may overwrite. Batches of TILE_ROWS queries run in parallel on the
+    `product(batch)` prepares what the batch's tiles share (its query rows,
+    gathered once rather than once per tile) and returns `tile(start, stop)`:
+    the raw float64 scores of the batch's queries against items
+    start..stop-1, as a new C-ordered array the kernel may overwrite. Batches of TILE_ROWS queries run in parallel on the
     threads the process budget grants (BLAS stays on one thread, see
     `cinemart.models.threads`); each batch is independent, so the result
     does not depend on how many ran at once.
@@ -172,8 +177,9 @@ def _ranked(query: np.ndarray, product: Callable[[np.ndarray, int, int], np.ndar
         excluded_ptr, excluded = excluded_ptr.astype(np.int64), excluded.astype(np.int64)
         cursor = excluded_ptr[:-1].copy()
         query_add = finish.query_add[batch] if finish.query_add.size else finish.query_add
+        tiles = product(batch)
         for start in range(0, n_items, TILE_COLUMNS):
-            tile = product(batch, start, min(start + TILE_COLUMNS, n_items))
+            tile = tiles(start, min(start + TILE_COLUMNS, n_items))
             _tile_top(tile, start, finish.clip, finish.item_add, query_add, finish.constant, finish.allowed,
                       excluded_ptr, excluded, cursor, top, kept, counts)
         rows, slots = np.nonzero(np.arange(k)[None, :] < counts[:, None])
@@ -185,41 +191,69 @@ def _ranked(query: np.ndarray, product: Callable[[np.ndarray, int, int], np.ndar
     return [query.astype(np.int32), rank.astype(np.int16), item.astype(np.int32), score.astype(np.float32)]
 
 
-def _dot_tiles(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarray, int, int], np.ndarray]:
-    """`product` for `_ranked`: queries[batch] . items[start:stop] (both float64, one row per vector)."""
-    def product(batch: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return queries[batch] @ items[start:stop].T
+def _query_rows(queries: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """The batch's query rows in float64 (exact from float32: the caller's factors are converted a batch at a
+    time, never whole; at 25M ratings the blend's user side is 1.2 GB in float64)."""
+    return np.asarray(queries[batch], dtype=np.float64)
+
+
+def _dot_tiles(queries: np.ndarray, items: np.ndarray) -> Product:
+    """`product` for `_ranked`: queries[batch] . items[start:stop] (one row per vector)."""
+    items = np.asarray(items, dtype=np.float64)
+
+    def product(batch: np.ndarray) -> Callable[[int, int], np.ndarray]:
+        rows = _query_rows(queries, batch)
+        return lambda start, stop: rows @ items[start:stop].T
     return product
 
 
 #: Factor columns non-zero for at most this share of the items are scored as a sparse product (`_dot_split`).
 SPARSE_COLUMN_SHARE = 0.1
+#: Item rows per block when `_dot_split` looks for the items its sparse columns touch (no whole-matrix copy).
+GATHER_ROWS = 4096
 
 
-def _dot_split(queries: np.ndarray, items: np.ndarray, sparse: np.ndarray) -> Callable[[np.ndarray, int, int], np.ndarray]:
+def _dot_split(queries: np.ndarray, items: np.ndarray, sparse: np.ndarray) -> Product:
     """`product` for `_ranked` when the factor columns `sparse` are zero for most items: those columns as a
     sparse product, the others dense.
 
     The blend at 25M ratings: EASE's 873 columns are non-zero only for the 873
-    movies it keeps, 1.5% of 59,000, beside implicit ALS's 16 dense ones.
-    Scoring them densely is ~55x the work. The sum is the same up to
-    floating-point order (the two parts are added last), the same on every run.
+    movies it keeps, 1.5% of 59,000, beside implicit ALS's 16 dense ones, and
+    a user's EASE row is 0/1 (times a weight) over those movies, with a few
+    dozen ones. Per batch, the sparse part is one product of the batch's rows
+    as CSR with the kept movies' columns (dense): the scores of the kept
+    movies only, with work in the users' non-zeros, made once and added into
+    each tile. Scoring EASE's columns densely is ~55x the work, and a sparse
+    product per tile would gather the batch's rows once per tile (60 times
+    across 59,000 movies): at 25M ratings this halves a blend list. Each kept
+    movie's score sums the same non-zero products in the same column order as
+    the full product over those columns (a zero on either side adds an exact
+    zero), the two parts added last: the same on every run and for every
+    tile size.
     """
     dense = np.setdiff1d(np.arange(items.shape[1]), sparse)
-    dense_items = np.ascontiguousarray(items[:, dense])
-    sparse_items = sp.csr_matrix(items[:, sparse])
+    dense_items = items[:, dense].astype(np.float64)
+    touched = np.flatnonzero(np.concatenate([  # items with a non-zero sparse column, ascending
+        items[start:start + GATHER_ROWS][:, sparse].any(axis=1) for start in range(0, items.shape[0], GATHER_ROWS)]))
+    touched_items = np.ascontiguousarray(items[np.ix_(touched, sparse)].astype(np.float64).T)  # sparse x touched
 
-    def product(batch: np.ndarray, start: int, stop: int) -> np.ndarray:
-        rows = queries[batch]
-        scores = rows[:, dense] @ dense_items[start:stop].T
-        scores += (sparse_items[start:stop] @ rows[:, sparse].T).T
-        return np.ascontiguousarray(scores)
+    def product(batch: np.ndarray) -> Callable[[int, int], np.ndarray]:
+        rows = _query_rows(queries, batch)
+        left = rows[:, dense]
+        right = np.asarray(sp.csr_matrix(rows[:, sparse]) @ touched_items)  # batch x touched items
+
+        def tile(start: int, stop: int) -> np.ndarray:
+            scores = left @ dense_items[start:stop].T
+            first, last = np.searchsorted(touched, (start, stop))
+            scores[:, touched[first:last] - start] += right[:, first:last]
+            return scores
+        return tile
     return product
 
 
-def _item_product(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarray, int, int], np.ndarray]:
+def _item_product(queries: np.ndarray, items: np.ndarray) -> Product:
     """`_dot_split` when some factor columns are non-zero for at most SPARSE_COLUMN_SHARE of the items,
-    else `_dot_tiles`."""
+    else `_dot_tiles` (both take the factors as stored and convert to float64 only what they multiply)."""
     share = np.count_nonzero(items, axis=0) / max(1, items.shape[0])
     sparse = np.flatnonzero(share <= SPARSE_COLUMN_SHARE)
     if sparse.size == 0 or sparse.size == items.shape[1]:
@@ -227,7 +261,7 @@ def _item_product(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarra
     return _dot_split(queries, items, sparse)
 
 
-def _dot_used_columns(queries: np.ndarray, items: np.ndarray) -> Callable[[np.ndarray, int, int], np.ndarray]:
+def _dot_used_columns(queries: np.ndarray, items: np.ndarray) -> Product:
     """`product` for `_ranked` over only the columns some query of the batch has non-zero.
 
     A zero query entry adds exactly 0, so the scores are those of the full
@@ -236,12 +270,13 @@ def _dot_used_columns(queries: np.ndarray, items: np.ndarray) -> Callable[[np.nd
     collaborative query is zero across the content columns and a content
     query across the taste ones.
     """
-    def product(batch: np.ndarray, start: int, stop: int) -> np.ndarray:
-        rows = queries[batch]
+    def product(batch: np.ndarray) -> Callable[[int, int], np.ndarray]:
+        rows = _query_rows(queries, batch)
         used = np.flatnonzero(rows.any(axis=0))
         if used.size == rows.shape[1]:
-            return rows @ items[start:stop].T
-        return rows[:, used] @ items[start:stop, used].T
+            return lambda start, stop: rows @ items[start:stop].T
+        rows = rows[:, used]
+        return lambda start, stop: rows @ items[start:stop, used].T
     return product
 
 
@@ -287,7 +322,7 @@ def top_n(factors: Factors, seen: sp.csr_matrix, user_ids: np.ndarray, n: int = 
 
     finish = _Finish(rated, item_add=factors.item_bias.astype(np.float64),
                      query_add=factors.user_bias.astype(np.float64), constant=float(factors.global_mean))
-    product = _item_product(factors.user_factors.astype(np.float64), factors.item_factors.astype(np.float64))
+    product = _item_product(factors.user_factors, factors.item_factors)
     return TopN(*_ranked(user_ids, product, finish, n, factors.n_items))
 
 

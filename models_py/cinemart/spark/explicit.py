@@ -50,7 +50,7 @@ VALIDATION_FOLD = 0  # the one fold a sampled holdout scores (cinemart.warehouse
 MLLIB_SOLVER, MLLIB_DTYPE = "cholesky", "float32"
 
 
-#: The explicit methods MLlib has.
+#: The explicit modes MLlib has (`cinemart.tuning.explicit.MODES`): ALS, without Bayesian sampling or time terms.
 MLLIB_METHODS = ("als",)
 
 
@@ -149,7 +149,7 @@ def training_run_id(data_fingerprint: str, settings: ExplicitSettings) -> str:
 
 
 GRID_SCHEMA = ("run_id string, config_id bigint, method string, rank bigint, reg double, iterations bigint, "
-               "burn_in bigint, biased boolean, fold_rmse array<double>, mean_rmse double, std_rmse double, "
+               "burn_in bigint, time_biases boolean, biased boolean, fold_rmse array<double>, mean_rmse double, std_rmse double, "
                "rmse_standard_error double, complexity bigint, fit_seconds double, is_lowest_rmse boolean, "
                "is_chosen boolean, selection_rule string, grid_name string, solver string, seed bigint, "
                "tuning_strategy string, n_tuning_ratings bigint, n_tuning_users bigint, dataset_fingerprint string, "

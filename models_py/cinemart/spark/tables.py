@@ -28,7 +28,10 @@ def int_als_factors(split: DataFrame, als_grid_search: DataFrame, model_settings
     return explicit.int_als_factors(split, als_grid_search, model_settings)
 
 
-def als_predictions(split: DataFrame, int_als_factors: DataFrame, model_settings: str) -> DataFrame:
+def als_predictions(split: DataFrame, int_als_factors: DataFrame, als_grid_search: DataFrame,
+                    model_settings: str) -> DataFrame:
+    """als_grid_search's chosen point never has time terms here (MLlib has none: refused before any work),
+    so the train fit's factors score every rating as they are."""
     return explicit.als_predictions(split, int_als_factors, model_settings)
 
 

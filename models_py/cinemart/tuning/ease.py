@@ -41,12 +41,21 @@ class EaseTuning(NamedTuple):
 
 def tune_ease(user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray, is_validation: np.ndarray,
               n_users: int, n_items: int, grid: Mapping[str, Sequence], max_bytes: int, k: int = 10,
-              progress: Callable[[str], None] | None = print) -> EaseTuning:
+              progress: Callable[[str], None] | None = print,
+              scopes_of: Mapping[float, np.ndarray] | None = None) -> EaseTuning:
     """`tune_ranking` over the EASE grid, each point fitted within `max_bytes`; a point the budget skips is
-    left out of the results, its scope says why."""
+    left out of the results, its scope says why.
+
+    `scopes_of` (min_rating -> item indices) limits each fit to the movies of the fit the choice is for:
+    tuned on a user sample, the budget alone would keep far more movies than it keeps on all users (its
+    estimate grows with the users), so lambda would be chosen for another, larger model, at that model's cost.
+    The validation NDCG still counts every relevant movie, as ranking_evaluation does."""
     scopes: dict[EaseParams, EaseScope] = {}
 
     def fit(params: EaseParams, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_u: int, n_i: int):
+        if scopes_of is not None:
+            inside = np.isin(items, scopes_of[params.min_rating])
+            users, items, values = users[inside], items[inside], values[inside]
         # fitted on the fit rows' own users and movies, as every evaluated part is (and as Spark fits it), so the
         # budget keeps the movies ranking_evaluation's validation fit keeps; then spread back over n_u x n_i
         user_ids, user_idx = np.unique(users, return_inverse=True)

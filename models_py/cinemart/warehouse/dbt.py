@@ -200,9 +200,10 @@ def headline(database: Path) -> list[tuple[str, str]]:
         ("quarantined ratings", "dataset_overview", "select n_quarantined_ratings from dataset_overview"),
         ("min ratings per user", "dataset_overview", "select min_ratings_per_user from dataset_overview"),
         ("explicit ALS test RMSE", "als_model_runs", "select case when method = 'bayesian' then format("
-                                   "'{:.4f} (Bayesian, rank {}, {} samples)', test_rmse, rank, iterations - burn_in) "
-                                   "else format('{:.4f} (rank {}, reg {}, {} iterations)', test_rmse, rank, reg, "
-                                   "iterations) end from als_model_runs order by finished_at desc limit 1"),
+                                   "'{:.4f} (Bayesian, rank {}, {} samples{})', test_rmse, rank, iterations - burn_in, "
+                                   "{timed}) else format('{:.4f} (rank {}, reg {}, {} iterations{})', test_rmse, rank, "
+                                   "reg, iterations, {timed}) end from als_model_runs order by finished_at desc limit 1"
+                                   .replace("{timed}", "case when time_biases then ', time biases' else '' end")),
         ("served model precision@10", "ranking_evaluation", "select format('{:.4f} ({}{})', precision_at_10, model, "
                                       "case when is_user_sample then format(', {:,} of {:,} test users', n_users_evaluated, "
                                       "n_users_eligible) else '' end) from ranking_evaluation where is_served"),

@@ -88,9 +88,14 @@ def ease_grid_search_table(data: SplitRatings, settings: EaseSettings, tuning: A
     points = validate_grid(settings.grid)
     progress(f"EASE grid search ({plan.strategy}): {len(points)} configurations, budget "
              f"{settings.max_bytes / 2**30:.2f} GiB, validation fold {VALIDATION_FOLD}")
+    full = None if plan.strategy == "kfold" else validation_fit_scopes(data, points, settings.max_bytes)
     tuned = tune_ease(train.user_idx, train.movie_idx, train.rating, is_validation, len(train.users),
-                      len(train.movies), settings.grid, settings.max_bytes, progress=progress)
+                      len(train.movies), settings.grid, settings.max_bytes, progress=progress,
+                      scopes_of=None if full is None else {
+                          rating: _encoded(train.movies, ids) for rating, (ids, _) in full.items()})
     results, scopes = {r.params: r for r in tuned.results}, tuned.scopes
+    if full is not None:  # the scope the choice is for: the validation fit's, on every user
+        scopes = {p: full[p.min_rating][1] for p in points}
     best = select_best(tuned.results) if tuned.results else None
     rid = ease_run_id(data, settings, tuning)
     n = len(points)
@@ -112,6 +117,29 @@ def ease_grid_search_table(data: SplitRatings, settings: EaseSettings, tuning: A
         "tuning_strategy": ["holdout" if plan.strategy == "kfold" else plan.strategy] * n,
         "n_tuning_ratings": [plan.n_ratings] * n,
     })
+
+
+def validation_fit_scopes(data: SplitRatings, points: list[EaseParams],
+                          max_bytes: int) -> dict[float, tuple[np.ndarray, EaseScope]]:
+    """Per min_rating of `points`: the movie ids EASE keeps within `max_bytes` when fitted on train without the
+    validation fold (ranking_evaluation's validation fit, which the grid's choice is judged by), and that scope.
+
+    Only counts: the same `ease_items` rule over the same users and movies as `scope_of` on that part."""
+    rows = data.part_rows("validation")[0]
+    movies, movie_idx = np.unique(data.movie_id[rows], return_inverse=True)
+    n_users = int(np.unique(data.user_id[rows]).size)
+    found = {}
+    for rating in sorted({p.min_rating for p in points}):
+        positive = data.rating[rows] >= rating
+        scope = ease_items(np.bincount(movie_idx[positive], minlength=movies.size), n_users, max_bytes)
+        found[rating] = (movies[scope.kept], scope)
+    return found
+
+
+def _encoded(index, ids: np.ndarray) -> np.ndarray:
+    """`ids`' indices in `index` (an IdIndex), those it lacks left out."""
+    idx = index.encode(ids)
+    return idx[idx >= 0]
 
 
 class EaseChoice(NamedTuple):

@@ -20,10 +20,10 @@ import pyarrow as pa
 
 from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import IndexedRatings, SplitRatings
-from cinemart.models.explicit_als import METHODS, ALSConfig
+from cinemart.models.explicit_als import ALSConfig
 from cinemart.settings import FamilySettings, with_defaults
-from cinemart.models.explicit import explicit_model
-from cinemart.tuning.explicit import (PRESETS, SELECTION_RULES, GridPoint, GridResult, cross_validate_grid,
+from cinemart.models.explicit import fit_explicit, time_detrended
+from cinemart.tuning.explicit import (MODES, PRESETS, SELECTION_RULES, GridPoint, GridResult, cross_validate_grid,
                                       default_grid_for, describe, expand_grid, select)
 from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
@@ -66,9 +66,9 @@ class ExplicitSettings(FamilySettings):
     def config(self, point: GridPoint) -> ALSConfig:
         return point.config(ALSConfig(biased=self.biased, solver=self.solver, dtype=self.dtype, seed=self.seed))
 
-    def grid_for(self, strategy: str, methods: tuple[str, ...] = METHODS) -> Any:
+    def grid_for(self, strategy: str, modes: tuple[str, ...] = MODES) -> Any:
         """The grid a tuning strategy scores: the default preset's parts for it (`default_grid_for`), else as given."""
-        return default_grid_for(strategy, methods) if self.grid_name == "default" else self.grid
+        return default_grid_for(strategy, modes) if self.grid_name == "default" else self.grid
 
 
 def selection_rule_for(var: str, grid_name: str) -> str:
@@ -111,7 +111,7 @@ def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: 
     started = time.perf_counter()
     results = cross_validate_grid(tuning.user_idx, tuning.movie_idx, tuning.rating, folds, len(tuning.users),
                                   len(tuning.movies), grid, settings.config(GridPoint(1)),
-                                  progress=progress, score_folds=score_folds)
+                                  progress=progress, score_folds=score_folds, days=data.days(plan.rows))
     best, chosen = select(results, settings.selection_rule)
     progress(f"explicit ALS grid search done in {time.perf_counter() - started:.1f}s: "
              f"{selection_line(best, chosen, settings.selection_rule)}")
@@ -143,6 +143,7 @@ def grid_columns(results: list[GridResult], best: GridResult, chosen: GridResult
         "reg": pa.array([r.point.reg for r in results], pa.float64()),
         "iterations": [r.point.iterations for r in results],
         "burn_in": [r.point.burn_in for r in results],
+        "time_biases": [r.point.time_biases for r in results],
         "biased": [settings.biased] * n,
         "fold_rmse": pa.array([r.fold_rmse for r in results], type=pa.list_(pa.float64())),
         "mean_rmse": [r.mean_rmse for r in results],
@@ -174,7 +175,7 @@ def chosen_point(grid: Mapping[str, np.ndarray]) -> GridPoint:
 
 
 #: The columns of als_grid_search that make up its GridPoint.
-POINT_COLUMNS = "method, rank, reg, iterations, burn_in"
+POINT_COLUMNS = "method, rank, reg, iterations, burn_in, time_biases"
 
 
 def point_of(row: Mapping[str, Any]) -> GridPoint:
@@ -182,7 +183,8 @@ def point_of(row: Mapping[str, Any]) -> GridPoint:
     reg = row["reg"]
     missing = reg is None or np.ma.is_masked(reg) or reg != reg
     return GridPoint(rank=int(row["rank"]), reg=None if missing else float(reg),
-                     iterations=int(row["iterations"]), method=str(row["method"]), burn_in=int(row["burn_in"]))
+                     iterations=int(row["iterations"]), method=str(row["method"]), burn_in=int(row["burn_in"]),
+                     time_biases=bool(row["time_biases"]))
 
 
 def chosen_parameters(grid: Mapping[str, np.ndarray]) -> str:
@@ -202,9 +204,8 @@ def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint,
                       ("temporal", data.part_rows("temporal")[0]), ("all", slice(None))):
         started = time.perf_counter()
         ratings = IndexedRatings.build(data, rows)
-        factors = explicit_model(settings.config(point)).fit_factors(ratings.user_idx, ratings.movie_idx,
-                                                                  ratings.rating, len(ratings.users),
-                                                                  len(ratings.movies))
+        factors = fit_explicit(settings.config(point), ratings.user_idx, ratings.movie_idx, ratings.rating,
+                               len(ratings.users), len(ratings.movies), data.days(rows)).factors()
         progress(f"explicit ALS refit on {fit} ({ratings.rating.size:,} ratings) in "
                  f"{time.perf_counter() - started:.1f}s")
         table = factor_table(rid, ratings, factors)
@@ -219,9 +220,14 @@ PREDICTIONS_SCHEMA = pa.schema([("run_id", pa.string()), ("split", pa.string()),
                                 ("is_cold_start", pa.bool_())])
 
 
-def predictions_table(data: SplitRatings, train_fit: ServedFactors, settings: ExplicitSettings,
+def predictions_table(data: SplitRatings, train_fit: ServedFactors, settings: ExplicitSettings, point: GridPoint,
                       progress: Progress = print_progress) -> pa.RecordBatchReader:
     """Every train and test rating scored by the train fit (int_als_factors, fit = 'train').
+
+    With time terms (the chosen `point`'s time_biases) each rating is scored
+    at its own day: the train fit's factors serve the terms as of the data's
+    end, so the terms are refitted from the train rows (a function of them
+    alone, `cinemart.models.explicit.time_detrended`) and moved to the day.
 
     Test rows whose user or movie never occurs in train get a null prediction
     and is_cold_start = true: they are left out of the test RMSE (Spark's
@@ -231,6 +237,9 @@ def predictions_table(data: SplitRatings, train_fit: ServedFactors, settings: Ex
     """
     bounds = settings.config(GridPoint())
     run_id = train_fit.run_id
+    train = IndexedRatings.build(data, data.train)
+    terms, _ = time_detrended(settings.config(point), train.user_idx, train.movie_idx, train.rating,
+                              len(train.users), len(train.movies), data.days(data.train))
 
     def batches():
         n_cold = 0
@@ -239,8 +248,10 @@ def predictions_table(data: SplitRatings, train_fit: ServedFactors, settings: Ex
             users, movies = train_fit.users.encode(data.user_id[rows]), train_fit.movies.encode(data.movie_id[rows])
             cold = (users < 0) | (movies < 0)
             prediction = np.full(cold.size, np.nan)
-            prediction[~cold] = np.clip(train_fit.factors.score_pairs(users[~cold], movies[~cold]),
-                                        bounds.rating_min, bounds.rating_max)
+            score = train_fit.factors.score_pairs(users[~cold], movies[~cold])
+            if terms is not None:  # fitted on the train fit's own indices (the same train rows)
+                score += terms.since_end(users[~cold], movies[~cold], data.rated_day[rows][~cold])
+            prediction[~cold] = np.clip(score, bounds.rating_min, bounds.rating_max)
             n_cold += int(cold.sum())
             yield pa.record_batch([
                 pa.array([run_id] * cold.size, pa.string()), pa.array(np.where(data.is_test[rows], "test", "train")),

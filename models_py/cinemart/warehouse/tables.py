@@ -68,7 +68,7 @@ class _SplitOnce:
     split is kept: the memory stays held until the process (the dbt run) ends.
     """
 
-    KEY = "count(*), bit_xor(hash(user_id, movie_id, rating, is_test, cv_fold))"
+    KEY = "count(*), bit_xor(hash(user_id, movie_id, rating, is_test, cv_fold, rated_day))"
     LIMIT = "current_setting('memory_limit')"  # DuckDB's share, as this connection has it
 
     def __init__(self) -> None:
@@ -116,9 +116,11 @@ def _fit(relation: Relation, fit: str, model_name: str) -> ServedFactors:
     return ServedFactors.from_table(model_name, relation.filter(f"fit = '{fit}'").arrow().read_all())
 
 
-def als_predictions(split: Relation, int_als_factors: Relation, model_settings: str) -> pa.RecordBatchReader:
+def als_predictions(split: Relation, int_als_factors: Relation, als_grid_search: Relation,
+                    model_settings: str) -> pa.RecordBatchReader:
+    grid = _columns(als_grid_search, f"{explicit.POINT_COLUMNS}, is_chosen")
     return explicit.predictions_table(_split(split), _fit(int_als_factors, "train", explicit.MODEL_NAME),
-                                      explicit.ExplicitSettings.from_dbt(model_settings))
+                                      explicit.ExplicitSettings.from_dbt(model_settings), explicit.chosen_point(grid))
 
 
 def implicit_grid_search(split: Relation, model_settings: str) -> pa.Table:
