@@ -111,7 +111,7 @@ def server(spark):
     port = free_port()
     serve = Serve(warehouse, port)
     try:
-        serve.wait_for("listening: ", timeout=300)
+        serve.wait_for("listening: ", timeout=600)
         yield serve, port, warehouse
     finally:
         code = serve.stop()
@@ -125,7 +125,7 @@ def test_bi_reader_over_hiveserver2_sees_whole_versions_through_a_rebuild(spark,
     serve, port, warehouse = server
     build_and_publish(spark, tmp_path, old_vars)
     started = time.perf_counter()
-    serve.wait_for("serving ", timeout=300)
+    serve.wait_for("serving ", timeout=600)
     print(f"cinemart serve: the published version served after {time.perf_counter() - started:.0f} s")
     client = hive.connect(host="127.0.0.1", port=port, username="analyst").cursor()
 
@@ -148,7 +148,7 @@ def test_bi_reader_over_hiveserver2_sees_whole_versions_through_a_rebuild(spark,
         # a rebuild drops and rewrites every build table; the publish copies and repoints
         build_and_publish(spark, tmp_path, new_vars)
         during_build = len(reader.seen)
-        mirrored = serve.wait_for("serving ", timeout=180)
+        mirrored = serve.wait_for("serving ", timeout=600)
         time.sleep(2)
     finally:
         reader.stop.set()
@@ -165,7 +165,7 @@ def test_bi_reader_over_hiveserver2_sees_whole_versions_through_a_rebuild(spark,
     # a rollback in the build is followed too
     assert dbt_spark(["run-operation", "publish_spark_build", "--args",
                       f"{{serving_schema: {SERVING}, rollback: true}}"], tmp_path, schema=BUILD, dbt_vars=new_vars)
-    serve.wait_for("serving ", timeout=180)
+    serve.wait_for("serving ", timeout=600)
     assert query(READ) == [old_counts]
     # the mirror registered external tables: the build's files of both kept versions are intact
     kept = {row[0] for row in spark.sql(f"show schemas like '{SERVING}__v*'").collect()}
