@@ -37,7 +37,7 @@ endif
 endif
 endif
 
-.PHONY: run test setup setup-test interpreter lock bench docs clean
+.PHONY: run test setup setup-test interpreter lock bench docs clean bi bi-setup
 
 # `make run` installs the DuckDB engine only; `make test` adds the test and Spark
 # extras. constraints.txt pins every transitive version for 3.11, 3.12 and 3.13.
@@ -91,6 +91,31 @@ lock: interpreter
 	mv constraints.new constraints.txt
 	rm -rf .lock-venv
 
+# Superset in its own venv (.bi-venv): its pins (SQLAlchemy 1.4, pandas 2.1) never touch .venv.
+# Superset 6.1 runs on Python 3.10-3.12; the newest 3.12 or 3.11 is found the way PYTHON is
+# (BI_PYTHON=/path/to/python3.x overrides). `make bi` imports the shipped dashboard into a fresh
+# metadata database and serves it on 127.0.0.1:8088 with a printed login (after `make run`).
+BI_VENV := .bi-venv
+BI_OK := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))
+BI_PACKAGES := apache-superset duckdb-engine duckdb flask-caching rich cachetools
+BI_PYTHON ?= $(shell for p in python3.12 python3.11 \
+             $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[12]*/bin/python3 2>/dev/null); do \
+             v=$$($$p -c '$(BI_OK); $(PY_VERSION)' 2>/dev/null) && echo "$$v $$(command -v $$p)"; \
+           done | sort -V | tail -n 1 | cut -d' ' -f2)
+
+bi-setup: $(BI_VENV)/.installed
+
+$(BI_VENV)/.installed: bi/superset/constraints.txt
+	@test -n "$(BI_PYTHON)" || { echo "make: Superset needs Python 3.11 or 3.12, none found on PATH or in pyenv: name one with BI_PYTHON=/path/to/python3.x" >&2; exit 2; }
+	@echo "setting up $(BI_VENV) (Superset) with $(BI_PYTHON) ($$($(BI_PYTHON) -c '$(PY_VERSION)'))"
+	test -x $(BI_VENV)/bin/python || $(BI_PYTHON) -m venv $(BI_VENV)
+	$(BI_VENV)/bin/pip install --quiet --upgrade pip
+	$(BI_VENV)/bin/pip install --quiet --only-binary=:all: --no-binary=odfpy -c bi/superset/constraints.txt $(BI_PACKAGES)
+	touch $@
+
+bi: setup bi-setup
+	$(BIN)/cinemart bi --superset-venv $(BI_VENV)
+
 bench: setup
 	$(BIN)/python benchmarks/bench_als.py
 
@@ -100,4 +125,4 @@ docs: setup
 	$(BIN)/dbt docs generate
 
 clean:
-	rm -rf target logs warehouse
+	rm -rf target logs warehouse .bi-home

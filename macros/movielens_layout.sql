@@ -15,10 +15,10 @@
 {#- on-run-start: the files the sources read, present before any model runs. Plain dbt
     on a fresh clone (before `make run` unpacked the shipped dataset), or pointed at a
     wrong folder, gets one line that says what to do instead of DuckDB's read_csv error
-    from inside the first model or unit test that touches a source. DuckDB target only:
+    from inside the first model or unit test that touches a source. MovieLens data on the DuckDB target only:
     Spark reads its sources through macros/spark. -#}
 {% macro require_source_files() %}
-  {%- if execute and target.type == 'duckdb' and flags.WHICH in ('build', 'run', 'test', 'seed', 'snapshot') -%}
+  {%- if execute and target.type == 'duckdb' and not own_data() and flags.WHICH in ('build', 'run', 'test', 'seed', 'snapshot') -%}
     {%- set d = var('data_dir', env_var('CINEMART_DATA_DIR', 'data/ml-latest-small')) | string -%}
     {%- set f = movielens_format() -%}
     {%- set files = {'csv': ['ratings.csv', 'movies.csv'], 'dat': ['ratings.dat', 'movies.dat'],

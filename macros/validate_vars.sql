@@ -45,6 +45,7 @@
       'als_grid', 'als_biased', 'als_solver', 'als_dtype', 'als_selection_rule', 'als_seed', 'implicit_grid', 'implicit_seed',
       'ease_grid', 'ease_max_memory', 'similar_movies_min_ratings', 'tuning_strategy', 'tuning_max_ratings', 'ranking_eval_max_users',
       'data_dir', 'movielens_format', 'movies_encoding', 'has_tags', 'has_links',
+      'ratings_file', 'movies_file', 'own_columns',
       'split_seed', 'test_percent', 'cv_folds', 'temporal_test_percent', 'popularity_prior_weight',
       'spark_serving_schema', 'popular_prior_ratings', 'popular_min_ratings'] -%}
   {%- set given = invocation_args_dict.get('vars') or {} -%}

@@ -1,5 +1,7 @@
 {#- `source()` with one engine-specific twist: on Spark, a MovieLens source is
-    not a table but a subquery that reads the release file in place.
+    not a table but a subquery that reads the release file in place. With own
+    data (var ratings_file, macros/own_data.sql) a MovieLens source is a
+    subquery over the analyst's files in the same raw shape.
 
     On DuckDB the source table's `external_location` (read_csv with
     null_padding, nullstr and struct_pack, models/staging/_movielens__sources.yml)
@@ -15,7 +17,12 @@
 {%- endmacro %}
 
 {% macro default__source_reader(relation, source_name, table_name) -%}
-  {{ return(relation) }}
+  {%- if source_name != 'movielens' or not reads_own_data() -%}
+    {{ return(relation) }}
+  {%- endif -%}
+  {%- set reader = {'ratings': own_ratings_reader, 'movies': own_movies_reader, 'links': own_links_reader}.get(table_name) -%}
+  {%- set query = reader() if reader else own_empty_reader(table_name) -%}
+  {{ return('(' ~ query ~ ') as own_' ~ table_name) }}
 {%- endmacro %}
 
 {% macro spark__source_reader(relation, source_name, table_name) -%}
@@ -23,6 +30,9 @@
       already names them, and the files must not be read -#}
   {%- if source_name != 'movielens' or model.resource_type == 'unit_test' -%}
     {{ return(relation) }}
+  {%- endif -%}
+  {%- if own_data() -%}
+    {{ exceptions.raise_compiler_error("var ratings_file (own data) applies to --target duckdb only: Spark reads MovieLens layouts") }}
   {%- endif -%}
   {%- set reader = {
         'ratings': spark_movielens_ratings,

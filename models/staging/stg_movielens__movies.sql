@@ -9,6 +9,7 @@ renamed as (
 
     select
         movie_id,
+        {{ raw_field('raw_movie_id') }} as source_movie_id,
         trim(raw_title) as full_title,
         -- "Toy Story (1995)" -> title "Toy Story", release_year 1995; titles
         -- without a trailing 4-digit year (none, or a range) keep their text.
@@ -21,6 +22,7 @@ renamed as (
 
 select
     movie_id,
+    source_movie_id,
     coalesce(nullif(title_without_year, ''), full_title) as title,
     full_title,
     release_year,

@@ -13,11 +13,14 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cinemart import __version__
+from cinemart.bi.bundle import BUNDLE_SOURCE, BundleError, write_bundle
+from cinemart.bi.superset import ADMIN_PASSWORD, ADMIN_USER, SupersetError, SupersetSite, stop
 from cinemart.data.catalog import DEFAULT_RELEASE, RELEASES, UnknownDatasetError
 from cinemart.data.fetch import (
     BASE_URL_ENV,
@@ -27,8 +30,9 @@ from cinemart.data.fetch import (
     FetchError,
     fetch,
 )
-from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, detect_layout
-from cinemart.data.preflight import PreflightError, PreflightReport, check_dataset
+from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, Layout, detect_layout
+from cinemart.data.own import OwnData, OwnDataError
+from cinemart.data.preflight import PreflightError, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
 from cinemart.memory import (DUCKDB_LOAD_MEMORY_LIMIT_ENV, DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError,
                              fixed_duckdb_limit, gib, plan_memory)
@@ -50,6 +54,7 @@ from cinemart.warehouse.publish import (
     write_atomically,
 )
 from cinemart.report import write_report
+from cinemart.serving.exports import match_export, read_export
 from cinemart.serving.new_user import RecommendError, Recommendation, ServedModel, parse_ratings, served_list
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment, spark_warehouse_dir
 from cinemart.spark.readers.serve_command import SERVE_ERRORS, add_serve
@@ -77,6 +82,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FetchError,
     UnknownDatasetError,
     DatasetLayoutError,
+    OwnDataError,
     PreflightError,
     MemoryBudgetError,
     SynthError,
@@ -86,6 +92,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     SparkEnvironmentError,
     RecommendError,
     *SERVE_ERRORS,
+    BundleError,
+    SupersetError,
     OSError,
 )
 
@@ -216,6 +224,14 @@ def _add_build(commands: Subcommands) -> None:
                              "which must then hold NAME if one is given)")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, metavar="DIR",
                         help="folder that receives downloads (default: ./data)")
+    parser.add_argument("--ratings", metavar="FILE",
+                        help="own data instead of MovieLens: a CSV, TSV or Parquet ratings file, or PATH.duckdb:TABLE "
+                             "(docs/use-your-own-data.md)")
+    parser.add_argument("--movies", metavar="FILE", help="with --ratings: the catalogue file (optional)")
+    parser.add_argument("--columns", metavar="ROLE=COLUMN,...",
+                        help="with --ratings: the files' column names, e.g. user=customer_id,movie=sku,rating=stars,"
+                             "timestamp=ts (roles: user, movie, rating, timestamp; the catalogue's catalogue_movie, title, genres, imdb, tmdb; default: "
+                             "MovieLens's names)")
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
                         help='extra dbt vars as a JSON object, e.g. \'{"als_grid": "spark_seed"}\'')
     parser.add_argument("--select", nargs="+", default=[], metavar="SELECTOR",
@@ -251,15 +267,16 @@ def _run_build(args: argparse.Namespace) -> int:
             "--select does not apply to --engine spark, which builds and publishes whole builds only: run "
             "`cinemart build --engine spark` without it (a partial `dbt build --target spark --select ...` "
             "is never published)")
+    if args.engine == "spark" and args.ratings:
+        raise OwnDataError("--ratings (own data) builds on --engine duckdb only: the Spark engine reads MovieLens "
+                           "layouts (docs/use-your-own-data.md)")
     if args.engine == "spark":  # Java and the master, before the data and before dbt starts a JVM
         check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
-    folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
-    layout = detect_layout(folder, movies_encoding=extra.get("movies_encoding") or os.environ.get(MOVIES_ENCODING_ENV))
-    checked = check_dataset(layout)
+    layout, n_ratings = _resolve_data(args, extra)
     project = find_project_dir()
     if args.engine == "spark":
         return _build_on_spark(layout, project, extra, wait=args.wait)
-    memory = _plan_memory(checked)
+    memory = _plan_memory(n_ratings)
     paths = WarehousePaths.for_project(project)
     with BuildLock(paths, wait=args.wait):
         if args.select:  # on the whole working copy: the selection and everything it invalidates
@@ -283,11 +300,26 @@ def _run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan_memory(checked: PreflightReport) -> dict[str, str]:
+def _resolve_data(args: argparse.Namespace, extra: dict) -> tuple[Layout | OwnData, int]:
+    """The data to build from (a MovieLens layout, or own data with --ratings), checked; its rating rows."""
+    if args.ratings is None:
+        if args.movies or args.columns:
+            raise OwnDataError("--movies and --columns go with --ratings FILE")
+        folder = fetch(args.name, args.dest, source=args.source, reporter=ConsoleReporter())
+        layout = detect_layout(folder, movies_encoding=extra.get("movies_encoding")
+                               or os.environ.get(MOVIES_ENCODING_ENV))
+        return layout, check_dataset(layout).files[0].n_data_lines
+    if args.name or args.source:
+        raise OwnDataError("--ratings builds from own data: give it without a MovieLens NAME or --from")
+    own = OwnData.from_arguments(args.ratings, args.movies, args.columns)
+    return own, own.check()
+
+
+def _plan_memory(n_ratings: int) -> dict[str, str]:
     """The build's memory plan (cinemart.memory), from the ratings file's line count: DuckDB's share for dbt's env.
 
     Refuses, before dbt starts, a dataset the budget cannot hold."""
-    plan = plan_memory(checked.files[0].n_data_lines, duckdb_limit=fixed_duckdb_limit())
+    plan = plan_memory(n_ratings, duckdb_limit=fixed_duckdb_limit())
     loading = f" ({gib(plan.duckdb_loading)} while the ratings load)" if plan.duckdb_loading > plan.duckdb else ""
     print(f"memory budget {gib(plan.budget)} ({MEMORY_LIMIT_ENV}): build process and model plugin "
           f"~{gib(plan.plugin)} for {plan.n_ratings:,} ratings, DuckDB {gib(plan.duckdb)}{loading}", flush=True)
@@ -434,6 +466,11 @@ def _add_recommend(commands: Subcommands) -> None:
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--ratings", metavar="ID:RATING,...", help="e.g. 260:5,1196:4.5,1210:4 (ratings 0.5..5)")
     who.add_argument("--user", type=int, metavar="ID", help="a user id of the warehouse (or any other id)")
+    who.add_argument("--imdb", type=Path, metavar="FILE",
+                     help="a person's IMDb ratings export (Const, Your Rating 1-10), matched by IMDb id")
+    who.add_argument("--letterboxd", type=Path, metavar="FILE",
+                     help="a person's Letterboxd ratings.csv (Name, Year, Rating in half stars), matched by title "
+                          "and year")
     parser.add_argument("-n", type=int, default=10, metavar="N", help="list length (default 10)")
     parser.add_argument("--warehouse", type=Path, metavar="PATH",
                         help="warehouse to read (default: the published warehouse/cinemart.duckdb)")
@@ -444,6 +481,9 @@ def _run_recommend(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise RecommendError(f"-n must be at least 1, got {args.n}")
     database = args.warehouse or database_path(find_project_dir())
+    if args.imdb or args.letterboxd:
+        return _recommend_from_export("imdb" if args.imdb else "letterboxd", args.imdb or args.letterboxd,
+                                      database, args.n)
     if args.ratings is not None:
         ratings = parse_ratings(args.ratings)
         recommendations = ServedModel.load(database).recommend(ratings, args.n)
@@ -453,15 +493,72 @@ def _run_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_recommendations(recommendations: Sequence[Recommendation]) -> None:
+def _recommend_from_export(kind: str, path: Path, database: Path, n: int) -> int:
+    """Match a person's export to the warehouse, fold them in, print the match report and their list."""
+    served = ServedModel.load(database)
+    matched = match_export(kind, read_export(kind, path), database, served.rated)
+    print(f"matched {len(matched.ratings)} of {matched.n_rows} rated movies in {path.name}")
+    for row in matched.unmatched:
+        print(f"  not matched: {row.label}: {row.reason}")
+    if not matched.ratings:
+        raise RecommendError(f"--{kind}: none of the {matched.n_rows} movies matched the warehouse's movies")
+    recommendations = served.recommend(matched.ratings, n)
+    liked = (served.because_you_liked(matched.ratings, recommendations)
+             if recommendations and recommendations[0].source == "fold_in" else [None] * len(recommendations))
+    print()
+    _print_recommendations(recommendations, [served.titles.get(m, str(m)) if m is not None else "" for m in liked])
+    return 0
+
+
+def _print_recommendations(recommendations: Sequence[Recommendation], because: Sequence[str] = ()) -> None:
     width = min(60, max([len("title"), *(len(r.title) for r in recommendations)]))
-    print(f"{'rank':>4}  {'movie_id':>8}  {'title':<{width}}  {'score':>8}  source")
-    for r in recommendations:
+    tail = f"{'source':<16}  because you liked" if because else "source"
+    print(f"{'rank':>4}  {'movie_id':>8}  {'title':<{width}}  {'score':>8}  {tail}")
+    for r, liked in zip(recommendations, because or [""] * len(recommendations)):
         title = r.title if len(r.title) <= width else r.title[:width - 1] + "…"
-        print(f"{r.rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:>8.4f}  {r.source}")
+        print(f"{r.rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:>8.4f}  {r.source:<16}  {liked}".rstrip())
 
 
-COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend, add_serve]
+def _add_bi(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "bi",
+        help="serve the shipped Superset dashboard on the published warehouse (127.0.0.1)",
+        description="Zip the Superset bundle (bi/superset/bundle) with the database pointed read-only at the "
+        "published warehouse, import it into a fresh metadata database and serve Superset on 127.0.0.1 "
+        "until Ctrl-C. Needs Superset's own venv (`make bi-setup`; `make bi` does both).",
+    )
+    parser.add_argument("--superset-venv", type=Path, default=Path(".bi-venv"), metavar="PATH",
+                        help="the venv Superset is installed in (default: .bi-venv of the project)")
+    parser.add_argument("--home", type=Path, default=Path(".bi-home"), metavar="PATH",
+                        help="Superset's config, metadata database and log (default: .bi-home of the project)")
+    parser.add_argument("--port", type=int, default=8088, help="port on 127.0.0.1 (default 8088)")
+    parser.add_argument("--no-serve", action="store_true", help="set up and import, then exit")
+    parser.set_defaults(handler=_run_bi)
+
+
+def _run_bi(args: argparse.Namespace) -> int:
+    project = find_project_dir()
+    warehouse = database_path(project)
+    if not warehouse.is_file():
+        raise WarehouseError(f"no published warehouse at {warehouse}: run `make run` (cinemart build) first")
+    site = SupersetSite(project / args.superset_venv, project / args.home, args.port)
+    site.check_installed()
+    bundle = write_bundle(project / BUNDLE_SOURCE, warehouse, site.home / "cinemart_dashboard.zip")
+    site.initialise(bundle)
+    if args.no_serve:
+        print(f"Superset is set up in {site.home}; `cinemart bi` serves it")
+        return 0
+    server = site.start()
+    # A terminated `cinemart bi` (kill, a service manager) must take its server down with it, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    print(f"Superset: {site.dashboard_url}  (login {ADMIN_USER} / {ADMIN_PASSWORD}; Ctrl-C stops it; log {site.log})")
+    try:
+        return server.wait()
+    finally:
+        stop(server)
+
+
+COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend, _add_bi, add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,11 +35,12 @@ DEFAULTS: dict[str, Any] = {
 
 
 #: Every other var the dbt project reads: the dataset layout (`cinemart build`
-#: detects it), the evaluation protocol (dbt_project.yml) and engine-only vars.
+#: detects it) or own data files, the evaluation protocol (dbt_project.yml) and engine-only vars.
 #: macros/validate_vars.sql holds the same list for plain `dbt build`
 #: (tests/python/test_settings.py keeps the two, and every var() in the project, in step).
 PROJECT_VARS: tuple[str, ...] = (
     "data_dir", "movielens_format", "movies_encoding", "has_tags", "has_links",
+    "ratings_file", "movies_file", "own_columns",
     "split_seed", "test_percent", "cv_folds", "temporal_test_percent", "popularity_prior_weight",
     "spark_serving_schema", "popular_prior_ratings", "popular_min_ratings",
 )

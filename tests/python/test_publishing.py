@@ -25,37 +25,14 @@ import pytest
 
 from cinemart import cli
 from cinemart.warehouse import publish
-from conftest import LATEST_SMALL_DIR
+from cinemart_builds import CINEMART, QUICK_VARS, build_env, run_build, start_build
 
-CINEMART = str(Path(sys.executable).parent / "cinemart")
 # Timing columns and the audit's invocation columns differ between identical builds by design.
 VOLATILE_COLUMNS = {"fit_seconds", "grid_fit_seconds", "evaluation_seconds", "invocation_id", "started_at", "finished_at"}
 # Append-only: one row per build, so only its distinct content is comparable across warehouses.
 APPEND_ONLY = {"als_model_runs"}
-#: Publishing is about files, locks and processes, not accuracy: every build here trains one small
-#: configuration per model (a default-grid build of ml-latest-small costs minutes). The module builds
-#: once (`published`); each test that changes a warehouse changes its own copy, so tests run in any order.
-QUICK_VARS = {"als_grid": {"rank": [10], "reg": [0.1], "iterations": [10]}, "cv_folds": 2, "implicit_grid": "quick",
-              "ease_grid": "quick", "ease_max_memory": "160MiB"}
-
-
-def build_env(warehouse: Path) -> dict[str, str]:
-    return {**os.environ, "CINEMART_WAREHOUSE_DIR": str(warehouse), "CINEMART_DATA_DIR": str(LATEST_SMALL_DIR),
-            "DBT_TARGET_PATH": str(warehouse / "dbt-target"), "DBT_LOG_PATH": str(warehouse / "dbt-logs")}
-
-
-def build_command(*args: str, **extra_vars) -> list[str]:
-    return [CINEMART, "build", *args, "--vars", json.dumps({**QUICK_VARS, **extra_vars})]
-
-
-def start_build(warehouse: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(build_command(*args), env=build_env(warehouse), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def run_build(warehouse: Path, *args: str, **extra_vars) -> subprocess.CompletedProcess:
-    return subprocess.run(build_command(*args, **extra_vars), env=build_env(warehouse), capture_output=True,
-                          text=True, timeout=900)
+#: The module builds once (`published`, quick vars: cinemart_builds); each test that changes a
+#: warehouse changes its own copy, so tests run in any order.
 
 
 def sha256(path: Path) -> str:

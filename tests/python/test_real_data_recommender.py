@@ -319,4 +319,4 @@ def test_the_headline_names_the_chosen_explicit_model(real_warehouse):
 
     figures = dict(headline(real_warehouse.database))
     (rmse,), = real_warehouse.query("select test_rmse from als_model_runs")
-    assert figures["explicit ALS test RMSE"] == f"{rmse:.4f} (Bayesian, rank 10, 100 samples)"
+    assert figures["explicit ALS test RMSE"] == f"{rmse:.4f} (Bayesian, rank 10, 100 samples, time biases)"

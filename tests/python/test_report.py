@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import struct
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,18 +11,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from browser import CHROMIUM, NO_CHROMIUM, chromium, png_size
 from cinemart.cli import main
 from cinemart.report import write_report
 from cinemart.report.build import iteration_curve_chart
 from cinemart.report.page import Column, table
 from cinemart.warehouse.dbt import database_path, find_project_dir
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-    "--enable-logging=stderr", "--v=0",  # console messages and uncaught errors arrive as ":CONSOLE" lines
-)
 WINDOW_WIDTH = 1440  # a laptop screen
 EXPECTED_CHARTS = {
     "genre-movies", "genre-mean-rating", "rating-distribution", "release-years", "user-activity",
@@ -93,8 +87,9 @@ def test_report_shows_the_warehouse(report, real_warehouse):
     page = _Page(report.read_text(encoding="utf-8"))
     text = set(page.text)
     (rank, samples), = real_warehouse.query(
-        "select rank, iterations - burn_in from als_grid_search where is_chosen and method = 'bayesian'")
-    assert {"100,836", "9,742", "4,361", "Drama", f"Bayesian ALS, rank {rank}, {samples} samples"} <= text
+        "select rank, iterations - burn_in from als_grid_search where is_chosen and method = 'bayesian' "
+        "and time_biases")
+    assert {"100,836", "9,742", "4,361", "Drama", f"Bayesian ALS, rank {rank}, {samples} samples, time biases"} <= text
     assert {"Toy Story (1995)", "Star Wars: Episode IV - A New Hope (1977)", "Matrix, The (1999)"} <= set(page.headings)
     assert "Toy Story 2 (1999)" in text
     assert any(h.startswith("User 1 — first user: 232 ratings") for h in page.headings)
@@ -145,36 +140,24 @@ def test_partial_warehouse_names_the_missing_tables(tmp_path, capsys):
     assert "lacks genre_summary, rating_distribution" in err and "similar_movies" in err
 
 
-def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """One headless Chromium run with a fresh profile (no state shared between runs or with a desktop browser)."""
-    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
-                          capture_output=True, text=True, timeout=90, check=False)
-
-
 def _console_lines(*runs: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for run in runs for line in run.stderr.splitlines() if ":CONSOLE" in line]
 
 
-def _png_size(path: Path) -> tuple[int, int]:
-    header = path.read_bytes()[:24]
-    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", header[16:24])
-
-
 def test_report_renders_in_headless_chromium(report, tmp_path):
     if CHROMIUM is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium), so the report's rendering is unchecked")
+        pytest.skip(f"{NO_CHROMIUM}, so the report's rendering is unchecked")
     # the same width as the screenshot, so the measured height is the screenshot's page height
-    dump = _chromium(report, tmp_path / "profile-dom", "--dump-dom", f"--window-size={WINDOW_WIDTH},1000")
+    dump = chromium(report.as_uri(), tmp_path / "profile-dom", "--dump-dom", f"--window-size={WINDOW_WIDTH},1000")
     status = re.search(r'<html[^>]*\sdata-charts="([^"]*)"[^>]*\sdata-height="(\d+)"', dump.stdout)
     assert status, f"the page's self-check never ran:\n{dump.stdout[:500]}\n{dump.stderr[-2000:]}"
     assert status.group(1) == f"ok: {len(EXPECTED_CHARTS)}"  # else "failed: <keys of charts that drew nothing>"
 
     height = int(status.group(2))
     screenshot = tmp_path / "report.png"
-    shot = _chromium(report, tmp_path / "profile-shot", f"--screenshot={screenshot}",
-                     f"--window-size={WINDOW_WIDTH},{height}")
+    shot = chromium(report.as_uri(), tmp_path / "profile-shot", f"--screenshot={screenshot}",
+                    f"--window-size={WINDOW_WIDTH},{height}")
     assert _console_lines(dump, shot) == []
-    assert _png_size(screenshot) == (WINDOW_WIDTH, height)
+    assert png_size(screenshot) == (WINDOW_WIDTH, height)
     # A blank page compresses to ~0.005 bytes per pixel; charts, tables and text to ~0.1.
     assert screenshot.stat().st_size > 0.03 * WINDOW_WIDTH * height

@@ -112,7 +112,7 @@ def test_other_layouts_land_in_the_same_staging_shape(layout, tmp_path, sql_buil
         no_genre = con.execute("select genres from stg_movielens__movies where movie_id = ?", [fixture.n_movies]).fetchone()[0]
         quarantined = con.execute("select count(*) from quarantine_ratings").fetchone()[0]
     assert n_ratings == fixture.n_source_ratings and quarantined == 0
-    assert columns == ["movie_id", "title", "full_title", "release_year", "genres"]
+    assert columns == ["movie_id", "source_movie_id", "title", "full_title", "release_year", "genres"]
     assert cafe == ("Café Society", 2016)
     if layout == "100k":
         assert no_genre == []

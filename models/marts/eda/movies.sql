@@ -29,7 +29,8 @@ select
     links.tmdb_id,
     coalesce(popularity.n_ratings, 0) as n_ratings,
     popularity.mean_rating,
-    popularity.damped_mean_rating
+    popularity.damped_mean_rating,
+    movies.source_movie_id
 from movies
 left join links on movies.movie_id = links.movie_id
 left join popularity on movies.movie_id = popularity.movie_id

@@ -17,7 +17,7 @@ typed as (
         imdbId as raw_imdb_id,
         tmdbId as raw_tmdb_id,
         surplus,
-        {{ integer_field(raw_field('movieId')) }} as movie_id,
+        {{ warehouse_id('movie', raw_field('movieId')) }} as movie_id,
         {{ integer_field(raw_field('imdbId')) }} as imdb_number,
         {{ integer_field(raw_field('tmdbId')) }} as tmdb_id
     from source

@@ -17,7 +17,7 @@ typed as (
         title as raw_title,
         genres as raw_genres,
         surplus,
-        {{ integer_field(raw_field('movieId')) }} as movie_id
+        {{ warehouse_id('movie', raw_field('movieId')) }} as movie_id
     from source
 
 ),

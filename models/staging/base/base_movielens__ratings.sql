@@ -13,6 +13,25 @@ with source as (
 
 ),
 
+{%- if reads_own_data() %}
+
+{#- own data arrives split into fields (macros/own_data.sql); raw_line is
+    the four fields joined by commas, an absent field empty -#}
+raw as (
+
+    select
+        concat_ws(',', {% for name in ['user_id', 'movie_id', 'rating', 'timestamp'] -%}
+            coalesce(raw_{{ name }}, ''){{ ', ' if not loop.last }}{% endfor %}) as raw_line,
+        4 as n_fields,
+        raw_user_id,
+        raw_movie_id,
+        raw_rating,
+        raw_timestamp
+    from source
+
+),
+{%- else %}
+
 fields as (
 
     select
@@ -33,13 +52,14 @@ raw as (
     from fields
 
 ),
+{%- endif %}
 
 typed as (
 
     select
         *,
-        {{ integer_field('raw_user_id') }} as user_id,
-        {{ integer_field('raw_movie_id') }} as movie_id,
+        {{ warehouse_id('user', 'raw_user_id') }} as user_id,
+        {{ warehouse_id('movie', 'raw_movie_id') }} as movie_id,
         try_cast(raw_rating as double) as rating,
         {{ integer_field('raw_timestamp') }} as rated_at_epoch
     from raw

@@ -16,8 +16,8 @@ typed as (
         tag as raw_tag,
         {{ adapter.quote('timestamp') }} as raw_timestamp,
         surplus,
-        {{ integer_field(raw_field('userId')) }} as user_id,
-        {{ integer_field(raw_field('movieId')) }} as movie_id,
+        {{ warehouse_id('user', raw_field('userId')) }} as user_id,
+        {{ warehouse_id('movie', raw_field('movieId')) }} as movie_id,
         {{ integer_field(raw_field(adapter.quote('timestamp'))) }} as tagged_at_epoch
     from source
 

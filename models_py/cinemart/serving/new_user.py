@@ -35,6 +35,7 @@ from cinemart.data.ids import IdIndex
 from cinemart.models.base import Factors
 from cinemart.models.blend import BlendWeights, blend_user_rows
 from cinemart.models.fold_in import FoldIn, fold_in
+from cinemart.serving.explanations import because_you_liked
 from cinemart.serving.scoring import top_n
 from cinemart.warehouse.ease_tables import BLEND_MODEL
 from cinemart.warehouse.factor_tables import ServedFactors
@@ -216,6 +217,21 @@ class ServedModel:
         return [Recommendation(int(rank), int(self.movie_ids[item]), self.titles.get(int(self.movie_ids[item]), ""),
                                float(score), "fold_in")
                 for rank, item, score in zip(found.rank, found.item, found.score)]
+
+    @property
+    def rated(self) -> frozenset[int]:
+        """The movie ids the model has factors for: the ones a fold-in can use."""
+        return frozenset(self.movie_ids.tolist())
+
+    def because_you_liked(self, ratings: Mapping[int, float], recommendations: list[Recommendation]) -> list[int | None]:
+        """Per recommendation, the movie of `ratings` the person liked (>= 4 stars, else their best) that is most
+        similar to it: cosine on the served model's movie factors (`serving.explanations`); None when none is."""
+        idx = self.movie_index(np.fromiter(ratings.keys(), np.int64, len(ratings)))
+        user = sp.csr_matrix((np.fromiter(ratings.values(), np.float64, len(ratings)),
+                              (np.zeros(idx.size, np.int64), idx)), shape=(1, self.movie_ids.size))
+        items = self.movie_index(np.array([r.movie_id for r in recommendations], np.int64))
+        found = because_you_liked(self.item_factors, user, np.zeros(items.size, np.int64), items).item
+        return [int(self.movie_ids[i]) if i >= 0 else None for i in found]
 
     def fallback(self, exclude: Mapping[int, float], n: int) -> list[Recommendation]:
         """The top of popular_movies minus `exclude`: recommend_for's answer for a user it cannot personalise."""

@@ -21,6 +21,7 @@ from typing import Iterator, Mapping, Sequence
 import duckdb
 
 from cinemart.data.layout import Layout
+from cinemart.data.own import OwnData
 from cinemart.tuning.explicit import PRESETS as EXPLICIT_PRESETS, require_methods
 from cinemart.tuning.grid import resolve_grid
 from cinemart.warehouse.publish import WarehousePaths
@@ -96,7 +97,7 @@ def check_engine_vars(extra_vars: dict, engine: str) -> None:
 
 def run_dbt(
     command: str,
-    layout: Layout,
+    layout: Layout | OwnData,
     *,
     project_dir: Path,
     database: Path,
@@ -171,7 +172,7 @@ def _invoke_in_process(args: list[str], project_dir: Path, overrides: dict[str, 
     return 0 if result.success else (2 if result.exception is not None else 1)
 
 
-def downstream_closure(layout: Layout, select: Sequence[str], *, project_dir: Path, database: Path,
+def downstream_closure(layout: Layout | OwnData, select: Sequence[str], *, project_dir: Path, database: Path,
                        extra_vars: dict | None = None) -> list[str]:
     """`--select` arguments for the selection and everything downstream of it (`node+` per node).
 

@@ -39,7 +39,10 @@ def vector_column(table: pa.Table, name: str) -> np.ndarray:
 def content_vectors_table(movie_ids: np.ndarray, genres: Sequence[Sequence[str] | None], release_year: np.ndarray,
                           tag_movie_ids: np.ndarray, tags: Sequence[str]) -> pa.Table:
     found = content_vectors(movie_ids, genres, release_year, tag_movie_ids, tags)
-    return pa.table({"movie_id": found.movies.ids, "content": factor_column(found.vectors)})
+    # A catalogue with no genres, years or tags (own data without one) has no content dimension; one zero
+    # column keeps the vectors a table column, each row the zero vector that means "nothing known".
+    vectors = found.vectors if found.vectors.shape[1] else np.zeros((found.vectors.shape[0], 1), np.float32)
+    return pa.table({"movie_id": found.movies.ids, "content": factor_column(vectors)})
 
 
 def read_content(table: pa.Table) -> ContentVectors:

@@ -1,0 +1,212 @@
+{#- Own data (docs/use-your-own-data.md): with var ratings_file set, the
+    `movielens` sources read the analyst's ratings file (CSV, TSV, Parquet, or
+    a table of a DuckDB database given as PATH.duckdb:TABLE) and optional
+    catalogue file instead of a MovieLens release, through the column names in
+    var own_columns. The sources then have the same raw shape as MovieLens's
+    (every field text), so the staging base models apply the same checks and
+    the same quarantine; only the ratings file's line split differs.
+
+    Ids may be any text (UUIDs, 'tt0111161'). Each id column (users; movies
+    across both files) is mapped to BIGINT ids by one rule that depends only on
+    the set of ids: when every id is an integer it is kept as it is (so a
+    MovieLens export builds exactly the MovieLens tables and split), otherwise
+    the ids are numbered 1..n in text order (dense_rank). The original text is
+    kept in movies.source_movie_id and users.source_user_id. -#}
+
+{% macro own_data() -%}
+  {{ return((var('ratings_file', none) or '') | string | trim | length > 0) }}
+{%- endmacro %}
+
+
+{#- Whether the model being rendered reads own data: a dbt unit test gives
+    the sources as MovieLens-shaped fixture rows whatever the vars say. -#}
+{% macro reads_own_data() -%}
+  {{ return(own_data() and model.resource_type != 'unit_test') }}
+{%- endmacro %}
+
+
+{#- The file's column for each role. Roles left out take the MovieLens CSV
+    names, and the catalogue's movie column (catalogue_movie) the ratings
+    file's; the catalogue's title, genres, imdb and tmdb are optional (null
+    when the file has no such column, which own_file_columns reports). -#}
+{% macro own_column_names() -%}
+  {%- set names = {'user': 'userId', 'movie': 'movieId', 'rating': 'rating', 'timestamp': 'timestamp',
+                   'title': 'title', 'genres': 'genres', 'imdb': 'imdbId', 'tmdb': 'tmdbId'} -%}
+  {%- do names.update(var('own_columns', {}) or {}) -%}
+  {%- if 'catalogue_movie' not in names -%}{%- do names.update({'catalogue_movie': names['movie']}) -%}{%- endif -%}
+  {{ return(names) }}
+{%- endmacro %}
+
+
+{#- The relation a path names: a DuckDB table (attached by attach_own_data) or
+    a file read in place, every CSV/TSV field as text. -#}
+{% macro own_file_reader(path) -%}
+  {%- set p = path | string | trim -%}
+  {%- set table = modules.re.fullmatch('(.+\\.(?:duckdb|db)):([A-Za-z_][A-Za-z0-9_.]*)', p) -%}
+  {%- set quoted = p | replace("'", "''") -%}
+  {%- if table -%}
+    {{ own_database_alias(table.group(1)) }}.{{ table.group(2) }}
+  {%- elif p.lower().endswith('.parquet') -%}
+    read_parquet('{{ quoted }}')
+  {%- elif p.lower().endswith('.tsv') or p.lower().endswith('.tab') -%}
+    read_csv('{{ quoted }}', header=true, delim='\t', all_varchar=true)
+  {%- else -%}
+    read_csv('{{ quoted }}', header=true, all_varchar=true)
+  {%- endif -%}
+{%- endmacro %}
+
+
+{% macro own_database_alias(path) -%}
+  cinemart_own_{{ local_md5(path | string) [:8] }}
+{%- endmacro %}
+
+
+{#- on-run-start: attach the DuckDB databases whose tables are the own-data
+    sources, read-only. -#}
+{% macro attach_own_data() %}
+  {%- if execute and target.type == 'duckdb' and own_data() -%}
+    {%- for path in [var('ratings_file'), var('movies_file', none)] if path -%}
+      {%- set table = modules.re.fullmatch('(.+\\.(?:duckdb|db)):([A-Za-z_][A-Za-z0-9_.]*)', path | string | trim) -%}
+      {%- if table -%}
+        {%- do run_query("attach if not exists '" ~ table.group(1) | replace("'", "''") ~ "' as "
+                         ~ own_database_alias(table.group(1)) ~ " (read_only)") -%}
+      {%- endif -%}
+    {%- endfor -%}
+  {%- endif -%}
+{% endmacro %}
+
+
+{#- The columns a source file has (lower-cased name -> name as spelled). -#}
+{% macro own_file_columns(path) -%}
+  {%- if not execute -%}{{ return({}) }}{%- endif -%}
+  {%- set rows = run_query('describe select * from ' ~ own_file_reader(path)).rows -%}
+  {%- set found = {} -%}
+  {%- for row in rows -%}{%- do found.update({row[0] | lower: row[0]}) -%}{%- endfor -%}
+  {{ return(found) }}
+{%- endmacro %}
+
+
+{#- `role`'s column of a file as trimmed text (NULL for ''), or NULL when the
+    role is optional and the file lacks it. A required role the file lacks is
+    one compiler error naming the file, the role and the columns it has. -#}
+{% macro own_field(path, columns, role, required) -%}
+  {%- set name = own_column_names()[role] -%}
+  {%- if not execute -%}
+    null
+  {%- elif name and (name | lower) in columns -%}
+    nullif(trim(cast({{ adapter.quote(columns[name | lower]) }} as varchar)), '')
+  {%- elif required or role in (var('own_columns', {}) or {}) -%}
+    {{ exceptions.raise_compiler_error("own data: " ~ path ~ " has no column '" ~ name ~ "' for " ~ role
+       ~ " (own_columns " ~ role ~ "=...); its columns: " ~ columns.values() | join(', ')) }}
+  {%- else -%}
+    cast(null as varchar)
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- A timestamp as Unix seconds in text: integers as they are, date/time
+    values (Parquet TIMESTAMP, ISO text) converted; anything else is kept as
+    it was so that the base model quarantines it as unparseable_timestamp. -#}
+{% macro own_epoch_text(field) -%}
+  coalesce(
+    case when {{ is_integer_text(field) }} then {{ field }} end,
+    cast(cast(floor(epoch(coalesce(try_cast({{ field }} as timestamp), try_cast({{ field }} as timestamptz)))) as bigint) as varchar),
+    {{ field }})
+{%- endmacro %}
+
+
+{#- The ratings source: one row per source row, with the raw fields the base
+    model checks. -#}
+{% macro own_ratings_reader() -%}
+  {%- set path = var('ratings_file') | string | trim -%}
+  {%- set columns = own_file_columns(path) -%}
+  select
+      {{ own_field(path, columns, 'user', true) }} as raw_user_id,
+      {{ own_field(path, columns, 'movie', true) }} as raw_movie_id,
+      {{ own_field(path, columns, 'rating', true) }} as raw_rating,
+      {{ own_epoch_text(own_field(path, columns, 'timestamp', true)) }} as raw_timestamp
+  from {{ own_file_reader(path) }}
+{%- endmacro %}
+
+
+{#- The movies source in MovieLens's raw shape. Without a catalogue file, one
+    row per movie the ratings name, titled by its id and with no genres. -#}
+{% macro own_movies_reader() -%}
+  {%- set path = var('movies_file', none) -%}
+  {%- if path -%}
+    {%- set columns = own_file_columns(path) -%}
+    {%- set movie = own_field(path, columns, 'catalogue_movie', true) -%}
+    select
+        {{ movie }} as movieId,
+        coalesce({{ own_field(path, columns, 'title', false) }}, {{ movie }}) as title,
+        coalesce({{ own_field(path, columns, 'genres', false) }}, '(no genres listed)') as genres,
+        cast(null as varchar) as surplus
+    from {{ own_file_reader(path) }}
+  {%- else -%}
+    select distinct
+        raw_movie_id as movieId,
+        raw_movie_id as title,
+        '(no genres listed)' as genres,
+        cast(null as varchar) as surplus
+    from ({{ own_ratings_reader() }}) as ratings
+    where raw_movie_id is not null
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- The links source: the catalogue's IMDb ('tt0114709' or its digits) and
+    TMDb ids, when it has either column; otherwise no rows. -#}
+{% macro own_links_reader() -%}
+  {%- set path = var('movies_file', none) -%}
+  {%- set columns = own_file_columns(path) if path else {} -%}
+  {%- set names = own_column_names() -%}
+  {%- if path and ((names['imdb'] | lower) in columns or (names['tmdb'] | lower) in columns) -%}
+    select
+        {{ own_field(path, columns, 'catalogue_movie', true) }} as movieId,
+        coalesce(regexp_replace({{ own_field(path, columns, 'imdb', false) }}, '^tt', ''), '') as imdbId,
+        coalesce({{ own_field(path, columns, 'tmdb', false) }}, '') as tmdbId,
+        cast(null as varchar) as surplus
+    from {{ own_file_reader(path) }}
+  {%- else -%}
+    {{ own_empty_reader('links') }}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- A source the own data does not have (tags; links without ids), with no rows. -#}
+{% macro own_empty_reader(table_name) -%}
+  {%- set columns = {'tags': ['userId', 'movieId', 'tag', 'timestamp', 'surplus'],
+                     'links': ['movieId', 'imdbId', 'tmdbId', 'surplus']}[table_name] -%}
+  select {% for c in columns %}cast(null as varchar) as {{ c }}{{ ', ' if not loop.last }}{% endfor %} where false
+{%- endmacro %}
+
+
+{#- Source id text -> warehouse id, for 'user' or 'movie' (see the top of this file). -#}
+{% macro own_ids(kind) -%}
+  {%- if kind == 'user' -%}
+    {%- set ids = 'select raw_user_id as source_id from (' ~ own_ratings_reader() ~ ') as r' -%}
+  {%- else -%}
+    {%- set ids = 'select raw_movie_id as source_id from (' ~ own_ratings_reader() ~ ') as r union all '
+                  ~ 'select movieId as source_id from (' ~ own_movies_reader() ~ ') as m' -%}
+  {%- endif -%}
+  (select
+       source_id,
+       case when bool_and(is_integer) over () then try_cast(source_id as bigint)
+            else dense_rank() over (order by source_id) end as id
+   from (
+       select distinct source_id, {{ is_integer_text('source_id') }} as is_integer
+       from ({{ ids }}) as all_ids
+       where source_id is not null
+   ) as distinct_ids)
+{%- endmacro %}
+
+
+{#- The warehouse id of a raw id field: the MovieLens rule (a plain integer)
+    or, on own data, the mapping above. -#}
+{% macro warehouse_id(kind, raw) -%}
+  {%- if reads_own_data() -%}
+    (select own_ids.id from {{ own_ids(kind) }} as own_ids where own_ids.source_id = {{ raw }})
+  {%- else -%}
+    {{ integer_field(raw) }}
+  {%- endif -%}
+{%- endmacro %}
