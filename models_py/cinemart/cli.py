@@ -57,6 +57,7 @@ from cinemart.report import write_report
 from cinemart.serving.exports import match_export, read_export
 from cinemart.serving.new_user import RecommendError, Recommendation, ServedModel, parse_ratings, served_list
 from cinemart.spark.environment import SparkEnvironmentError, check_spark_environment, spark_warehouse_dir
+from cinemart.spark.readers.serve_command import SERVE_ERRORS, add_serve
 from cinemart.warehouse.dbt import (
     WarehouseError,
     check_engine_vars,
@@ -90,6 +91,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     SettingsError,
     SparkEnvironmentError,
     RecommendError,
+    *SERVE_ERRORS,
     BundleError,
     SupersetError,
     OSError,
@@ -556,7 +558,7 @@ def _run_bi(args: argparse.Namespace) -> int:
         stop(server)
 
 
-COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend, _add_bi]
+COMMANDS: list[Register] = [_add_data, _add_build, _add_publish, _add_rollback, _add_report, _add_recommend, _add_bi, add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -261,7 +261,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 
 #: Fixtures that build a warehouse with dbt: every test that uses one is marked `slow`. A test that
 #: builds one by itself carries @pytest.mark.slow; every test_*spark*.py module is marked `spark`.
-SLOW_FIXTURES = frozenset({"real_warehouse", "full_spark_build", "sql_build", "published"})
+SLOW_FIXTURES = frozenset({"real_warehouse", "full_spark_build", "cluster_spark_build", "sql_build", "published"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -272,25 +272,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
-#: The run's one Spark build, started in the background once the tests that need it are collected.
+#: The run's Spark builds (local[2], and on a standalone cluster), started in the background once the
+#: tests that need them are collected.
 _BACKGROUND: dict = {}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the Spark build (`full_spark_build`) now, so its minutes overlap the DuckDB tests that run first."""
+    """Start the Spark builds (`full_spark_build`, `cluster_spark_build`) now, so their minutes overlap the
+    DuckDB tests that run first."""
     import importlib.util
 
-    wanted = any("full_spark_build" in getattr(item, "fixturenames", ()) for item in session.items)
-    if wanted and importlib.util.find_spec("pyspark"):
+    def wanted(fixture: str) -> bool:
+        return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)
+
+    if not importlib.util.find_spec("pyspark"):
+        return
+    temp = session.config._tmp_path_factory
+    if wanted("full_spark_build") or wanted("cluster_spark_build"):
         from spark_sql_support import start_full_spark
 
-        _BACKGROUND["build"] = start_full_spark(session.config._tmp_path_factory.mktemp("spark_build"))
+        _BACKGROUND["build"] = start_full_spark(temp.mktemp("spark_build"))
+    if wanted("cluster_spark_build"):
+        from spark_cluster_support import start_cluster_build
+
+        _BACKGROUND["cluster"] = start_cluster_build(temp.mktemp("cluster_build"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """A run that ends before any test waited for the Spark build (-x, deselection) must not leave it running."""
-    running = _BACKGROUND.pop("build", None)
-    if running is not None:
+    """A run that ends before any test waited for a Spark build (-x, deselection) must not leave it running."""
+    for key in ("build", "cluster"):
+        running = _BACKGROUND.pop(key, None)
+        if running is not None:
+            running.stop()
+
+
+def _background_build(key: str, start, finish, folder: Path):
+    """The build `_BACKGROUND[key]` (or one `start` begins now in `folder`), waited for by `finish`;
+    stopped whatever happens."""
+    running = _BACKGROUND.pop(key, None) or start(folder)
+    try:
+        return finish(running)
+    finally:
         running.stop()
 
 
@@ -303,8 +325,14 @@ def full_spark_build(tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("pyspark")
     from spark_sql_support import finish_full_spark, start_full_spark
 
-    running = _BACKGROUND.pop("build", None) or start_full_spark(tmp_path_factory.mktemp("spark_build"))
-    try:
-        return finish_full_spark(running)
-    finally:
-        running.stop()
+    return _background_build("build", start_full_spark, finish_full_spark, tmp_path_factory.mktemp("spark_build"))
+
+
+@pytest.fixture(scope="session")
+def cluster_spark_build(tmp_path_factory: pytest.TempPathFactory):
+    """The run's build on a standalone Spark cluster (spark_cluster_support.start_cluster_build)."""
+    pytest.importorskip("pyspark")
+    from spark_cluster_support import finish_cluster_build, start_cluster_build
+
+    return _background_build("cluster", start_cluster_build, finish_cluster_build,
+                             tmp_path_factory.mktemp("cluster_build"))

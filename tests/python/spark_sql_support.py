@@ -168,16 +168,20 @@ def schema_files(spark, schema: str) -> Callable[[str], str]:
     return lambda table: spark_table_files(spark, f"{schema}.{table}")
 
 
-def differences(database: Path, spark_files: Callable[[str], str], tables: Sequence[str]) -> dict[str, str]:
+def differences(database: Path | None, spark_files: Callable[[str], str], tables: Sequence[str],
+                reference: Callable[[str], str] | None = None) -> dict[str, str]:
     """Per table that differs between the DuckDB file and Spark's copy: what differs.
 
-    `spark_files(table)` is a DuckDB relation over that table's parquet files.
+    `spark_files(table)` is a DuckDB relation over that table's parquet files;
+    `reference(table)`, when given, is the relation compared against instead of
+    the DuckDB file's table (another Spark build's files).
     Column names must match in order; rows are compared as multisets (EXCEPT ALL both ways)."""
     found = {}
     with duckdb.connect() as con:
-        con.execute(f"attach '{database}' as duck (read_only)")
+        if reference is None:
+            con.execute(f"attach '{database}' as duck (read_only)")
         for table in tables:
-            duck_columns, duck = _normalized_select(con, f"duck.{table}")
+            duck_columns, duck = _normalized_select(con, reference(table) if reference else f"duck.{table}")
             spark_columns, sparked = _normalized_select(con, spark_files(table))
             if duck_columns != spark_columns:
                 found[table] = f"columns {duck_columns} (DuckDB) vs {spark_columns} (Spark)"
