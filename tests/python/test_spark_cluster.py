@@ -34,7 +34,7 @@ def test_the_build_ran_on_both_workers(cluster_spark_build):
 
 def test_sql_tables_are_identical_to_the_local_build(cluster_spark_build, full_spark_build):
     tables = sql_layer_tables(full_spark_build.duckdb)
-    assert len(tables) == 25
+    assert len(tables) == 26
     assert differences(None, parquet_folder_files(cluster_spark_build.tables), tables,
                        reference=parquet_folder_files(full_spark_build.spark_tables)) == {}
 

@@ -69,7 +69,7 @@ def tables(split, built):
 
     grid = keep("als_grid_search", spark_tables.int_als_grid_search(split, settings))
     fits = keep("int_als_factors", spark_tables.int_als_factors(split, grid, settings))
-    keep("als_predictions", spark_tables.als_predictions(split, fits, settings))
+    keep("als_predictions", spark_tables.als_predictions(split, fits, grid, settings))
     keep("als_factors", fits.where("fit = 'all'").drop("fit"))  # the SQL model als_factors
     for name in ("implicit_factors", "int_user_recommendations", "int_movie_similarity_vectors", "int_similar_movies"):
         made[name] = built(name)

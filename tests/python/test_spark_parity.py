@@ -40,8 +40,8 @@ def test_every_sql_table_is_identical_on_ml_latest_small(full_spark_build):
     tables = sql_layer_tables(full_spark_build.duckdb)
     # the layers' public and internal tables: a table silently not built would not be compared
     assert {"stg_movielens__ratings", "quarantine_ratings", "int_ratings_split", "dataset_overview",
-            "genre_summary", "user_activity", "movies"} <= set(tables)
-    assert len(tables) == 25
+            "genre_summary", "user_activity", "movies", "users"} <= set(tables)
+    assert len(tables) == 26
     assert differences(full_spark_build.duckdb, parquet_folder_files(full_spark_build.spark_tables), tables) == {}
 
 
