@@ -180,6 +180,28 @@ def test_users_without_a_kept_positive_are_not_personalised():
     assert not fit.factors.user_factors[0].any()
 
 
+def test_a_user_whose_liked_movies_add_to_no_score_is_not_personalised():
+    """User 40's one positive is movie 30, which nobody else rated: its row of B is zero, so every score the
+    user would get is 0. The fit, and fold-in for a newcomer with the same taste, give an all-zero row."""
+    users, items, ratings, n_users, n_items = random_ratings(n_users=40, n_items=30)
+    users, items = np.append(users, [40, 40]), np.append(items, [30, 3])
+    ratings = np.append(ratings, [5.0, 2.0])  # movie 3 rated low: not a positive
+    f = fit_ease(users, items, ratings, 41, 31, EaseParams(10.0), BIG).factors
+    column = int(np.searchsorted(kept_items(f.item_bias), 30))
+    assert kept_items(f.item_bias)[column] == 30 and not f.item_factors[:, column].any()
+    scores = all_scores(f)[40]
+    assert not scores[np.isfinite(scores)].any() and not f.user_factors[40].any()
+    assert not f.personalised()[40]
+    has_positive = np.bincount(users[ratings >= 4.0], minlength=41) > 0
+    np.testing.assert_array_equal(f.personalised()[:40], has_positive[:40])
+    fold = FoldIn("ease", 10.0, threshold=4.0)
+    row, _ = fold_in(fold, f.item_factors, f.item_bias, 0.0, np.array([30]), np.array([4.5]))
+    assert not row.any()
+    liked = items[(users == 1) & (ratings >= 4.0)]
+    row, _ = fold_in(fold, f.item_factors, f.item_bias, 0.0, np.append(liked, 30), np.full(liked.size + 1, 5.0))
+    np.testing.assert_array_equal(row, f.user_factors[1])
+
+
 def test_same_input_same_bytes():
     data = random_ratings(seed=3, n_users=80, n_items=50, n=1500)
     first = fit_ease(*data, EaseParams(20.0), BIG).factors

@@ -13,7 +13,10 @@ item_factors[j] = score(u, j). Movies not kept get a zero row and item_bias
 -inf: the scorer never lists a non-finite score, so they are never a
 candidate. user_bias and global_mean are 0. A user with no positive on a kept
 movie has an all-zero row: `Factors.personalised` is False and every engine
-serves them the popular fallback. Which column is which movie is recoverable
+serves them the popular fallback. A kept movie whose row of B is zero adds to
+no score (everyone who liked it liked no other kept movie: G is block
+diagonal there); its user column is zeroed (`contributing_columns`), so a user
+who liked only such movies is not personalised either. Which column is which movie is recoverable
 from the factors alone: ``kept_items(item_bias)``.
 
 Budget. EASE is a dense movies x movies model. `ease_items` keeps the m most
@@ -299,7 +302,19 @@ def fit_ease(user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray, n_
         rows = x.astype(np.float32).tocsr()
         del x
         user_factors = rows.toarray()  # C order (a CSC's toarray is Fortran order)
+        user_factors[:, ~contributing_columns(item_factors)] = 0.0
     return EaseFit(Factors(user_factors, item_factors, np.zeros(n_users, np.float32), item_bias, 0.0), scope)
+
+
+def contributing_columns(item_factors: np.ndarray) -> np.ndarray:
+    """Per kept column p, whether kept movie p adds to any movie's score: column p of item_factors is row p of B.
+
+    A user's 1 on a column that adds nothing would make their row non-zero
+    while every score they get is 0: a list of ties labelled personalised.
+    Every path that builds user rows (`fit_ease`, the Spark fit, fold-in)
+    zeroes these columns, so `Factors.personalised` stays the one rule.
+    """
+    return np.asarray(item_factors).any(axis=0)
 
 
 def kept_items(item_bias: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ EASE (`cinemart.models.ease`, kind "ease") is no ridge problem over rows: a
 user's row is their positives (rating >= threshold) on the model's kept movies,
 0/1, exactly as the fit builds it, so a new user needs no solve. The kept
 movies are the finite entries of the movie biases (`cinemart.models.ease.kept_items`);
-rated movies the model did not keep are ignored. Only users fold in: an EASE
+rated movies the model did not keep, or whose row of B is zero, are ignored. Only users fold in: an EASE
 movie is a column of B, which a user-side half-step cannot give.
 
 `FoldIn` carries which of these a served model is; `from_parameters` reads it
@@ -39,6 +39,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from cinemart.models.ease import contributing_columns
 from cinemart.models.implicit_als import confidence
 from cinemart.models.popularity import POPULAR_MIN_RATING
 from cinemart.validation import require_number
@@ -162,4 +163,5 @@ def _ease(fold: FoldIn, item_factors: np.ndarray, item_bias: np.ndarray, item_id
     inside = column < kept.size
     column, liked = column[inside], liked[inside]
     row[column[kept[column] == liked]] = 1.0
+    row[~contributing_columns(item_factors)] = 0.0  # as fit_ease: a movie adding to no score is no taste
     return row, 0.0

@@ -42,7 +42,8 @@ import scipy.sparse as sp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.models.ease import BLOCK_CELLS, EaseParams, EaseScope, ease_item_factors, ease_items, weights_from_gram
+from cinemart.models.ease import (BLOCK_CELLS, EaseParams, EaseScope, contributing_columns, ease_item_factors,
+                                  ease_items, weights_from_gram)
 from cinemart.models.threads import cpu_slot
 from cinemart.spark.frames import factor_table
 from cinemart.spark.resources import Held
@@ -143,9 +144,10 @@ def _summed_gram(m: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.Rec
 
 
 def _user_rows(kept) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """mapInArrow: (id, n_ratings, liked list<bigint>) -> factor rows, 1.0 at each liked kept movie."""
+    """mapInArrow: (id, n_ratings, liked list<bigint>) -> factor rows, 1.0 at each liked kept movie that adds to
+    a score (`kept` broadcasts the kept ids and `contributing_columns`)."""
     def rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        kept_ids = kept.value
+        kept_ids, contributing = kept.value
         m = kept_ids.size
         step = _rows_per_chunk(m)
         for batch in batches:
@@ -155,6 +157,7 @@ def _user_rows(kept) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordB
             lengths = liked.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
             owner = np.repeat(np.arange(ids.size, dtype=np.int64), lengths)
             pos, inside = _columns(kept_ids, liked.flatten().to_numpy(zero_copy_only=False).astype(np.int64))
+            inside &= contributing[pos]
             owner, pos = owner[inside], pos[inside]
             for start in range(0, ids.size, step):
                 stop = min(start + step, ids.size)
@@ -257,7 +260,7 @@ def fit_ease_table(ratings: DataFrame, params: EaseParams, max_bytes: int,
             del weights
         kept_rows = item_factors[scope.kept]
         del item_factors
-        kept = sc.broadcast(kept_ids)
+        kept = sc.broadcast((kept_ids, contributing_columns(kept_rows)))
         shared = sc.broadcast((movie_ids, item_bias, kept_ids, kept_rows))
         del kept_rows
         users = (ratings.groupBy("user_id")

@@ -114,3 +114,23 @@ def test_a_budget_too_small_for_two_movies_skips_with_the_same_reason(train):
     assert table is None and fit.factors is None
     assert scope.skipped and scope.reason == fit.scope.reason
     assert scope.reason.startswith("skipped: even the 2 most-liked")
+
+
+def test_a_liked_movie_that_adds_to_no_score_is_zeroed_as_on_duckdb(spark):
+    """User 40 liked only movie 30, which nobody else rated: its row of B is zero, so both engines give the user
+    an all-zero row (`contributing_columns`), and the popular fallback."""
+    rng = np.random.default_rng(5)
+    pairs = rng.choice(40 * 30, size=500, replace=False)
+    users, movies = np.append(pairs // 30, 40), np.append(pairs % 30, 30)
+    ratings = np.append(rng.integers(1, 11, size=500) / 2.0, 5.0)
+    frame = spark.createDataFrame(pa.table({"user_id": users, "movie_id": movies, "rating": ratings}).to_pandas())
+    fit = fit_ease(users, movies, ratings, 41, 31, PARAMS, WHOLE)  # ids 0..40 and 0..30 are their own indexes
+    table, _ = fit_ease_table(frame, PARAMS, WHOLE)
+    try:
+        rows = table.where(F.col("entity") == "user").select("id", "factors").toArrow()
+    finally:
+        table.unpersist()
+    order = np.argsort(rows.column("id").to_numpy())
+    factors = np.asarray(rows.column("factors").combine_chunks().flatten(), dtype=np.float32).reshape(41, -1)[order]
+    assert not fit.factors.user_factors[40].any() and not factors[40].any()
+    assert fit.factors.user_factors.any() and np.array_equal(factors, fit.factors.user_factors)
