@@ -43,13 +43,18 @@ def test_exports_are_read_on_their_own_scales(tmp_path: Path) -> None:
         read_export("letterboxd", bad)
 
 
-def test_imdb_export_matches_by_imdb_id(real_warehouse, capsys: pytest.CaptureFixture) -> None:
+def _recommend(kind: str, export, real_warehouse, capsys: pytest.CaptureFixture):
+    """(served model, the export matched to it, what `cinemart recommend --KIND export` printed)."""
     served = ServedModel.load(real_warehouse.database)
-    matched = match_export("imdb", read_export("imdb", IMDB), real_warehouse.database, served.rated)
+    matched = match_export(kind, read_export(kind, export), real_warehouse.database, served.rated)
+    assert main(["recommend", f"--{kind}", str(export), "--warehouse", str(real_warehouse.database)]) == 0
+    return served, matched, capsys.readouterr().out
+
+
+def test_imdb_export_matches_by_imdb_id(real_warehouse, capsys: pytest.CaptureFixture) -> None:
+    served, matched, out = _recommend("imdb", IMDB, real_warehouse, capsys)
     assert matched.ratings == {1: 5.0, 260: 4.5, 1196: 4.5, 2571: 4.0, 318: 5.0, 858: 3.5, 2959: 1.5}
     assert {u.reason.split(" ")[0] for u in matched.unmatched} == {"movie", "not"}
-    assert main(["recommend", "--imdb", str(IMDB), "--warehouse", str(real_warehouse.database)]) == 0
-    out = capsys.readouterr().out
     assert "matched 7 of 9 rated movies" in out
     assert "not matched: The Chosen (1981, tt0082175): movie 5721 was never rated" in out
     assert "not matched: Everything Everywhere All at Once (2022, tt6710474): not in the warehouse's movies" in out
@@ -57,12 +62,8 @@ def test_imdb_export_matches_by_imdb_id(real_warehouse, capsys: pytest.CaptureFi
 
 
 def test_letterboxd_export_matches_by_title_and_year(real_warehouse, capsys: pytest.CaptureFixture) -> None:
-    served = ServedModel.load(real_warehouse.database)
-    matched = match_export("letterboxd", read_export("letterboxd", LETTERBOXD), real_warehouse.database,
-                           served.rated)
+    served, matched, out = _recommend("letterboxd", LETTERBOXD, real_warehouse, capsys)
     assert matched.ratings == {1: 5.0, 2571: 4.5, 4993: 5.0, 29: 4.0, 4973: 4.5, 2959: 2.0}
-    assert main(["recommend", "--letterboxd", str(LETTERBOXD), "--warehouse", str(real_warehouse.database)]) == 0
-    out = capsys.readouterr().out
     assert "matched 6 of 10 rated movies" in out
     assert "not matched: War of the Worlds (2005): fits 2 movies (34048, 64997)" in out
     assert "not matched: Star Wars (1977): not in the warehouse's movies" in out

@@ -238,17 +238,22 @@ def test_items_with_a_non_finite_bias_are_never_scored_nor_listed(seen) -> None:
     assert top_n(nothing, seen, np.arange(N_USERS), n=7).item.size == 0
 
 
+def sparse_blend(seed: int) -> Factors:
+    """A blend past EASE's budget: random_model's columns beside six EASE-like columns, non-zero for 5% of movies."""
+    model = random_model()
+    rng = np.random.default_rng(seed)
+    kept = rng.random(N_ITEMS) < 0.05
+    ease_items = np.where(kept[:, None], rng.normal(size=(N_ITEMS, 6)), 0.0).astype(np.float32)
+    return Factors.unbiased(np.hstack([model.user_factors, rng.integers(0, 2, (N_USERS, 6))]).astype(np.float32),
+                            np.hstack([model.item_factors, ease_items]).astype(np.float32))
+
+
 def test_columns_few_items_use_are_scored_sparsely_with_the_same_lists(seen) -> None:
     """The blend past EASE's budget: EASE's columns are non-zero only for the movies it keeps. Scored as a
     sparse product beside the dense columns, the lists are those of the dense product."""
     from cinemart.serving import scoring
 
-    model = random_model()
-    rng = np.random.default_rng(5)
-    kept = rng.random(N_ITEMS) < 0.05
-    ease_items = np.where(kept[:, None], rng.normal(size=(N_ITEMS, 6)), 0.0).astype(np.float32)
-    blend = Factors.unbiased(np.hstack([model.user_factors, rng.integers(0, 2, (N_USERS, 6))]).astype(np.float32),
-                             np.hstack([model.item_factors, ease_items]).astype(np.float32))
+    blend = sparse_blend(5)
     queries, items = blend.user_factors.astype(np.float64), blend.item_factors.astype(np.float64)
     assert scoring._item_product(queries, items).__qualname__.startswith("_dot_split")
     recs = top_n(blend, seen, np.arange(N_USERS), n=7)
@@ -265,12 +270,7 @@ def test_sparse_columns_give_the_same_bytes_whatever_the_tiles(seen, monkeypatch
     the catalogue differently must not move a list or a score."""
     from cinemart.serving import scoring
 
-    model = random_model()
-    rng = np.random.default_rng(9)
-    kept = rng.random(N_ITEMS) < 0.05
-    ease_items = np.where(kept[:, None], rng.normal(size=(N_ITEMS, 6)), 0.0).astype(np.float32)
-    blend = Factors.unbiased(np.hstack([model.user_factors, rng.integers(0, 2, (N_USERS, 6))]).astype(np.float32),
-                             np.hstack([model.item_factors, ease_items]).astype(np.float32))
+    blend = sparse_blend(9)
     users = np.arange(N_USERS)
     reference = top_n(blend, seen, users, n=7)
     monkeypatch.setattr(scoring, "TILE_ROWS", tile_rows)
