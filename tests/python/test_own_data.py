@@ -153,17 +153,16 @@ def test_csv_without_a_catalogue(tmp_path: Path) -> None:
 def test_whole_warehouse_without_a_catalogue(parquet_build, tmp_path: Path) -> None:
     """Every model and data test, from UUID-keyed ratings and no catalogue: nothing to compare for content.
 
-    Without the row of tt9999999: with no catalogue it is a clean rating, the only one of its user and of
-    its movie, and EASE (served here) gives that user an all-zero list labelled personalised, which the
-    data test assert_no_all_zero_list_is_personalised fails (a serving rule MovieLens's 20 ratings per
-    user never reach)."""
+    With no catalogue the row of tt9999999 is a clean rating, the only one of its movie and, the other rows of
+    'c-extra' being quarantined, of its user. EASE scores nothing from a movie nobody else liked, so that user
+    must get the popular fallback, not a list of zero-score ties labelled personalised (a case MovieLens's 20
+    ratings per user never reach; the data test assert_no_all_zero_list_is_personalised guards it too)."""
     _, ml, n_source = parquet_build
-    ratings = tmp_path / "ratings.parquet"
-    duckdb.execute(f"copy (select * from read_parquet('{ml.parent}/ratings.parquet') where item <> 'tt9999999') "
-                   f"to '{ratings}'")
-    con = _build(OwnData.from_arguments(str(ratings), None, RENAMED), tmp_path, whole=True)
-    assert _scalar(con, "select n_ratings + n_quarantined_ratings from dataset_overview") == n_source + 3
+    con = _build(OwnData.from_arguments(str(ml.parent / "ratings.parquet"), None, RENAMED), tmp_path, whole=True)
+    assert _scalar(con, "select n_ratings + n_quarantined_ratings from dataset_overview") == n_source + 4
     assert _scalar(con, "select count(*) from quarantine_ratings") == 3
+    assert con.execute("select distinct r.source, r.model from user_recommendations r join users u using (user_id) "
+                       "where u.source_user_id = 'c-extra'").fetchall() == [("popular_fallback", "popular_movies")]
     # the lists join back to the analyst's ids (assert_recommendations_complete checks the lists themselves)
     n_listed = _scalar(con, "select count(*) from user_recommendations")
     assert n_listed > 0 and _scalar(con, "select count(*) from user_recommendations join users using (user_id) "
