@@ -39,20 +39,47 @@
 
 
 {#- The relation a path names: a DuckDB table (attached by attach_own_data) or
-    a file read in place, every CSV/TSV field as text. -#}
+    a file read in place, every CSV/TSV field as text. On Spark a CSV/TSV file
+    is a temporary view attach_own_data creates (Spark SQL's csv.`path` reads
+    no header), a Parquet file parquet.`path`; a DuckDB table is DuckDB's
+    alone (the CLI refuses it on Spark first, in one line). -#}
 {% macro own_file_reader(path) -%}
-  {%- set p = path | string | trim -%}
-  {%- set table = modules.re.fullmatch('(.+\\.(?:duckdb|db)):([A-Za-z_][A-Za-z0-9_.]*)', p) -%}
+  {{ return(adapter.dispatch('own_file_reader', 'cinemart')(path | string | trim)) }}
+{%- endmacro %}
+
+{% macro default__own_file_reader(p) -%}
+  {%- set table = own_duckdb_table(p) -%}
   {%- set quoted = p | replace("'", "''") -%}
   {%- if table -%}
     {{ own_database_alias(table.group(1)) }}.{{ table.group(2) }}
   {%- elif p.lower().endswith('.parquet') -%}
     read_parquet('{{ quoted }}')
-  {%- elif p.lower().endswith('.tsv') or p.lower().endswith('.tab') -%}
+  {%- elif own_is_tsv(p) -%}
     read_csv('{{ quoted }}', header=true, delim='\t', all_varchar=true)
   {%- else -%}
     read_csv('{{ quoted }}', header=true, all_varchar=true)
   {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__own_file_reader(p) -%}
+  {%- if own_duckdb_table(p) -%}
+    {{ exceptions.raise_compiler_error("own data: " ~ p ~ " is a table of a DuckDB database, which --target spark "
+       ~ "cannot read: export it to Parquet or CSV") }}
+  {%- elif p.lower().endswith('.parquet') -%}
+    parquet.`{{ p | replace('`', '``') }}`
+  {%- else -%}
+    {{ own_database_alias(p) }}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{% macro own_duckdb_table(path) -%}
+  {{ return(modules.re.fullmatch('(.+\\.(?:duckdb|db)):([A-Za-z_][A-Za-z0-9_.]*)', path | string | trim)) }}
+{%- endmacro %}
+
+
+{% macro own_is_tsv(path) -%}
+  {{ return(path.lower().endswith('.tsv') or path.lower().endswith('.tab')) }}
 {%- endmacro %}
 
 
@@ -61,15 +88,22 @@
 {%- endmacro %}
 
 
-{#- on-run-start: attach the DuckDB databases whose tables are the own-data
-    sources, read-only. -#}
+{#- on-run-start: on DuckDB, attach the databases whose tables are the
+    own-data sources, read-only; on Spark, a temporary view over each CSV/TSV
+    file, header read, every field text (the session's views live as long as
+    the dbt command, which runs every model in that one session). -#}
 {% macro attach_own_data() %}
-  {%- if execute and target.type == 'duckdb' and own_data() -%}
+  {%- if execute and own_data() -%}
     {%- for path in [var('ratings_file'), var('movies_file', none)] if path -%}
-      {%- set table = modules.re.fullmatch('(.+\\.(?:duckdb|db)):([A-Za-z_][A-Za-z0-9_.]*)', path | string | trim) -%}
-      {%- if table -%}
+      {%- set p = path | string | trim -%}
+      {%- set table = own_duckdb_table(p) -%}
+      {%- if target.type == 'duckdb' and table -%}
         {%- do run_query("attach if not exists '" ~ table.group(1) | replace("'", "''") ~ "' as "
                          ~ own_database_alias(table.group(1)) ~ " (read_only)") -%}
+      {%- elif target.type == 'spark' and not table and not p.lower().endswith('.parquet') -%}
+        {%- do run_query("create or replace temporary view " ~ own_database_alias(p) ~ " using csv options ("
+                         ~ "path '" ~ p | replace("\\", "\\\\") | replace("'", "\\'") ~ "', header 'true', "
+                         ~ "sep '" ~ ("\\t" if own_is_tsv(p) else ",") ~ "', inferSchema 'false')") -%}
       {%- endif -%}
     {%- endfor -%}
   {%- endif -%}
@@ -79,7 +113,8 @@
 {#- The columns a source file has (lower-cased name -> name as spelled). -#}
 {% macro own_file_columns(path) -%}
   {%- if not execute -%}{{ return({}) }}{%- endif -%}
-  {%- set rows = run_query('describe select * from ' ~ own_file_reader(path)).rows -%}
+  {%- set describe = 'describe query select * from ' if target.type == 'spark' else 'describe select * from ' -%}
+  {%- set rows = run_query(describe ~ own_file_reader(path)).rows -%}
   {%- set found = {} -%}
   {%- for row in rows -%}{%- do found.update({row[0] | lower: row[0]}) -%}{%- endfor -%}
   {{ return(found) }}
@@ -94,12 +129,12 @@
   {%- if not execute -%}
     null
   {%- elif name and (name | lower) in columns -%}
-    nullif(trim(cast({{ adapter.quote(columns[name | lower]) }} as varchar)), '')
+    nullif(trim(cast({{ adapter.quote(columns[name | lower]) }} as string)), '')
   {%- elif required or role in (var('own_columns', {}) or {}) -%}
     {{ exceptions.raise_compiler_error("own data: " ~ path ~ " has no column '" ~ name ~ "' for " ~ role
        ~ " (own_columns " ~ role ~ "=...); its columns: " ~ columns.values() | join(', ')) }}
   {%- else -%}
-    cast(null as varchar)
+    cast(null as string)
   {%- endif -%}
 {%- endmacro %}
 
@@ -108,9 +143,21 @@
     values (Parquet TIMESTAMP, ISO text) converted; anything else is kept as
     it was so that the base model quarantines it as unparseable_timestamp. -#}
 {% macro own_epoch_text(field) -%}
+  {{ return(adapter.dispatch('own_epoch_text', 'cinemart')(field)) }}
+{%- endmacro %}
+
+{% macro default__own_epoch_text(field) -%}
   coalesce(
     case when {{ is_integer_text(field) }} then {{ field }} end,
     cast(cast(floor(epoch(coalesce(try_cast({{ field }} as timestamp), try_cast({{ field }} as timestamptz)))) as bigint) as varchar),
+    {{ field }})
+{%- endmacro %}
+
+{#- The session's time zone is UTC (profiles.yml), as DuckDB's naive timestamps are. -#}
+{% macro spark__own_epoch_text(field) -%}
+  coalesce(
+    case when {{ is_integer_text(field) }} then {{ field }} end,
+    cast(cast(floor(unix_micros(to_timestamp({{ field }})) / 1000000) as bigint) as string),
     {{ field }})
 {%- endmacro %}
 
@@ -140,14 +187,14 @@
         {{ movie }} as movieId,
         coalesce({{ own_field(path, columns, 'title', false) }}, {{ movie }}) as title,
         coalesce({{ own_field(path, columns, 'genres', false) }}, '(no genres listed)') as genres,
-        cast(null as varchar) as surplus
+        cast(null as string) as surplus
     from {{ own_file_reader(path) }}
   {%- else -%}
     select distinct
         raw_movie_id as movieId,
         raw_movie_id as title,
         '(no genres listed)' as genres,
-        cast(null as varchar) as surplus
+        cast(null as string) as surplus
     from ({{ own_ratings_reader() }}) as ratings
     where raw_movie_id is not null
   {%- endif -%}
@@ -165,7 +212,7 @@
         {{ own_field(path, columns, 'catalogue_movie', true) }} as movieId,
         coalesce(regexp_replace({{ own_field(path, columns, 'imdb', false) }}, '^tt', ''), '') as imdbId,
         coalesce({{ own_field(path, columns, 'tmdb', false) }}, '') as tmdbId,
-        cast(null as varchar) as surplus
+        cast(null as string) as surplus
     from {{ own_file_reader(path) }}
   {%- else -%}
     {{ own_empty_reader('links') }}
@@ -177,7 +224,7 @@
 {% macro own_empty_reader(table_name) -%}
   {%- set columns = {'tags': ['userId', 'movieId', 'tag', 'timestamp', 'surplus'],
                      'links': ['movieId', 'imdbId', 'tmdbId', 'surplus']}[table_name] -%}
-  select {% for c in columns %}cast(null as varchar) as {{ c }}{{ ', ' if not loop.last }}{% endfor %} where false
+  select {% for c in columns %}cast(null as string) as {{ c }}{{ ', ' if not loop.last }}{% endfor %} where false
 {%- endmacro %}
 
 
@@ -205,7 +252,7 @@
     or, on own data, the mapping above. -#}
 {% macro warehouse_id(kind, raw) -%}
   {%- if reads_own_data() -%}
-    (select own_ids.id from {{ own_ids(kind) }} as own_ids where own_ids.source_id = {{ raw }})
+    (select max(own_ids.id) from {{ own_ids(kind) }} as own_ids where own_ids.source_id = {{ raw }})
   {%- else -%}
     {{ integer_field(raw) }}
   {%- endif -%}

@@ -32,7 +32,7 @@
     {{ return(relation) }}
   {%- endif -%}
   {%- if own_data() -%}
-    {{ exceptions.raise_compiler_error("var ratings_file (own data) applies to --target duckdb only: Spark reads MovieLens layouts") }}
+    {{ return(default__source_reader(relation, source_name, table_name)) }}
   {%- endif -%}
   {%- set reader = {
         'ratings': spark_movielens_ratings,

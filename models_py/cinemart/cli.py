@@ -31,7 +31,7 @@ from cinemart.data.fetch import (
     fetch,
 )
 from cinemart.data.layout import MOVIES_ENCODING_ENV, DatasetLayoutError, Layout, detect_layout
-from cinemart.data.own import OwnData, OwnDataError
+from cinemart.data.own import OwnData, OwnDataError, require_engine_can_read
 from cinemart.data.preflight import PreflightError, check_dataset
 from cinemart.data.synth import ConsoleProgress, SynthConfig, SynthError, synthesize
 from cinemart.memory import (DUCKDB_LOAD_MEMORY_LIMIT_ENV, DUCKDB_MEMORY_LIMIT_ENV, MEMORY_LIMIT_ENV, MemoryBudgetError,
@@ -267,9 +267,7 @@ def _run_build(args: argparse.Namespace) -> int:
             "--select does not apply to --engine spark, which builds and publishes whole builds only: run "
             "`cinemart build --engine spark` without it (a partial `dbt build --target spark --select ...` "
             "is never published)")
-    if args.engine == "spark" and args.ratings:
-        raise OwnDataError("--ratings (own data) builds on --engine duckdb only: the Spark engine reads MovieLens "
-                           "layouts (docs/use-your-own-data.md)")
+    require_engine_can_read(args.engine, args.ratings, args.movies)
     if args.engine == "spark":  # Java and the master, before the data and before dbt starts a JVM
         check_spark_environment(os.environ.get("CINEMART_SPARK_MASTER", "local[*]"))
     layout, n_ratings = _resolve_data(args, extra)

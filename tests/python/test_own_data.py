@@ -1,6 +1,6 @@
 """Own data (docs/use-your-own-data.md): ratings and catalogue files in the analyst's own shape.
 
-The files are written here from a generated MovieLens folder, renamed and
+The files are written (own_data_fixtures.py) from a generated MovieLens folder, renamed and
 re-keyed the way real exports are: Parquet with UUID-like user ids and
 `tt`-prefixed movie ids, a CSV with no catalogue, a TSV, a DuckDB table.
 Each build is the SQL layers (staging, split, EDA marts) with their data
@@ -18,42 +18,8 @@ import pytest
 
 from cinemart.cli import main
 from cinemart.data.own import OwnData, OwnDataError, parse_columns
-from cinemart.warehouse.dbt import find_project_dir, run_dbt
-from movielens_fixtures import write_csv_dataset
-from sql_builds import SQL_LAYERS
-
-RENAMED = "user=customer,movie=item,rating=stars,timestamp=watched_at,title=name"  # one movie column name in both
-
-# rows appended to the clean ratings, each failing one check: (customer, item, stars, watched_at) -> reason
-HOSTILE = {
-    ("", "tt0000001", 4.0, 1_000_000_000): "missing_field",
-    ("c-extra", "tt0000002", 7.0, 1_000_000_000): "rating_out_of_range",
-    ("c-extra", "tt0000003", 3.3, 1_000_000_000): "rating_off_half_star_grid",
-    ("c-extra", "tt9999999", 4.0, 1_000_000_000): "movie_not_in_movies",
-}
-
-
-def _exported(tmp: Path) -> Path:
-    """The generated release's ratings and movies in a renamed, string-keyed shape (the SQL: below)."""
-    write_csv_dataset(tmp / "ml", hostile=False)
-    return tmp / "ml"
-
-
-def _user_key(column: str) -> str:
-    return f"md5('user-' || {column}::varchar)"
-
-
-def _movie_key(column: str) -> str:
-    return f"'tt' || lpad({column}::varchar, 7, '0')"
-
-
-def _build(own: OwnData, work: Path, whole: bool = False) -> duckdb.DuckDBPyConnection:
-    """dbt build of the SQL layers (`whole`: of every model) with their data tests, opened read-only."""
-    database = work / "warehouse.duckdb"
-    result = run_dbt("build", own, project_dir=find_project_dir(), database=database,
-                     select=[] if whole else [*SQL_LAYERS, "path:models/staging/base"], target_dir=work)
-    assert result.returncode == 0, f"dbt build of own data failed, see {work / 'logs'}"
-    return duckdb.connect(str(database), read_only=True)
+from own_data_fixtures import (CSV_REASONS, HOSTILE, RENAMED, duckdb_build, exported, movie_key, user_key,
+                               write_csv_without_catalogue, write_parquet_export)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str):
@@ -62,23 +28,11 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str):
 
 @pytest.fixture(scope="module")
 def parquet_build(tmp_path_factory: pytest.TempPathFactory):
-    """A Parquet ratings file with renamed columns, UUID-like user ids, TIMESTAMP times, and a Parquet catalogue."""
+    """own_data_fixtures.write_parquet_export, checked and built."""
     tmp = tmp_path_factory.mktemp("own_parquet")
-    ml = _exported(tmp)
-    con = duckdb.connect()
-    hostile = " union all ".join(
-        f"select {repr(u) if u else 'null'}, '{m}', {r}, to_timestamp({t})" for (u, m, r, t) in HOSTILE)
-    con.execute(f"""copy (
-        select {_user_key('userId')} as customer, {_movie_key('movieId')} as item, rating::double as stars,
-               to_timestamp(timestamp::bigint) as watched_at
-        from read_csv('{ml}/ratings.csv', all_varchar=true)
-        union all {hostile}) to '{tmp}/ratings.parquet'""")
-    con.execute(f"""copy (select {_movie_key('movieId')} as item, title as name, genres
-                          from read_csv('{ml}/movies.csv', all_varchar=true)) to '{tmp}/movies.parquet'""")
-    n_source = _scalar(con, f"select count(*) from read_csv('{ml}/ratings.csv')")
-    own = OwnData.from_arguments(str(tmp / "ratings.parquet"), str(tmp / "movies.parquet"), RENAMED)
-    assert own.check() == n_source + len(HOSTILE)
-    return _build(own, tmp / "work"), ml, n_source
+    files = write_parquet_export(tmp)
+    assert files.own.check() == files.n_source + len(HOSTILE)
+    return duckdb_build(files.own, tmp / "work"), files.ml, files.n_source
 
 
 @pytest.mark.slow
@@ -92,7 +46,7 @@ def test_parquet_with_renamed_columns_and_uuid_users(parquet_build) -> None:
     users = con.execute("select user_id, source_user_id from users order by user_id").fetchall()
     source_ids = sorted(row[1] for row in users)
     assert [row[1] for row in users] == source_ids and [row[0] for row in users][:3] == [1, 2, 3]
-    ml_users = {row[0] for row in duckdb.sql(f"select {_user_key('userId')} from read_csv('{ml}/ratings.csv')")
+    ml_users = {row[0] for row in duckdb.sql(f"select {user_key('userId')} from read_csv('{ml}/ratings.csv')")
                 .fetchall()}
     assert set(source_ids) == ml_users  # 'c-extra' has no clean rating
     # every clean rating joins back to the user and movie ids of its source row
@@ -100,7 +54,7 @@ def test_parquet_with_renamed_columns_and_uuid_users(parquet_build) -> None:
         select count(*) from stg_movielens__ratings r
         join users u using (user_id) join movies m using (movie_id)
         join read_csv('{ml}/ratings.csv', all_varchar=true) s
-          on u.source_user_id = {_user_key('s.userId')} and m.source_movie_id = {_movie_key('s.movieId')}
+          on u.source_user_id = {user_key('s.userId')} and m.source_movie_id = {movie_key('s.movieId')}
          and r.rating = s.rating::double""")
     assert joined_back == n_source
     # the catalogue's titles; the quarantined row's unknown movie is not invented into it
@@ -116,7 +70,7 @@ def test_the_id_mapping_is_deterministic(parquet_build, tmp_path: Path) -> None:
     shuffled = tmp_path / "shuffled.parquet"
     duckdb.execute(f"copy (select * from read_parquet('{ml.parent}/ratings.parquet') "
                    f"order by md5(item || watched_at::varchar) desc) to '{shuffled}'")
-    again = _build(OwnData.from_arguments(str(shuffled), str(ml.parent / "movies.parquet"), RENAMED),
+    again = duckdb_build(OwnData.from_arguments(str(shuffled), str(ml.parent / "movies.parquet"), RENAMED),
                    tmp_path / "work")
     assert again.execute("select * from users order by 1").fetchall() == \
         con.execute("select * from users order by 1").fetchall()
@@ -127,18 +81,12 @@ def test_the_id_mapping_is_deterministic(parquet_build, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_csv_without_a_catalogue(tmp_path: Path) -> None:
     """Titles fall back to the ids, no genres; integer user ids are kept as they are."""
-    ml = _exported(tmp_path)
-    ratings = tmp_path / "ratings.csv"
-    lines = (ml / "ratings.csv").read_text().splitlines()
-    movie_ids = {line.split(",")[1] for line in lines[1:]}
-    extra = ["7,x-1,four,1000000000", "7,,4.0,1000000000", "8,x-2,4.0,yesterday", "99,x-3,4.5,2001-09-09 01:46:40"]
-    renamed = [line.replace(",", ",x-", 1) for line in lines[1:]]  # movie ids 'x-<id>'
-    ratings.write_text("\n".join(["person,film,score,ts", *renamed, *extra]) + "\n")
-    con = _build(OwnData.from_arguments(str(ratings), None, "user=person,movie=film,rating=score,timestamp=ts"),
-                 tmp_path / "work")
+    files = write_csv_without_catalogue(tmp_path)
+    movie_ids = {line.split(",")[1] for line in (files.ml / "ratings.csv").read_text().splitlines()[1:]}
+    con = duckdb_build(files.own, tmp_path / "work")
     reasons = dict(con.execute("select reason, count(*) from quarantine_ratings group by reason").fetchall())
-    assert reasons == {"unparseable_rating": 1, "missing_field": 1, "unparseable_timestamp": 1}
-    assert _scalar(con, "select count(*) from stg_movielens__ratings") == len(lines)  # + the ISO-timestamped row
+    assert reasons == CSV_REASONS
+    assert _scalar(con, "select count(*) from stg_movielens__ratings") == files.n_source + 1  # the ISO-timed row
     assert _scalar(con, "select rated_at from stg_movielens__ratings join movies using (movie_id) "
                    "where user_id = 99 and source_movie_id = 'x-3'") == \
         datetime(2001, 9, 9, 1, 46, 40)
@@ -158,7 +106,8 @@ def test_whole_warehouse_without_a_catalogue(parquet_build, tmp_path: Path) -> N
     must get the popular fallback, not a list of zero-score ties labelled personalised (a case MovieLens's 20
     ratings per user never reach; the data test assert_no_all_zero_list_is_personalised guards it too)."""
     _, ml, n_source = parquet_build
-    con = _build(OwnData.from_arguments(str(ml.parent / "ratings.parquet"), None, RENAMED), tmp_path, whole=True)
+    con = duckdb_build(OwnData.from_arguments(str(ml.parent / "ratings.parquet"), None, RENAMED), tmp_path,
+                       whole=True)
     assert _scalar(con, "select n_ratings + n_quarantined_ratings from dataset_overview") == n_source + 4
     assert _scalar(con, "select count(*) from quarantine_ratings") == 3
     assert con.execute("select distinct r.source, r.model from user_recommendations r join users u using (user_id) "
@@ -176,7 +125,7 @@ def test_whole_warehouse_without_a_catalogue(parquet_build, tmp_path: Path) -> N
 @pytest.mark.slow
 def test_tsv_and_duckdb_table_inputs(tmp_path: Path) -> None:
     """A TSV file and a table of a DuckDB database read like the CSV they hold."""
-    ml = _exported(tmp_path)
+    ml = exported(tmp_path)
     tsv = tmp_path / "ratings.tsv"
     duckdb.execute(f"copy (select * from read_csv('{ml}/ratings.csv')) to '{tsv}' (delimiter '\t', header)")
     database = tmp_path / "theirs.duckdb"
@@ -186,7 +135,7 @@ def test_tsv_and_duckdb_table_inputs(tmp_path: Path) -> None:
     for source in (str(tsv), f"{database}:ratings"):
         own = OwnData.from_arguments(source, str(ml / "movies.csv"), None)
         assert own.check() == n_source
-        con = _build(own, tmp_path / f"work-{Path(source).suffix[1:4]}")
+        con = duckdb_build(own, tmp_path / f"work-{Path(source).suffix[1:4]}")
         assert _scalar(con, "select count(*) from stg_movielens__ratings") == n_source
         assert _scalar(con, "select count(*) from quarantine_ratings") == 0
 
@@ -209,8 +158,9 @@ def test_columns_are_parsed_and_bad_mappings_are_one_line(tmp_path: Path, capsys
     assert "is not a file" in capsys.readouterr().err
     assert main(["build", "--movies", str(ratings)]) == 2
     assert "go with --ratings" in capsys.readouterr().err
-    assert main(["build", "--ratings", str(ratings), "--engine", "spark"]) == 2
-    assert "builds on --engine duckdb only" in capsys.readouterr().err
+    assert main(["build", "--ratings", f"{tmp_path / 'theirs.duckdb'}:ratings", "--engine", "spark"]) == 2
+    assert "theirs.duckdb:ratings is a table of a DuckDB database, which --engine spark cannot read" in \
+        capsys.readouterr().err
     plays = tmp_path / "plays.csv"
     plays.write_text("userId,movieId,plays,timestamp\n1,1,3,1000000000\n")
     assert main(["build", "--ratings", str(plays)]) == 2

@@ -96,6 +96,14 @@ class OwnData:
                                    f"{', '.join(found)}. Name the {role} column with --columns {role}=COLUMN{implicit}")
 
 
+def require_engine_can_read(engine: str, *paths: str | None) -> None:
+    """Spark reads CSV, TSV and Parquet files; a table of a DuckDB database is DuckDB's alone."""
+    for path in paths:
+        if engine == "spark" and path and DUCKDB_TABLE.fullmatch(path):
+            raise OwnDataError(f"{path} is a table of a DuckDB database, which --engine spark cannot read: export "
+                               "it to Parquet (COPY ... TO 'ratings.parquet') or build on --engine duckdb")
+
+
 def _absolute(path: str) -> str:
     """The path made absolute (dbt runs from the project folder), a :TABLE suffix kept."""
     table = DUCKDB_TABLE.fullmatch(path)
