@@ -103,15 +103,22 @@ def test_whole_warehouse_without_a_catalogue(parquet_build, tmp_path: Path) -> N
 
     With no catalogue the row of tt9999999 is a clean rating, the only one of its movie and, the other rows of
     'c-extra' being quarantined, of its user. EASE scores nothing from a movie nobody else liked, so that user
-    must get the popular fallback, not a list of zero-score ties labelled personalised (a case MovieLens's 20
-    ratings per user never reach; the data test assert_no_all_zero_list_is_personalised guards it too)."""
+    must not get a list of zero-score ties labelled personalised (a case MovieLens's 20 ratings per user never
+    reach; the data tests assert_no_all_zero_list_is_personalised and assert_recommendations_complete guard
+    it too)."""
     _, ml, n_source = parquet_build
     con = duckdb_build(OwnData.from_arguments(str(ml.parent / "ratings.parquet"), None, RENAMED), tmp_path,
                        whole=True)
     assert _scalar(con, "select n_ratings + n_quarantined_ratings from dataset_overview") == n_source + 4
     assert _scalar(con, "select count(*) from quarantine_ratings") == 3
-    assert con.execute("select distinct r.source, r.model from user_recommendations r join users u using (user_id) "
-                       "where u.source_user_id = 'c-extra'").fetchall() == [("popular_fallback", "popular_movies")]
+    # EASE serves; that user's row is all zero, so they get the fallback, which has nothing to list here:
+    # popular_movies asks more ratings of a movie than these files give any
+    assert _scalar(con, "select recommendations_model from serving_settings") == "ease"
+    assert _scalar(con, "select list_max(list_transform(e.factors, lambda x: abs(x))) from ease_factors e join users u "
+                        "on e.entity = 'user' and e.id = u.user_id where u.source_user_id = 'c-extra'") == 0
+    assert _scalar(con, "select count(*) from popular_movies") == 0
+    assert _scalar(con, "select count(*) from user_recommendations r join users u using (user_id) "
+                        "where u.source_user_id = 'c-extra'") == 0
     # the lists join back to the analyst's ids (assert_recommendations_complete checks the lists themselves)
     n_listed = _scalar(con, "select count(*) from user_recommendations")
     assert n_listed > 0 and _scalar(con, "select count(*) from user_recommendations join users using (user_id) "
