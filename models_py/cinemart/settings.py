@@ -33,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
     "ranking_eval_max_users": 50_000,  # ranking_evaluation scores a seeded sample of test users past this many
 }
 
+#: Defaults the Spark engine sets differently, for the engine's own reason. EASE's factor tables are Spark
+#: rows of one float per kept movie for every user and movie; with the 1 GiB budget, ml-latest-small keeps
+#: all 5,746 liked movies and the blend's table (10,352 rows of 5,756 floats) exhausts a 4 GiB driver heap
+#: (benchmarks/RESULTS.md). 160 MiB keeps about 700 there; a set var wins on either engine.
+SPARK_DEFAULTS: dict[str, Any] = {"ease_max_memory": "160MiB"}
 
 #: Every other var the dbt project reads: the dataset layout (`cinemart build`
 #: detects it) or own data files, the evaluation protocol (dbt_project.yml) and engine-only vars.
@@ -69,17 +74,19 @@ def check_var_names(values: Mapping[str, Any]) -> None:
     raise SettingsError(f"unknown var{'s' if len(unknown) > 1 else ''} {', '.join(described)}{known}")
 
 
-def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The model-plugin vars among `values` (other dbt vars pass through the CLI too), over `DEFAULTS`."""
-    return {**DEFAULTS, **{key: value for key, value in values.items() if key in DEFAULTS}}
+def with_defaults(values: Mapping[str, Any], engine: str = "duckdb") -> dict[str, Any]:
+    """The model-plugin vars among `values` (other dbt vars pass through the CLI too), over `DEFAULTS` (and,
+    on Spark, `SPARK_DEFAULTS`)."""
+    return {**DEFAULTS, **(SPARK_DEFAULTS if engine == "spark" else {}),
+            **{key: value for key, value in values.items() if key in DEFAULTS}}
 
 
-def load_settings(model_settings: str | None) -> dict[str, Any]:
-    """The `model_settings` JSON a dbt Python model gets, over `DEFAULTS`."""
+def load_settings(model_settings: str | None, engine: str = "duckdb") -> dict[str, Any]:
+    """The `model_settings` JSON a dbt Python model gets, over the engine's defaults."""
     values = json.loads(model_settings or "{}")
     if not isinstance(values, dict):
         raise ValueError(f"model_settings must be a JSON object, got {model_settings!r}")
-    return with_defaults(values)
+    return with_defaults(values, engine)
 
 
 @dataclass(frozen=True)

@@ -92,3 +92,15 @@ def test_plain_dbt_refuses_a_misspelled_var(make_movielens_folder, tmp_path, cap
 
     assert result.returncode != 0
     assert "unknown var 'als_gird' (did you mean als_grid?)" in capfd.readouterr().out
+
+
+def test_spark_takes_its_own_ease_budget_unless_the_var_is_set():
+    """SPARK_DEFAULTS: EASE's factor tables are Spark rows of one float per kept movie, so the Spark engine's
+    default budget is smaller; a set ease_max_memory wins on both engines."""
+    from cinemart.settings import SPARK_DEFAULTS
+    from cinemart.warehouse.ease_tables import EaseSettings
+
+    assert EaseSettings.from_dbt("{}").max_bytes == 1 << 30
+    assert EaseSettings.from_dbt("{}", engine="spark").max_bytes == 160 << 20 == \
+        EaseSettings.from_config({"ease_max_memory": SPARK_DEFAULTS["ease_max_memory"]}).max_bytes
+    assert EaseSettings.from_dbt('{"ease_max_memory": "1GiB"}', engine="spark").max_bytes == 1 << 30

@@ -49,7 +49,7 @@ def release(table: DataFrame | None) -> None:
 def ease_grid_search(split: DataFrame, settings_json: str, ranking_settings) -> DataFrame:
     """Each EASE grid point fitted on train minus CV fold 0 (the implicit grid's user sample past
     tuning_max_ratings), NDCG@10 on fold 0; the table of `ease_tables.ease_grid_search_table`."""
-    settings = EaseSettings.from_dbt(settings_json)
+    settings = EaseSettings.from_dbt(settings_json, engine="spark")
     points = validate_ease_grid(settings.grid)
     with Held() as held:
         data_fingerprint, plan, fit_part, relevant, users, n_catalogue = validation_part(

@@ -59,9 +59,10 @@ class EaseSettings:
         return cls(grid_name, grid, parse_size(str(values["ease_max_memory"]), "ease_max_memory"))
 
     @classmethod
-    def from_dbt(cls, model_settings: str | None) -> EaseSettings:
-        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml)."""
-        return cls.from_config(load_settings(model_settings))
+    def from_dbt(cls, model_settings: str | None, engine: str = "duckdb") -> EaseSettings:
+        """From the `model_settings` JSON a dbt Python model gets (see dbt_project.yml), over `engine`'s
+        defaults (`cinemart.settings.SPARK_DEFAULTS`)."""
+        return cls.from_config(load_settings(model_settings, engine))
 
 
 def scope_text(scope: EaseScope) -> str:
