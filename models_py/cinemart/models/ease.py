@@ -16,8 +16,8 @@ movie has an all-zero row: `Factors.personalised` is False and every engine
 serves them the popular fallback. A kept movie whose row of B is zero adds to
 no score (everyone who liked it liked no other kept movie: G is block
 diagonal there); its user column is zeroed (`contributing_columns`), so a user
-who liked only such movies is not personalised either. Which column is which movie is recoverable
-from the factors alone: ``kept_items(item_bias)``.
+who liked only such movies is not personalised either. Which column is which
+movie is recoverable from the factors alone: ``kept_items(item_bias)``.
 
 Budget. EASE is a dense movies x movies model. `ease_items` keeps the m most
 liked movies (most positives, ties to the lower index, never a movie without a

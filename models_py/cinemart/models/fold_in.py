@@ -24,8 +24,9 @@ EASE (`cinemart.models.ease`, kind "ease") is no ridge problem over rows: a
 user's row is their positives (rating >= threshold) on the model's kept movies,
 0/1, exactly as the fit builds it, so a new user needs no solve. The kept
 movies are the finite entries of the movie biases (`cinemart.models.ease.kept_items`);
-rated movies the model did not keep, or whose row of B is zero, are ignored. Only users fold in: an EASE
-movie is a column of B, which a user-side half-step cannot give.
+rated movies the model did not keep, or whose row of B is zero, are ignored.
+Only users fold in: an EASE movie is a column of B, which a user-side
+half-step cannot give.
 
 `FoldIn` carries which of these a served model is; `from_parameters` reads it
 from the JSON that ranking_evaluation.parameters and the grid tables record.
