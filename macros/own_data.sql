@@ -31,7 +31,7 @@
     when the file has no such column, which own_file_columns reports). -#}
 {% macro own_column_names() -%}
   {%- set names = {'user': 'userId', 'movie': 'movieId', 'rating': 'rating', 'timestamp': 'timestamp',
-                   'title': 'title', 'genres': 'genres', 'imdb': 'imdbId', 'tmdb': 'tmdbId'} -%}
+                   'plays': 'plays', 'title': 'title', 'genres': 'genres', 'imdb': 'imdbId', 'tmdb': 'tmdbId'} -%}
   {%- do names.update(var('own_columns', {}) or {}) -%}
   {%- if 'catalogue_movie' not in names -%}{%- do names.update({'catalogue_movie': names['movie']}) -%}{%- endif -%}
   {{ return(names) }}
@@ -162,16 +162,30 @@
 {%- endmacro %}
 
 
+{#- Implicit feedback: own data whose ratings file has no rating column (and
+    own_columns names none), such as plays, purchases or watch-list adds.
+    Each row is then an interaction, weighted by its play count when the file
+    has one (role plays) and counted once otherwise. -#}
+{% macro implicit_feedback() -%}
+  {%- if not (execute and reads_own_data()) or 'rating' in (var('own_columns', {}) or {}) -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {{ return((own_column_names()['rating'] | lower) not in own_file_columns(var('ratings_file') | string | trim)) }}
+{%- endmacro %}
+
+
 {#- The ratings source: one row per source row, with the raw fields the base
-    model checks. -#}
+    model checks (raw_plays only on implicit feedback). -#}
 {% macro own_ratings_reader() -%}
   {%- set path = var('ratings_file') | string | trim -%}
   {%- set columns = own_file_columns(path) -%}
+  {%- set implicit = implicit_feedback() -%}
   select
       {{ own_field(path, columns, 'user', true) }} as raw_user_id,
       {{ own_field(path, columns, 'movie', true) }} as raw_movie_id,
-      {{ own_field(path, columns, 'rating', true) }} as raw_rating,
-      {{ own_epoch_text(own_field(path, columns, 'timestamp', true)) }} as raw_timestamp
+      {{ own_field(path, columns, 'rating', not implicit) }} as raw_rating,
+      {{ own_epoch_text(own_field(path, columns, 'timestamp', true)) }} as raw_timestamp,
+      {{ own_field(path, columns, 'plays', false) if implicit else 'cast(null as string)' }} as raw_plays
   from {{ own_file_reader(path) }}
 {%- endmacro %}
 

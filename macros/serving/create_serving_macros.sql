@@ -80,7 +80,7 @@
     ),
     fallback as (
       -- no factor row the model can personalise from: the damped-mean list (empty when target_user is not)
-      select popular.movie_id, 'popular_movies' as model, popular.damped_mean_rating as score,
+      select popular.movie_id, 'popular_movies' as model, popular.score as score,
         'popular_fallback' as source
       from {{ relations['popular_movies'] }} as popular
       where not exists (select 1 from target_user)

@@ -96,7 +96,7 @@
       {%- if has_fallback %}
       union all
       -- no factor row the model can personalise from: the damped-mean list (empty when target_user is not)
-      select popular.movie_id, 'popular_movies' as model, popular.damped_mean_rating as score,
+      select popular.movie_id, 'popular_movies' as model, popular.score as score,
         'popular_fallback' as source
       from {{ table_schema }}.popular_movies as popular
       left anti join rated on rated.movie_id = popular.movie_id

@@ -67,9 +67,12 @@ where previous_value is not null and {{ column_name }} > previous_value
 {% endtest %}
 
 
-{#- The column adds up to `total` (within `tolerance`): shares of a whole. -#}
-{% test column_sums_to(model, column_name, total, tolerance=1e-9) %}
+{#- The column adds up to `total` (within `tolerance`): shares of a whole.
+    An empty table fails unless `empty_when`, a SQL condition, says there is
+    no whole to share (the shares of star values on data without ratings). -#}
+{% test column_sums_to(model, column_name, total, tolerance=1e-9, empty_when='false') %}
 select sum({{ column_name }}) as column_sum
 from {{ model }}
-having sum({{ column_name }}) is null or abs(sum({{ column_name }}) - {{ total }}) > {{ tolerance }}
+having (sum({{ column_name }}) is null and not ({{ empty_when }}))
+    or abs(sum({{ column_name }}) - {{ total }}) > {{ tolerance }}
 {% endtest %}

@@ -28,6 +28,7 @@ hashed as (
         movie_id,
         rating,
         rated_at,
+        play_count,
         {{ md5_bucket(key ~ " || '-" ~ seed ~ "'", 100) }} as split_bucket,
         {{ md5_bucket(key ~ " || '-" ~ seed ~ "-fold'", folds) }} as fold_hash
     from ratings
@@ -64,6 +65,7 @@ select
     movie_id,
     rating,
     rated_at,
+    play_count,
     split_bucket,
     split_bucket < {{ test_percent }} as is_test,
     case when split_bucket >= {{ test_percent }} then cast(fold_hash as integer) end as cv_fold,

@@ -14,6 +14,7 @@ select
     raw_movie_id,
     raw_rating,
     raw_timestamp,
+    raw_plays,
     user_id,
     movie_id,
     rating

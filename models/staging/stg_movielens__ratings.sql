@@ -11,5 +11,6 @@ select
     user_id,
     movie_id,
     cast(rating as double) as rating,
-    {{ epoch_seconds_to_timestamp('rated_at_epoch') }} as rated_at
+    {{ epoch_seconds_to_timestamp('rated_at_epoch') }} as rated_at,
+    cast(play_count as double) as play_count
 from validated

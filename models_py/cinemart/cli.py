@@ -230,8 +230,9 @@ def _add_build(commands: Subcommands) -> None:
     parser.add_argument("--movies", metavar="FILE", help="with --ratings: the catalogue file (optional)")
     parser.add_argument("--columns", metavar="ROLE=COLUMN,...",
                         help="with --ratings: the files' column names, e.g. user=customer_id,movie=sku,rating=stars,"
-                             "timestamp=ts (roles: user, movie, rating, timestamp; the catalogue's catalogue_movie, title, genres, imdb, tmdb; default: "
-                             "MovieLens's names)")
+                             "timestamp=ts (roles: user, movie, rating, timestamp, plays; the catalogue's catalogue_movie, title, genres, imdb, tmdb; default: "
+                             "MovieLens's names). Without a rating column the rows are implicit feedback (plays, "
+                             "purchases), weighted by the plays column when there is one")
     parser.add_argument("--vars", dest="dbt_vars", default="{}", metavar="JSON",
                         help='extra dbt vars as a JSON object, e.g. \'{"als_grid": "spark_seed"}\'')
     parser.add_argument("--select", nargs="+", default=[], metavar="SELECTOR",
@@ -310,7 +311,11 @@ def _resolve_data(args: argparse.Namespace, extra: dict) -> tuple[Layout | OwnDa
     if args.name or args.source:
         raise OwnDataError("--ratings builds from own data: give it without a MovieLens NAME or --from")
     own = OwnData.from_arguments(args.ratings, args.movies, args.columns)
-    return own, own.check()
+    n_rows = own.check()
+    if own.implicit_feedback():
+        print(f"{own.ratings} has no rating column: building implicit feedback (each row an interaction, weighted "
+              "by its plays column if it has one); the explicit-ALS tables stay empty", flush=True)
+    return own, n_rows
 
 
 def _plan_memory(n_ratings: int) -> dict[str, str]:

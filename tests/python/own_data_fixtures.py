@@ -85,10 +85,37 @@ def write_csv_without_catalogue(tmp: Path) -> OwnFiles:
                     ml, len(lines) - 1)
 
 
-def duckdb_build(own: OwnData, work: Path, whole: bool = False) -> duckdb.DuckDBPyConnection:
+def duckdb_build(own: OwnData, work: Path, whole: bool = False,
+                 extra_vars: dict | None = None) -> duckdb.DuckDBPyConnection:
     """dbt build of OWN_LAYERS (`whole`: of every model) with their data tests, opened read-only."""
     database = work / "warehouse.duckdb"
     result = run_dbt("build", own, project_dir=find_project_dir(), database=database,
-                     select=[] if whole else OWN_LAYERS, target_dir=work)
+                     select=[] if whole else OWN_LAYERS, target_dir=work, extra_vars=extra_vars or {})
     assert result.returncode == 0, f"dbt build of own data failed, see {work / 'logs'}"
     return duckdb.connect(str(database), read_only=True)
+
+
+#: Rows appended to the plays CSV, each failing one check (the play count is the third field).
+PLAYS_EXTRA = ["u-7,1,many,1000000000", "u-7,2,0,1000000000", "u-7,3,-2,1000000000", "u-8,1,NaN,1000000000"]
+PLAYS_REASONS = {"unparseable_play_count": 1, "play_count_out_of_range": 3}
+#: Interactions logged twice: the first N rated pairs get an extra, earlier row of one play.
+PLAYS_REPEATED = 50
+
+
+def write_plays_csv(tmp: Path) -> OwnFiles:
+    """A CSV of plays without ratings (`account,film,plays,played_at`; accounts 'u-<id>'): one row per rating
+    of a generated release with plays = twice its stars, the first PLAYS_REPEATED pairs logged once more a
+    day earlier with one play, and the PLAYS_EXTRA rows; the release's movies.csv as the catalogue."""
+    ml = exported(tmp)
+    lines = (ml / "ratings.csv").read_text().splitlines()[1:]
+    rows = []
+    for i, line in enumerate(lines):
+        user, movie, rating, ts = line.split(",")
+        rows.append(f"u-{user},{movie},{round(float(rating) * 2)},{ts}")
+        if i < PLAYS_REPEATED:
+            rows.append(f"u-{user},{movie},1,{int(ts) - 86_400}")
+    plays = tmp / "plays.csv"
+    plays.write_text("\n".join(["account,film,plays,played_at", *rows, *PLAYS_EXTRA]) + "\n")
+    return OwnFiles(OwnData.from_arguments(str(plays), str(ml / "movies.csv"),
+                                           "user=account,movie=film,timestamp=played_at,catalogue_movie=movieId"),
+                    ml, len(lines))

@@ -61,10 +61,10 @@ def add_factor_tables(spark, build: str) -> None:
         select 'movie', movie_id, array(cast(movie_id % 7 as float), cast(movie_id % 2 as float)),
                cast(0 as float), cast(0 as double), 100
         from {build}.stg_movielens__movies""")
-    # the fallback recommend_for serves a user without factors: three movies, damped means from their ids
+    # the fallback recommend_for serves a user without factors: three movies, scores from their ids
     spark.sql(f"""create table {build}.popular_movies using parquet as
         select cast(row_number() over (order by movie_id desc) as bigint) as rank, movie_id,
-               cast(movie_id as double) as damped_mean_rating
+               cast(movie_id as double) as score
         from (select movie_id from {build}.stg_movielens__movies order by movie_id limit 3)""")
     # similar_to scores query . candidate vectors; here both are the unit factors (collaborative lists)
     spark.sql(f"""create table {build}.int_movie_similarity_vectors using parquet as

@@ -64,7 +64,8 @@ def test_the_duckdb_engine_reads_the_split_once_until_it_changes(monkeypatch):
                         classmethod(lambda cls, columns: reads.append(1) or original(cls, columns)))
     monkeypatch.setattr(tables, "_split", tables._SplitOnce())
     con = duckdb.connect()
-    con.execute("create table int_ratings_split as select *, timestamp '2000-01-01' as rated_at from (values "
+    con.execute("create table int_ratings_split as select *, timestamp '2000-01-01' as rated_at, "
+                "cast(null as double) as play_count from (values "
                 "(2, 10, 4.0, false, 1, true), (1, 10, 3.5, true, null, false), (1, 11, 5.0, false, 0, false)) "
                 "t(user_id, movie_id, rating, is_test, cv_fold, is_after_cut)")
     first = tables._split(con.table("int_ratings_split"))
@@ -92,3 +93,20 @@ def test_split_ratings_come_out_in_user_movie_order_whether_or_not_they_came_in_
     shuffled = SplitRatings.from_columns(columns([2, 1, 3, 1], [1, 7, 1, 5]))
     assert shuffled.user_id.tolist() == [1, 1, 2, 3] and shuffled.movie_id.tolist() == [5, 7, 1, 1]
     assert shuffled.rating.tolist() == [4.0, 2.0, 1.0, 3.0]
+
+
+def test_interactions_without_ratings_become_top_ratings_with_their_plays():
+    """Implicit feedback (every rating null): each interaction counts as a top rating and keeps its plays,
+    sorted with its row; a rated split keeps its ratings and has no plays."""
+    from cinemart.data.ratings import INTERACTION_RATING, SplitRatings
+
+    base = {"user_id": np.array([2, 1]), "movie_id": np.array([1, 7]), "is_test": np.zeros(2, bool),
+            "cv_fold": np.zeros(2, np.int32), "is_after_cut": np.zeros(2, bool)}
+    nulls = np.ma.masked_all(2, np.float64)
+    implicit = SplitRatings.from_columns({**base, "rating": nulls, "play_count": np.ma.array([3.0, 1.0])})
+    assert implicit.implicit and implicit.rating.tolist() == [INTERACTION_RATING] * 2
+    assert implicit.play_count.tolist() == [1.0, 3.0]  # user 1's row first
+    rated = SplitRatings.from_columns({**base, "rating": np.array([4.0, 3.0]), "play_count": nulls})
+    assert not rated.implicit and rated.play_count is None and rated.rating.tolist() == [3.0, 4.0]
+    with pytest.raises(ValueError, match="lack play_count on some rows"):
+        SplitRatings.from_columns({**base, "rating": nulls, "play_count": np.ma.array([1.0, 0.0], mask=[0, 1])})

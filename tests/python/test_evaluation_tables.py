@@ -50,7 +50,7 @@ def explicit_fits(data) -> dict[str, ServedFactors]:
 
 def by_activity(data, fit: ServedFactors, blend_weight: float = 0.25):
     movies = EvaluationProtocol.of(data, SETTINGS).train.movies.ids[:30]
-    popular = {"movie_id": movies, "damped_mean_rating": np.linspace(4.5, 3.0, movies.size)}
+    popular = {"movie_id": movies, "score": np.linspace(4.5, 3.0, movies.size)}
     return ranking_evaluation_by_activity_table(data, SETTINGS, IMPLICIT, "rid", EASE, blend_weight, fit,
                                                 "implicit_als", popular, progress=quiet).to_pylist()
 
@@ -111,7 +111,7 @@ def test_past_the_cap_a_seeded_user_sample_is_judged_and_the_tables_say_so(monke
 
     monkeypatch.setattr(ranking_tables, "fit_implicit_als", lambda *a, **k: pytest.fail("implicit ALS refit"))
     movies = protocol.train.movies.ids[:30]
-    popular = {"movie_id": movies, "damped_mean_rating": np.linspace(4.5, 3.0, movies.size)}
+    popular = {"movie_id": movies, "score": np.linspace(4.5, 3.0, movies.size)}
     buckets = ranking_evaluation_by_activity_table(data, sampled_settings, IMPLICIT, "rid", EASE,
                                                    chosen_weight(table), fit, "implicit_als", popular,
                                                    progress=quiet).to_pylist()

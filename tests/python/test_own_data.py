@@ -2,7 +2,8 @@
 
 The files are written (own_data_fixtures.py) from a generated MovieLens folder, renamed and
 re-keyed the way real exports are: Parquet with UUID-like user ids and
-`tt`-prefixed movie ids, a CSV with no catalogue, a TSV, a DuckDB table.
+`tt`-prefixed movie ids, a CSV with no catalogue, a CSV of plays without
+ratings (implicit feedback), a TSV, a DuckDB table.
 Each build is the SQL layers (staging, split, EDA marts) with their data
 tests, which include the reconciliation of source rows with kept plus
 quarantined rows.
@@ -18,8 +19,9 @@ import pytest
 
 from cinemart.cli import main
 from cinemart.data.own import OwnData, OwnDataError, parse_columns
-from own_data_fixtures import (CSV_REASONS, HOSTILE, RENAMED, duckdb_build, exported, movie_key, user_key,
-                               write_csv_without_catalogue, write_parquet_export)
+from own_data_fixtures import (CSV_REASONS, HOSTILE, PLAYS_REASONS, PLAYS_REPEATED, RENAMED, duckdb_build, exported,
+                               movie_key, user_key, write_csv_without_catalogue, write_parquet_export,
+                               write_plays_csv)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str):
@@ -127,6 +129,48 @@ def test_whole_warehouse_without_a_catalogue(parquet_build, tmp_path: Path) -> N
                         "where m.title <> m.source_movie_id") == 0
     sources = {s for (s,) in con.execute("select distinct source from similar_movies").fetchall()}
     assert "content" not in sources and "collaborative" in sources
+
+
+@pytest.mark.slow
+def test_plays_without_ratings_build_every_table(tmp_path: Path) -> None:
+    """Implicit feedback: each row an interaction weighted by its plays, repeats summed, the explicit tables
+    empty with the reason, every held-out interaction relevant, the fallback ranked by interactions."""
+    files = write_plays_csv(tmp_path)
+    source = [line.split(",") for line in (files.ml / "ratings.csv").read_text().splitlines()[1:]]
+    # the fallback lists movies with 5 interactions (these files give none 20, the default)
+    con = duckdb_build(files.own, tmp_path / "work", whole=True, extra_vars={"popular_min_ratings": 5})
+    reasons = dict(con.execute("select reason, count(*) from quarantine_ratings group by reason").fetchall())
+    assert reasons == {**PLAYS_REASONS, "duplicate_counted_in_latest_interaction": PLAYS_REPEATED}
+    assert _scalar(con, "select feedback from dataset_overview") == "implicit"
+    assert _scalar(con, "select n_ratings + n_quarantined_ratings from dataset_overview") == \
+        len(source) + PLAYS_REPEATED + len(PLAYS_REASONS) + 2  # every file row: kept or quarantined
+    assert _scalar(con, "select count(*) from stg_movielens__ratings where rating is null") == files.n_source
+    # plays: twice the stars of the source rating, plus the earlier single play of each repeated pair
+    assert _scalar(con, "select sum(play_count) from stg_movielens__ratings") == \
+        sum(round(float(r) * 2) for _, _, r, _ in source) + PLAYS_REPEATED
+    user, movie, rating, ts = source[0]
+    assert con.execute("select play_count, epoch(rated_at) from stg_movielens__ratings s join users u using (user_id) "
+                       "where u.source_user_id = ? and s.movie_id = ?", [f"u-{user}", int(movie)]).fetchall() == \
+        [(round(float(rating) * 2) + 1, int(ts))]
+    assert _scalar(con, "select count(*) from rating_distribution") == 0
+    for table in ("als_grid_search", "als_factors", "als_predictions", "als_test_predictions", "user_factors"):
+        assert _scalar(con, f"select count(*) from {table}") == 0, table
+    assert "implicit feedback" in _scalar(con, "select not_built_reason from als_model_runs")
+    assert _scalar(con, "select scope from ranking_evaluation where model = 'explicit_als' and protocol = 'random'") \
+        .startswith("skipped: ")
+    assert {c for (c,) in con.execute("select distinct confidence from implicit_grid_search").fetchall()} == \
+        {"binary", "plays"}
+    # relevance: every held-out interaction whose user and movie are in train makes its user eligible
+    assert _scalar(con, "select n_users_eligible from ranking_evaluation where model = 'popularity' and "
+                        "protocol = 'random'") == _scalar(con, """
+        select count(distinct t.user_id) from int_ratings_split t
+        where t.is_test and t.user_id in (select user_id from int_ratings_split where not is_test)
+          and t.movie_id in (select movie_id from int_ratings_split where not is_test)""")
+    popular = con.execute("select score, n_ratings, mean_rating from popular_movies order by rank").fetchall()
+    assert len(popular) > 10 and all(score == n and mean is None for score, n, mean in popular)
+    assert [n for _, n, _ in popular] == sorted((n for _, n, _ in popular), reverse=True)
+    assert _scalar(con, "select count(distinct user_id) from user_recommendations") == \
+        _scalar(con, "select n_users from dataset_overview")
 
 
 @pytest.mark.slow

@@ -16,7 +16,8 @@ from cinemart.models.popularity import fit_popularity
 from cinemart.serving import explanations, scoring
 from cinemart.serving.explanations import because_you_liked
 from cinemart.serving.scoring import similar, top_n
-from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid, validation_mask
+from cinemart.tuning.implicit import (PRESETS, grid_for_feedback, select_best, tune_implicit, validate_grid,
+                                      validation_mask)
 
 N_USERS, N_ITEMS = 80, 50
 
@@ -56,10 +57,35 @@ def test_confidence_kinds() -> None:
     np.testing.assert_array_equal(confidence(r, "linear"), r)
     np.testing.assert_array_equal(confidence(r, "threshold"), [0, 0, 1, 1])
     np.testing.assert_array_equal(confidence(r, "threshold", threshold=3.5), [0, 1, 1, 1])
-    with pytest.raises(ValueError, match="unknown confidence kind 'log'; allowed: binary, linear, threshold"):
+    with pytest.raises(ValueError, match="unknown confidence kind 'log'; allowed: binary, linear, threshold, plays"):
         confidence(r, "log")
     with pytest.raises(ValueError, match="positive ratings"):
         confidence(np.array([0.0, 1.0]), "linear")
+
+
+def test_plays_confidence_is_one_plus_the_log_of_the_play_count(ratings) -> None:
+    """One play counts as binary's 1; more plays count more, by their log; without counts every row is 1."""
+    r = np.full(4, 5.0)
+    np.testing.assert_allclose(confidence(r, "plays", plays=np.array([1.0, 2.0, 10.0, 100.0])),
+                               1 + np.log([1.0, 2.0, 10.0, 100.0]), rtol=1e-6)
+    np.testing.assert_array_equal(confidence(r, "plays"), [1, 1, 1, 1])
+    users, items, values = ratings
+    params = ImplicitParams(factors=4, iterations=3, confidence="plays")
+    ones = fit_implicit_als(users, items, values, N_USERS, N_ITEMS, params, seed=0, plays=np.ones(users.size))
+    binary = fit_implicit_als(users, items, values, N_USERS, N_ITEMS, ImplicitParams(factors=4, iterations=3,
+                                                                                     confidence="binary"), seed=0)
+    np.testing.assert_array_equal(ones.item_factors, binary.item_factors)
+    counted = fit_implicit_als(users, items, values, N_USERS, N_ITEMS, params, seed=0, plays=values)
+    assert not np.allclose(counted.item_factors, binary.item_factors)
+
+
+def test_implicit_feedback_maps_the_star_confidences() -> None:
+    """On interactions every row is a top rating: linear would be binary times 5 and threshold binary."""
+    grid = PRESETS["default"]
+    assert grid_for_feedback(grid, None) == grid
+    assert grid_for_feedback(grid, np.array([1.0, 3.0]))["confidence"] == ["binary", "plays"]
+    assert grid_for_feedback(grid, np.ones(3))["confidence"] == ["binary"]
+    assert grid_for_feedback({"factors": [8]}, np.array([2.0]))["confidence"] == ["binary"]  # the default: threshold
 
 
 def test_interaction_matrix_drops_zeros_and_rejects_duplicates() -> None:

@@ -14,7 +14,10 @@
     what popular_movies and recommend_for serve; 'train' (the train part of
     the split) is what ranking_evaluation_by_activity judges on test, by the
     protocol every model is judged by. The formula lives only here, in SQL,
-    so both engines and both uses share it. -#}
+    so both engines and both uses share it.
+    `score` is what the list is ranked by: damped_mean_rating, or on implicit
+    feedback (interactions without ratings, where the means are null) the
+    movie's interaction count. -#}
 {%- set prior = integer_var('popular_prior_ratings', 0) -%}
 {%- set min_ratings = integer_var('popular_min_ratings', 1) -%}
 
@@ -49,7 +52,9 @@ damped as (
         per_movie.mean_rating,
         (per_movie.n_ratings * per_movie.mean_rating + cast({{ prior }} as double) * global.global_mean)
             / (per_movie.n_ratings + cast({{ prior }} as double)) as damped_mean_rating,
-        global.global_mean
+        global.global_mean,
+        coalesce((per_movie.n_ratings * per_movie.mean_rating + cast({{ prior }} as double) * global.global_mean)
+            / (per_movie.n_ratings + cast({{ prior }} as double)), cast(per_movie.n_ratings as double)) as score
     from per_movie
     inner join global on per_movie.fit = global.fit
     where per_movie.n_ratings >= {{ min_ratings }}
@@ -58,11 +63,12 @@ damped as (
 
 select
     fit,
-    cast(row_number() over (partition by fit order by damped_mean_rating desc, movie_id) as bigint) as rank,
+    cast(row_number() over (partition by fit order by score desc, movie_id) as bigint) as rank,
     movie_id,
     n_ratings,
     mean_rating,
     damped_mean_rating,
+    score,
     global_mean,
     cast({{ prior }} as bigint) as prior_ratings,
     cast({{ min_ratings }} as bigint) as min_ratings

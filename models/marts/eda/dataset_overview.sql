@@ -30,6 +30,9 @@ rating_stats as (
 )
 
 select
+    -- implicit feedback: own data without a rating column (macros/own_data.sql)
+    case when rating_stats.n_ratings > 0 and rating_stats.mean_rating is null then 'implicit' else 'explicit' end
+        as feedback,
     rating_stats.n_users,
     (select count(*) from movies) as n_movies,
     rating_stats.n_rated_movies,

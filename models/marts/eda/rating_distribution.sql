@@ -1,6 +1,8 @@
 with ratings as (
 
+    {#- implicit feedback (own data without ratings) has no star values: no rows -#}
     select rating from {{ ref('stg_movielens__ratings') }}
+    where rating is not null
 
 )
 

@@ -1,9 +1,18 @@
-{#- Append-only audit: one row per build that trained the explicit model.
+{#- Append-only audit: one row per build of the explicit model.
     Rebuilding adds a row; nothing is ever overwritten. A full build carries
-    every earlier row forward, one per invocation_id (macros/working_copy). -#}
+    every earlier row forward, one per invocation_id (macros/working_copy).
+    On implicit feedback als_grid_search has no rows (the explicit model is
+    not built): the build's row then has only its protocol and
+    not_built_reason. -#}
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
 
-with chosen as (
+with build as (
+
+    select 1 as one
+
+),
+
+chosen as (
 
     select * from {{ ref('als_grid_search') }}
     where is_chosen
@@ -101,10 +110,15 @@ select
     chosen.method,
     chosen.burn_in,
     chosen.selection_rule,
-    chosen.time_biases
-from chosen
+    chosen.time_biases,
+    case when chosen.run_id is null
+         then 'the data are interactions without ratings (implicit feedback): explicit ALS predicts star ratings, '
+              || 'so its tables are empty'
+    end as not_built_reason
+from build
+left join chosen on true
 cross join grid
 cross join temporal
 cross join served
-inner join scored as train on train.split = 'train'
-inner join scored as test on test.split = 'test'
+left join scored as train on train.split = 'train'
+left join scored as test on test.split = 'test'

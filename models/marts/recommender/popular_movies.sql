@@ -23,6 +23,7 @@ select
     popular.n_ratings,
     popular.mean_rating,
     popular.damped_mean_rating,
+    popular.score,
     popular.global_mean,
     popular.prior_ratings,
     popular.min_ratings

@@ -18,12 +18,14 @@ import duckdb
 
 #: Column roles: the ratings file's, then the catalogue's, each with the column name used when
 #: --columns leaves it out (MovieLens's CSV names; the catalogue's movie column: the ratings file's).
-RATINGS_ROLES = {"user": "userId", "movie": "movieId", "rating": "rating", "timestamp": "timestamp"}
+RATINGS_ROLES = {"user": "userId", "movie": "movieId", "rating": "rating", "timestamp": "timestamp",
+                 "plays": "plays"}
 MOVIES_ROLES = {"catalogue_movie": "movieId", "title": "title", "genres": "genres", "imdb": "imdbId",
                 "tmdb": "tmdbId"}
-#: The explicit and ranking models, their evaluation and the marts all read a star rating and a time:
-#: interactions without a rating (plays, purchases) are refused rather than built into misleading tables.
-REQUIRED_RATINGS_ROLES = ("user", "movie", "rating", "timestamp")
+#: Every row needs a user, a movie and a time (the temporal protocol, the EDA marts). Without a rating column
+#: (and none named) the rows are implicit feedback: interactions such as plays or purchases, with an optional
+#: play count (role plays), which the ranking models train on and the explicit model is not built from.
+REQUIRED_RATINGS_ROLES = ("user", "movie", "timestamp")
 REQUIRED_MOVIES_ROLES = ("catalogue_movie",)
 #: PATH.duckdb:TABLE (or .db): a table of a DuckDB database (same rule as macros/own_data.sql).
 DUCKDB_TABLE = re.compile(r"(.+\.(?:duckdb|db)):([A-Za-z_][A-Za-z0-9_.]*)")
@@ -75,6 +77,15 @@ class OwnData:
             (n_rows,) = con.execute(f"select count(*) from {_reader(con, self.ratings)}").fetchone()
         return int(n_rows)
 
+    def implicit_feedback(self) -> bool:
+        """Whether the ratings file is interactions without ratings: no rating column, and none named (the rule
+        of macros/own_data.sql's implicit_feedback)."""
+        if "rating" in self.columns:
+            return False
+        with duckdb.connect() as con:
+            found = con.execute(f"describe select * from {_reader(con, self.ratings)}").fetchall()
+        return RATINGS_ROLES["rating"].lower() not in {row[0].lower() for row in found}
+
     def _check_columns(self, con: duckdb.DuckDBPyConnection, path: str, roles: dict[str, str],
                        required: tuple[str, ...], option: str) -> None:
         try:
@@ -90,10 +101,8 @@ class OwnData:
                 given = (f"--columns {role}={name}" if role in self.columns
                          else f"--columns movie={name}, which it defaults to" if role == "catalogue_movie"
                          and "movie" in self.columns else f"the default name for {role}")
-                implicit = (" (data without any rating column, such as plays or purchases, cannot be built)"
-                            if role == "rating" else "")
                 raise OwnDataError(f"{option} {path} has no column {name!r} ({given}); its columns: "
-                                   f"{', '.join(found)}. Name the {role} column with --columns {role}=COLUMN{implicit}")
+                                   f"{', '.join(found)}. Name the {role} column with --columns {role}=COLUMN")
 
 
 def require_engine_can_read(engine: str, *paths: str | None) -> None:

@@ -17,7 +17,12 @@ import numpy as np
 from cinemart.data.ids import IdIndex
 
 SPLIT_COLUMNS = ("user_id, movie_id, rating, is_test, coalesce(cv_fold, -1) as cv_fold, is_after_cut, "
-                 "cast(epoch(rated_at) / 86400 as float) as rated_day")
+                 "cast(epoch(rated_at) / 86400 as float) as rated_day, play_count")
+#: What an interaction without a rating (implicit feedback: plays, purchases) counts as. The top of the star
+#: scale, so every rule that asks whether a user liked a movie (relevance, EASE's and popularity's positives,
+#: "because you liked") says yes: on such data each held-out interaction is relevant. The explicit model, the
+#: one thing that would read it as a star value, is not built on such data.
+INTERACTION_RATING = 5.0
 #: The CV fold of train that tuning and model selection hold out (never the test part).
 VALIDATION_FOLD = 0
 #: The parts a model is judged on, each a (fit rows, held-out rows) pair of `SplitRatings.part_rows`:
@@ -40,15 +45,31 @@ class SplitRatings:
     cv_fold: np.ndarray  # int32, -1 on test rows
     is_after_cut: np.ndarray  # bool: the temporal protocol's test part (int_ratings_split)
     rated_day: np.ndarray | None = None  # float32 days since 1970 (time-aware explicit fits); None if not read
+    play_count: np.ndarray | None = None  # float32 plays on implicit feedback; None on rated data
+
+    @property
+    def implicit(self) -> bool:
+        """Whether these are interactions without ratings (own data with no rating column)."""
+        return self.play_count is not None
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, np.ndarray]) -> SplitRatings:
         """From `relation.fetchnumpy()` of SPLIT_COLUMNS; rejects nulls and non-finite ratings.
 
+        Implicit feedback (every rating null, every play_count set) becomes
+        INTERACTION_RATING ratings with their play counts.
+
         Rows are put in (user, movie) order: DuckDB's parallel scan order varies
         between runs, and float sums in a different order differ in the last
         bit, so sorting here is what makes the tables identical build to build.
         """
+        columns = dict(columns)
+        plays = columns.pop("play_count", None)
+        if plays is not None and plays.size and np.ma.getmaskarray(columns.get("rating", plays)).all():
+            if np.ma.getmaskarray(plays).any():
+                raise ValueError("split interactions without ratings lack play_count on some rows")
+            columns["rating"] = np.full(plays.size, INTERACTION_RATING)
+            columns["play_count"] = np.asarray(np.ma.getdata(plays), dtype=np.float32)
         arrays = {}
         for name, dtype in (("user_id", np.int64), ("movie_id", np.int64), ("rating", np.float64),
                             ("is_test", np.bool_), ("cv_fold", np.int32), ("is_after_cut", np.bool_)):
@@ -58,6 +79,8 @@ class SplitRatings:
             if np.ma.isMaskedArray(column) and np.ma.getmaskarray(column).any():
                 raise ValueError(f"split ratings column {name!r} has nulls")
             arrays[name] = np.asarray(np.ma.getdata(column), dtype=dtype)
+        if "play_count" in columns:
+            arrays["play_count"] = columns["play_count"]
         if "rated_day" in columns:
             day = columns["rated_day"]
             if np.ma.isMaskedArray(day) and np.ma.getmaskarray(day).any():
@@ -101,7 +124,7 @@ class SplitRatings:
         """
         digest = hashlib.sha256()
         for column in (self.user_id, self.movie_id, self.rating, self.is_test, self.cv_fold, self.is_after_cut,
-                       *(() if self.rated_day is None else (self.rated_day,))):
+                       *(column for column in (self.rated_day, self.play_count) if column is not None)):
             digest.update(np.ascontiguousarray(column).tobytes())
         return f"{self.rating.size}:{digest.hexdigest()[:16]}"
 
@@ -115,10 +138,11 @@ class IndexedRatings:
     user_idx: np.ndarray
     movie_idx: np.ndarray
     rating: np.ndarray
+    play_count: np.ndarray | None = None  # implicit feedback's plays (SplitRatings.play_count)
 
     @classmethod
     def build(cls, data: SplitRatings, rows: np.ndarray | slice = slice(None)) -> IndexedRatings:
         users = IdIndex.from_ids(data.user_id[rows])
         movies = IdIndex.from_ids(data.movie_id[rows])
         return cls(users, movies, users.encode(data.user_id[rows]), movies.encode(data.movie_id[rows]),
-                   data.rating[rows])
+                   data.rating[rows], None if data.play_count is None else data.play_count[rows])

@@ -34,15 +34,26 @@ from cinemart.validation import index_array, require_int, require_number
 
 #: How a rating becomes an implicit-feedback confidence (before ``alpha``).
 #: binary: every rating counts 1; linear: the rating value itself;
-#: threshold: only ratings >= ``threshold`` count, each as 1 (others dropped).
-CONFIDENCE_KINDS = ("binary", "linear", "threshold")
+#: threshold: only ratings >= ``threshold`` count, each as 1 (others dropped);
+#: plays: 1 + ln(play count), for interactions without ratings (Hu, Koren & Volinsky's log scaling, so a
+#: film played 50 times does not drown the rest of the user's row; one play counts 1, as in binary).
+CONFIDENCE_KINDS = ("binary", "linear", "threshold", "plays")
 
 
-def confidence(ratings: np.ndarray, kind: str, threshold: float = 4.0) -> np.ndarray:
-    """Per-rating confidence; 0 means "not an interaction" (dropped from the CSR)."""
+def confidence(ratings: np.ndarray, kind: str, threshold: float = 4.0,
+               plays: np.ndarray | None = None) -> np.ndarray:
+    """Per-rating confidence; 0 means "not an interaction" (dropped from the CSR).
+
+    `plays`: the play counts of implicit feedback; without them (rated data, a folded-in person's ratings)
+    every row counts as one play.
+    """
     ratings = np.asarray(ratings, dtype=np.float32)
     if kind == "binary":
         return np.ones_like(ratings)
+    if kind == "plays":
+        if plays is None:
+            return np.ones_like(ratings)
+        return (1.0 + np.log(np.asarray(plays, dtype=np.float32))).astype(np.float32)
     if kind == "linear":
         if ratings.size and ratings.min() <= 0:
             raise ValueError(
@@ -120,13 +131,14 @@ def fit_implicit_als(
     n_items: int,
     params: ImplicitParams = ImplicitParams(),
     seed: int = 42,
+    plays: np.ndarray | None = None,
 ) -> Factors:
-    """Fit implicit ALS on ratings turned into confidences by ``params.confidence``.
+    """Fit implicit ALS on ratings turned into confidences by ``params.confidence`` (`plays`: see `confidence`).
 
     Runs in the process's training slot with its thread budget; results do
     not depend on the thread count (see module docstring).
     """
-    values = confidence(ratings, params.confidence, params.threshold)
+    values = confidence(ratings, params.confidence, params.threshold, plays)
     matrix = interaction_matrix(user_idx, item_idx, values, n_users, n_items)
     with cpu_slot(threads_for(matrix.nnz * params.factors ** 2)) as threads:
         model = AlternatingLeastSquares(

@@ -67,14 +67,26 @@ def _top_decile_share(counts: Sequence[int]) -> float:
     return sum(counts[: math.ceil(len(counts) / 10)]) / sum(counts)
 
 
+def _implicit(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse holds implicit feedback (interactions without ratings: dataset_overview.feedback)."""
+    return _records(con, "select feedback from dataset_overview")[0]["feedback"] == "implicit"
+
+
+#: What the report says instead of a star figure on implicit feedback.
+NO_STARS = "The data are interactions without ratings (implicit feedback): there are no star values."
+
+
 def _overview(con: duckdb.DuckDBPyConnection) -> Section:
     o = _records(con, "select * from dataset_overview")[0]
+    implicit = o["feedback"] == "implicit"
     items = [
         Card("Users", fmt_number(o["n_users"]), "with at least one clean rating"),
         Card("Movies", fmt_number(o["n_movies"]),
              f"{fmt_number(o['n_rated_movies'])} rated · {fmt_number(o['n_unrated_movies'])} unrated"),
-        Card("Ratings", fmt_number(o["n_ratings"]), f"{fmt_number(o['n_quarantined_ratings'])} quarantined"),
-        Card("Mean rating", f"{o['mean_rating']:.2f} ★", "on a 0.5–5.0 scale"),
+        Card("Interactions" if implicit else "Ratings", fmt_number(o["n_ratings"]),
+             f"{fmt_number(o['n_quarantined_ratings'])} quarantined"),
+        Card("Feedback", "implicit", "interactions (plays, purchases) without star ratings") if implicit
+        else Card("Mean rating", f"{o['mean_rating']:.2f} ★", "on a 0.5–5.0 scale"),
         Card("Density", fmt_percent(o["density"], 2), "of the user × movie matrix is filled"),
         Card("Ratings per user", f"{fmt_number(o['min_ratings_per_user'])}–{fmt_number(o['max_ratings_per_user'])}",
              "least to most active user"),
@@ -93,24 +105,36 @@ def _genres(con: duckdb.DuckDBPyConnection) -> Section:
     overall = _records(con, "select mean_rating from dataset_overview")[0]["mean_rating"]
     count_chart = hbar_chart([r["genre"] for r in by_count], [r["n_movies"] for r in by_count],
                              title="Movies per genre", x_label="Movies", value_format=fmt_number)
+    intro = ("A movie counts once in each of its genres, so the genre counts add up to more than the catalogue "
+             "(genre_summary).")
+    if overall is None:
+        return Section("genres", "Genres", f"{intro} {NO_STARS}", figure("genre-movies", count_chart))
     mean_chart = hbar_chart([r["genre"] for r in by_mean], [r["mean_rating"] for r in by_mean],
                             title="Mean rating per genre", x_label="Mean rating (stars)",
                             value_format=_decimals(2), x_max=5.0)
     return Section(
-        "genres", "Genres", "A movie counts once in each of its genres, so the genre counts add up to more "
-        "than the catalogue (genre_summary).",
+        "genres", "Genres", intro,
         grid(figure("genre-movies", count_chart),
              figure("genre-mean-rating", mean_chart, f"Overall mean rating: {overall:.2f}.")),
     )
 
 
-def _ratings_and_years(con: duckdb.DuckDBPyConnection) -> Section:
+def _rating_distribution(con: duckdb.DuckDBPyConnection) -> str:
+    """The star-value chart; on implicit feedback (no rows) a line saying there are none."""
     dist = _records(con, "select rating, n_ratings, share_of_ratings from rating_distribution order by rating")
+    if not dist:
+        return f"<p>{NO_STARS}</p>"
     mode = max(dist, key=lambda r: (r["n_ratings"], r["rating"]))
     half_stars = sum(r["share_of_ratings"] for r in dist if (r["rating"] * 2) % 2 == 1)
     dist_chart = bar_chart([f"{r['rating']:.1f}" for r in dist], {"ratings": [r["n_ratings"] for r in dist]},
                            title="Rating distribution", x_label="Rating (stars)", y_label="Ratings",
                            value_format=fmt_number)
+    return figure("rating-distribution", dist_chart,
+                  f"Most common: {mode['rating']:.1f} stars ({fmt_percent(mode['share_of_ratings'])} of ratings). "
+                  f"Half-star ratings: {fmt_percent(half_stars)}.")
+
+
+def _ratings_and_years(con: duckdb.DuckDBPyConnection) -> Section:
     years = _records(con, "select release_year, n_movies from movies_by_release_year order by release_year")
     peak = max(years, key=lambda r: (r["n_movies"], -r["release_year"]))
     year_chart = line_chart([Series("movies", [(r["release_year"], r["n_movies"]) for r in years])],
@@ -119,9 +143,7 @@ def _ratings_and_years(con: duckdb.DuckDBPyConnection) -> Section:
     return Section(
         "ratings", "Ratings and release years", "How users rate (rating_distribution) and when the catalogue's "
         "movies came out (movies_by_release_year; movies without a year in the title are left out).",
-        grid(figure("rating-distribution", dist_chart,
-                    f"Most common: {mode['rating']:.1f} stars ({fmt_percent(mode['share_of_ratings'])} of ratings). "
-                    f"Half-star ratings: {fmt_percent(half_stars)}."),
+        grid(_rating_distribution(con),
              figure("release-years", year_chart,
                     f"Peak: {peak['release_year']} with {fmt_number(peak['n_movies'])} movies.")),
     )
@@ -165,6 +187,10 @@ def _explicit_label(row: Record) -> str:
 
 
 def _explicit_als(con: duckdb.DuckDBPyConnection) -> Section:
+    latest = _records(con, "select not_built_reason from als_model_runs order by finished_at desc, run_id limit 1")
+    if latest and latest[0]["not_built_reason"]:
+        return Section("explicit-als", "Explicit ALS", f"Not built: {latest[0]['not_built_reason']} "
+                       "(als_model_runs.not_built_reason). The ranking models below train on the interactions.", "")
     rows = _records(con, "select method, rank, reg, iterations, burn_in, time_biases, mean_rmse, std_rmse, rmse_standard_error, "
                          "len(fold_rmse) as folds, is_lowest_rmse, is_chosen, selection_rule "
                          "from als_grid_search order by method, rank, reg, iterations")
@@ -231,6 +257,7 @@ def _ranking(con: duckdb.DuckDBPyConnection) -> Section:
     skipped = _records(con, "select model, scope from ranking_evaluation where protocol = 'random' "
                             "and ndcg_at_10 is null order by model")
     names = [_model_label(r) for r in rows]
+    relevance = "relevant = every held-out interaction" if _implicit(con) else "relevant = test rating ≥ 4.0"
     chart = bar_chart(list(RANKING_METRICS.values()), {n: [r[m] for m in RANKING_METRICS] for n, r in zip(names, rows)},
                       title="Ranking quality on the test part (top 10)", x_label="Metric", y_label="Score",
                       value_format=_decimals(3), width=FULL_WIDTH)
@@ -241,7 +268,7 @@ def _ranking(con: duckdb.DuckDBPyConnection) -> Section:
              fmt_number(r["n_users_evaluated"])] for n, r in zip(names, rows)]
     return Section(
         "ranking", "Ranking evaluation", "Each model is fitted on the train part and judged on its top-10 lists "
-        "against the test part (relevant = test rating ≥ 4.0). The model with the best NDCG@10 on the validation "
+        f"against the test part ({relevance}). The model with the best NDCG@10 on the validation "
         "fold of train is served; the test figures only report (ranking_evaluation)."
         + "".join(f" Not judged: {MODEL_NAMES.get(r['model'], r['model'])} ({r['scope']})." for r in skipped),
         figure("ranking", chart) + table(columns, body) + _protocols(con) + _beyond_accuracy(names, rows)
@@ -340,8 +367,9 @@ def _recommendations(con: duckdb.DuckDBPyConnection) -> Section:
                              "join movies m on m.movie_id = r.movie_id "
                              "left join movies b on b.movie_id = r.because_you_liked_movie_id "
                              "where r.user_id = ? order by r.rank", [user["user_id"]])
-        parts.append(heading(3, f"User {user['user_id']} — {why}: {fmt_number(user['n_ratings'])} ratings, "
-                                f"mean {user['mean_rating']:.2f}"))
+        profile = (f"{fmt_number(user['n_ratings'])} interactions" if user["mean_rating"] is None
+                   else f"{fmt_number(user['n_ratings'])} ratings, mean {user['mean_rating']:.2f}")
+        parts.append(heading(3, f"User {user['user_id']} — {why}: {profile}"))
         parts.append(table(columns, [
             [r["rank"], r["full_title"], ", ".join(r["genres"] or []), f"{r['score']:.3f}", r["because"] or "—",
              "—" if r["because_similarity"] is None else f"{r['because_similarity']:.2f}"] for r in recs]))
@@ -444,9 +472,11 @@ def render_report(database: Path) -> str:
         sections = [section(con) for section in SECTIONS]
         o = _records(con, "select * from dataset_overview")[0]
         run = _records(con, "select run_id, finished_at from als_model_runs order by finished_at desc, run_id limit 1")[0]
-    subtitle = (f"{database.name}: {fmt_number(o['n_ratings'])} ratings of {fmt_number(o['n_movies'])} movies by "
+    kind = "interactions (implicit feedback)" if o["feedback"] == "implicit" else "ratings"
+    subtitle = (f"{database.name}: {fmt_number(o['n_ratings'])} {kind} of {fmt_number(o['n_movies'])} movies by "
                 f"{fmt_number(o['n_users'])} users, {o['first_rated_at']:%Y-%m-%d} to {o['last_rated_at']:%Y-%m-%d}.")
-    footer = (f"cinemart {__version__}. Built from the warehouse alone (explicit ALS run {run['run_id']}, "
+    explicit = "explicit ALS not built" if run["run_id"] is None else f"explicit ALS run {run['run_id']}"
+    footer = (f"cinemart {__version__}. Built from the warehouse alone ({explicit}, "
               f"finished {run['finished_at']:%Y-%m-%d %H:%M} UTC): the same warehouse gives the same file.")
     return page("Cinemart warehouse report", subtitle, sections, footer)
 

@@ -170,7 +170,7 @@ class ServedModel:
             else:
                 sides, blend = (FoldSide.of(FoldIn.from_parameters(model, found[0][0], "duckdb"), served.factors),), None
             titles = dict(con.execute("select movie_id, title from movies").fetchall())
-            popular = tuple(con.execute("select movie_id, damped_mean_rating from popular_movies "
+            popular = tuple(con.execute("select movie_id, score from popular_movies "
                                         "order by rank").fetchall())
         finally:
             con.close()

@@ -31,7 +31,7 @@ SCHEMA = ("run_id string, model string, activity_bucket string, bucket_order int
 
 
 def fallback_table(train: DataFrame, popular: DataFrame) -> DataFrame:
-    """The fallback list as a rank-1 factor table top_n_unseen ranks: user [1], listed movie [damped mean].
+    """The fallback list as a rank-1 factor table top_n_unseen ranks: user [1], listed movie [its score].
 
     Movies not in `popular` are not in the table, so never candidates; the
     score stays double (no float cast), so the order is the SQL list's.
@@ -39,7 +39,7 @@ def fallback_table(train: DataFrame, popular: DataFrame) -> DataFrame:
     users = train.select(F.col("user_id").alias("id")).distinct().select(
         "id", F.lit("user").alias("entity"), F.array(F.lit(1.0)).alias("factors"))
     movies = popular.select(F.col("movie_id").alias("id"), F.lit("movie").alias("entity"),
-                            F.array(F.col("damped_mean_rating").cast("double")).alias("factors"))
+                            F.array(F.col("score").cast("double")).alias("factors"))
     return users.unionByName(movies).select("entity", F.col("id").cast("bigint").alias("id"), "factors",
                                             F.lit(0.0).alias("bias"), F.lit(0).cast("bigint").alias("n_ratings"),
                                             F.lit(0.0).alias("global_mean"))

@@ -54,6 +54,24 @@ PRESETS: dict[str, dict[str, list]] = {
 
 GRID = GridSpec(ImplicitParams)
 
+#: On implicit feedback every interaction counts as a top rating (`cinemart.data.ratings.INTERACTION_RATING`),
+#: so the confidences that read a star value would repeat binary: linear becomes plays (the play count's
+#: confidence) and threshold becomes binary.
+IMPLICIT_FEEDBACK_CONFIDENCE = {"linear": "plays", "threshold": "binary"}
+
+
+def grid_for_feedback(grid: Mapping[str, Sequence], play_count: np.ndarray | None) -> dict[str, list]:
+    """`grid` as it applies to the data: unchanged on ratings (`play_count` None); on implicit feedback its
+    confidences mapped by IMPLICIT_FEEDBACK_CONFIDENCE (plays too becomes binary when every count is 1), each
+    kept once."""
+    if play_count is None:
+        return dict(grid)
+    mapping = dict(IMPLICIT_FEEDBACK_CONFIDENCE)
+    if (np.asarray(play_count) == 1).all():
+        mapping = {**mapping, "linear": "binary", "plays": "binary"}
+    kinds = [mapping.get(kind, kind) for kind in grid.get("confidence", [ImplicitParams.confidence])]
+    return {**grid, "confidence": list(dict.fromkeys(kinds))}
+
 
 def validate_grid(grid: Mapping[str, Sequence]) -> list[ImplicitParams]:
     """The grid's points (`cinemart.tuning.grid`; missing keys take ImplicitParams' defaults)."""
@@ -71,10 +89,15 @@ def tune_implicit(
     seed: int = 42,
     k: int = 10,
     progress: Callable[[str], None] | None = print,
+    plays: np.ndarray | None = None,
 ) -> list[TuningResult]:
-    """`cinemart.tuning.ranking.tune_ranking` over the implicit grid's points, each fitted with `seed`."""
+    """`cinemart.tuning.ranking.tune_ranking` over the implicit grid's points, each fitted with `seed` (and the
+    play counts of implicit feedback, `plays`, one per row)."""
+    fit_plays = None if plays is None else np.asarray(plays)[~np.asarray(is_validation, dtype=bool)]
+
     def fit(params: ImplicitParams, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_u: int, n_i: int):
-        return fit_implicit_als(users, items, values, n_u, n_i, params, seed)
+        # tune_ranking fits on the rows not in validation, in their order: the rows of fit_plays
+        return fit_implicit_als(users, items, values, n_u, n_i, params, seed, fit_plays)
 
     return tune_ranking(validate_grid(grid), fit, user_idx, item_idx, ratings, is_validation, n_users, n_items, k,
                         progress)

@@ -197,10 +197,13 @@ def headline(database: Path) -> list[tuple[str, str]]:
         ("users", "dataset_overview", "select n_users from dataset_overview"),
         ("movies (rated / unrated)", "dataset_overview", "select format('{:,} ({:,} / {:,})', n_movies, n_rated_movies, n_unrated_movies) "
                                      "from dataset_overview"),
-        ("ratings", "dataset_overview", "select n_ratings from dataset_overview"),
+        ("ratings", "dataset_overview", "select case when feedback = 'implicit' then format('{:,} interactions "
+                                        "(implicit feedback)', n_ratings) else format('{:,}', n_ratings) end "
+                                        "from dataset_overview"),
         ("quarantined ratings", "dataset_overview", "select n_quarantined_ratings from dataset_overview"),
         ("min ratings per user", "dataset_overview", "select min_ratings_per_user from dataset_overview"),
-        ("explicit ALS test RMSE", "als_model_runs", "select case when method = 'bayesian' then format("
+        ("explicit ALS test RMSE", "als_model_runs", "select case when not_built_reason is not null then "
+                                   "'not built: ' || not_built_reason when method = 'bayesian' then format("
                                    "'{:.4f} (Bayesian, rank {}, {} samples{})', test_rmse, rank, iterations - burn_in, "
                                    "{timed}) else format('{:.4f} (rank {}, reg {}, {} iterations{})', test_rmse, rank, "
                                    "reg, iterations, {timed}) end from als_model_runs order by finished_at desc limit 1"

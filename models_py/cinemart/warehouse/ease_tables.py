@@ -27,7 +27,6 @@ from cinemart.console import Progress, print_progress
 from cinemart.data.ratings import VALIDATION_FOLD, IndexedRatings, SplitRatings
 from cinemart.memory import parse_size
 from cinemart.models.blend import blend
-from cinemart.models.base import Factors
 from cinemart.models.ease import EaseFit, EaseParams, EaseScope, ease_items, fit_ease
 from cinemart.settings import load_settings, with_defaults
 from cinemart.tuning.ease import PRESETS, tune_ease, validate_grid
@@ -35,7 +34,7 @@ from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.plan import plan_tuning
 from cinemart.tuning.ranking import select_best
 from cinemart.warehouse.audit import run_id
-from cinemart.warehouse.factor_tables import ServedFactors, factor_table
+from cinemart.warehouse.factor_tables import ServedFactors, empty_factor_table, factor_table
 
 MODEL_NAME = "ease"
 BLEND_MODEL = "ease_implicit_blend"
@@ -194,17 +193,10 @@ def ease_factors_table(data: SplitRatings, choice: EaseChoice, progress: Progres
     if fit is None or fit.factors is None:
         reason = choice.skipped_reason if fit is None else fit.scope.reason
         progress(f"EASE final refit: skipped ({reason})")
-        return _empty_table(data, choice.run_id)
+        return empty_factor_table(data, choice.run_id)
     progress(f"EASE final refit on all {everything.rating.size:,} ratings ({scope_text(fit.scope)}) in "
              f"{time.perf_counter() - started:.1f}s")
     return factor_table(choice.run_id, everything, fit.factors)
-
-
-def _empty_table(data: SplitRatings, rid: str) -> pa.Table:
-    """A factor table with no rows (EASE skipped, and so the blend), in the factor tables' columns."""
-    nothing = Factors(np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32), np.zeros(0, np.float32),
-                      np.zeros(0, np.float32))
-    return factor_table(rid, IndexedRatings.build(data, np.zeros(data.rating.size, bool)), nothing)
 
 
 def blend_weight(parameters: str) -> float:
@@ -225,7 +217,7 @@ def blend_factors_table(data: SplitRatings, implicit: ServedFactors, ease: Serve
                                                  "ease": None if ease is None else ease.run_id,
                                                  "ease_weight": ease_weight})
     if ease is None or ease_weight is None:
-        return _empty_table(data, rid)
+        return empty_factor_table(data, rid)
     everything = IndexedRatings.build(data)
     factors, _ = blend(ease.aligned(everything.users, everything.movies),
                        implicit.aligned(everything.users, everything.movies), ease_weight)

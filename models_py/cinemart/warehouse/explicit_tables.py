@@ -29,9 +29,13 @@ from cinemart.tuning.grid import resolve_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
 from cinemart.validation import require_bool, require_int
 from cinemart.warehouse.audit import library_versions, run_id
-from cinemart.warehouse.factor_tables import ServedFactors, factor_table
+from cinemart.warehouse.factor_tables import ServedFactors, empty_factor_table, factor_table
 
 MODEL_NAME = "explicit_als"
+#: Why the explicit tables are empty on implicit feedback; als_model_runs.not_built_reason and
+#: ranking_evaluation.scope carry it.
+NOT_BUILT_ON_IMPLICIT = ("skipped: the data are interactions without ratings (implicit feedback), and explicit "
+                         "ALS predicts star ratings")
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,12 @@ def grid_search_table(data: SplitRatings, settings: ExplicitSettings, progress: 
 
     Small data: k-fold CV on all train rows. Past tuning_max_ratings: one
     validation fold (fold 0) on a user sample (`cinemart.tuning.plan`).
+    On implicit feedback, no rows (NOT_BUILT_ON_IMPLICIT).
     """
+    if data.implicit:
+        progress(f"explicit ALS grid search: {NOT_BUILT_ON_IMPLICIT}")
+        return grid_columns([], None, None, settings, training_run_id(data, settings), "none", 0, 0,
+                            data.fingerprint, settings.solver, library_versions())
     plan = plan_tuning(data, settings.tuning, settings.seed)
     tuning = IndexedRatings.build(data, plan.rows)
     folds = data.cv_fold[plan.rows]
@@ -129,23 +138,35 @@ def selection_line(best: GridResult, chosen: GridResult, rule: str) -> str:
             f"standard error: {point(chosen)}")
 
 
-def grid_columns(results: list[GridResult], best: GridResult, chosen: GridResult, settings: ExplicitSettings,
-                 rid: str, strategy: str, n_ratings: int, n_users: int, fingerprint: str,
+#: als_grid_search's columns, typed so that a grid with no rows (implicit feedback) keeps the contract.
+GRID_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("config_id", pa.int64()), ("method", pa.string()), ("rank", pa.int64()),
+    ("reg", pa.float64()), ("iterations", pa.int64()), ("burn_in", pa.int64()), ("time_biases", pa.bool_()),
+    ("biased", pa.bool_()), ("fold_rmse", pa.list_(pa.float64())), ("mean_rmse", pa.float64()),
+    ("std_rmse", pa.float64()), ("rmse_standard_error", pa.float64()), ("complexity", pa.int64()),
+    ("fit_seconds", pa.float64()), ("is_lowest_rmse", pa.bool_()), ("is_chosen", pa.bool_()),
+    ("selection_rule", pa.string()), ("grid_name", pa.string()), ("solver", pa.string()), ("seed", pa.int64()),
+    ("tuning_strategy", pa.string()), ("n_tuning_ratings", pa.int64()), ("n_tuning_users", pa.int64()),
+    ("dataset_fingerprint", pa.string()), ("library_versions", pa.string())])
+
+
+def grid_columns(results: list[GridResult], best: GridResult | None, chosen: GridResult | None,
+                 settings: ExplicitSettings, rid: str, strategy: str, n_ratings: int, n_users: int, fingerprint: str,
                  solver: str, versions: str) -> pa.Table:
     """als_grid_search's rows, one per point (both engines: `solver` is what ALS points ran, `versions` the
-    engine's library versions)."""
+    engine's library versions); `best` and `chosen` are None only when there are no results."""
     n = len(results)
     return pa.table({
         "run_id": [rid] * n,
         "config_id": list(range(1, n + 1)),
         "method": [r.point.method for r in results],
         "rank": [r.point.rank for r in results],
-        "reg": pa.array([r.point.reg for r in results], pa.float64()),
+        "reg": [r.point.reg for r in results],
         "iterations": [r.point.iterations for r in results],
         "burn_in": [r.point.burn_in for r in results],
         "time_biases": [r.point.time_biases for r in results],
         "biased": [settings.biased] * n,
-        "fold_rmse": pa.array([r.fold_rmse for r in results], type=pa.list_(pa.float64())),
+        "fold_rmse": [r.fold_rmse for r in results],
         "mean_rmse": [r.mean_rmse for r in results],
         "std_rmse": [r.std_rmse for r in results],
         "rmse_standard_error": [r.standard_error for r in results],
@@ -162,7 +183,7 @@ def grid_columns(results: list[GridResult], best: GridResult, chosen: GridResult
         "n_tuning_users": [n_users] * n,
         "dataset_fingerprint": [fingerprint] * n,
         "library_versions": [versions] * n,
-    })
+    }, schema=GRID_SCHEMA)
 
 
 def chosen_point(grid: Mapping[str, np.ndarray]) -> GridPoint:
@@ -188,17 +209,24 @@ def point_of(row: Mapping[str, Any]) -> GridPoint:
 
 
 def chosen_parameters(grid: Mapping[str, np.ndarray]) -> str:
-    """The chosen configuration as ranking_evaluation.parameters records it (JSON)."""
+    """The chosen configuration as ranking_evaluation.parameters records it (JSON); '{}' when the grid has no
+    rows (implicit feedback)."""
+    if len(grid["is_chosen"]) == 0:
+        return "{}"
     point = chosen_point(grid)
     return json.dumps({**asdict(point), "biased": bool(grid["biased"][0])})
 
 
-def fits_table(data: SplitRatings, settings: ExplicitSettings, point: GridPoint, rid: str,
+def fits_table(data: SplitRatings, settings: ExplicitSettings, grid: Mapping[str, np.ndarray],
                progress: Progress = print_progress) -> pa.Table:
-    """The chosen point refit with a `fit` column: on train without the validation fold ('validation': scored on
-    that fold, where ranking_evaluation chooses the served model), on train (for scoring test), on the ratings
-    up to the temporal cut ('temporal': ranking_evaluation's temporal protocol) and on all clean ratings
-    (served)."""
+    """The chosen point of als_grid_search (`grid`, as fetched columns) refit with a `fit` column: on train
+    without the validation fold ('validation': scored on that fold, where ranking_evaluation chooses the
+    served model), on train (for scoring test), on the ratings up to the temporal cut ('temporal':
+    ranking_evaluation's temporal protocol) and on all clean ratings (served). No rows on implicit feedback."""
+    if data.implicit:
+        table = empty_factor_table(data, training_run_id(data, settings))
+        return table.append_column("fit", pa.array([], pa.string()))
+    point, rid = chosen_point(grid), grid_run_id(grid)
     parts = []
     for fit, rows in (("validation", data.part_rows("validation")[0]), ("train", data.train),
                       ("temporal", data.part_rows("temporal")[0]), ("all", slice(None))):

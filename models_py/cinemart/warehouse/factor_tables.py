@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from cinemart.data.ids import IdIndex
-from cinemart.data.ratings import IndexedRatings
+from cinemart.data.ratings import IndexedRatings, SplitRatings
 from cinemart.models.base import Factors
 
 
@@ -39,6 +39,14 @@ def factor_table(run_id: str, ratings: IndexedRatings, factors: Factors) -> pa.T
                                      np.bincount(ratings.movie_idx, minlength=n_movies)]),
         "global_mean": np.full(n, factors.global_mean),
     })
+
+
+def empty_factor_table(data: SplitRatings, run_id: str) -> pa.Table:
+    """A factor table with no rows, in the factor tables' columns: a model not fitted (EASE past its budget, and
+    so the blend; explicit ALS on implicit feedback)."""
+    nothing = Factors(np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32), np.zeros(0, np.float32),
+                      np.zeros(0, np.float32))
+    return factor_table(run_id, IndexedRatings.build(data, np.zeros(data.rating.size, bool)), nothing)
 
 
 @dataclass(frozen=True)

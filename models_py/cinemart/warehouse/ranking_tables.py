@@ -52,11 +52,12 @@ from cinemart.serving.scoring import TopN, top_n
 from cinemart.settings import FamilySettings, with_defaults
 from cinemart.similarity.content import ContentVectors
 from cinemart.tuning.grid import resolve_grid
-from cinemart.tuning.implicit import PRESETS, select_best, tune_implicit, validate_grid
+from cinemart.tuning.implicit import PRESETS, grid_for_feedback, select_best, tune_implicit, validate_grid
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
 from cinemart.validation import require_int
 from cinemart.warehouse import ease_tables
 from cinemart.warehouse.audit import library_versions, run_id
+from cinemart.warehouse.explicit_tables import NOT_BUILT_ON_IMPLICIT
 from cinemart.warehouse.factor_tables import ServedFactors, factor_table
 
 TASTE_MODELS = ("implicit_als", "explicit_als")  # factor models whose movie vectors mean "taste"
@@ -106,11 +107,13 @@ def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, pr
     plan = plan_tuning(data, settings.tuning, settings.seed)
     train = IndexedRatings.build(data, plan.rows)
     is_validation = data.cv_fold[plan.rows] == VALIDATION_FOLD
-    n_points = len(validate_grid(settings.grid))
+    grid = grid_for_feedback(settings.grid, data.play_count)
+    n_points = len(validate_grid(grid))
     progress(f"implicit ALS grid search ({plan.strategy}): {n_points} configurations, validation fold "
              f"{VALIDATION_FOLD} ({int(is_validation.sum()):,} of {train.rating.size:,} train ratings)")
     results = tune_implicit(train.user_idx, train.movie_idx, train.rating, is_validation, len(train.users),
-                            len(train.movies), settings.grid, seed=settings.seed, k=settings.top_n, progress=progress)
+                            len(train.movies), grid, seed=settings.seed, k=settings.top_n, progress=progress,
+                            plays=train.play_count)
     best = select_best(results)
     rid = ranking_run_id(data, settings)
     return pa.table({
@@ -213,16 +216,16 @@ class Candidate(NamedTuple):
 
 
 def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implicit: ImplicitParams,
-                 ease: ease_tables.EaseChoice, explicit_fit: ServedFactors, explicit_parameters: str,
+                 ease: ease_tables.EaseChoice, explicit_fit: ServedFactors | None, explicit_parameters: str,
                  blend_weights: tuple[float, ...]) -> list[Candidate]:
     """Each ranked model on the protocol's fit part; the blend once per weight in `blend_weights`.
-    `explicit_fit`: int_als_factors' fit of that part. Implicit ALS and EASE are fitted once for the part
-    and shared with the blend."""
+    `explicit_fit`: int_als_factors' fit of that part (None on implicit feedback, where it is not built).
+    Implicit ALS and EASE are fitted once for the part and shared with the blend."""
     train = protocol.train
     n_users, n_movies = len(train.users), len(train.movies)
     implicit_json = _params_json(implicit)
     implicit_fit = functools.cache(lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users,
-                                                            n_movies, implicit, settings.seed))
+                                                            n_movies, implicit, settings.seed, train.play_count))
     ease_fit = functools.cache(lambda: ease_tables.fit_choice(ease, train))
     ease_json = ease.parameters
     ease_scope = ease_tables.scope_of(ease, train)
@@ -234,8 +237,9 @@ def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implic
         Candidate("popularity", lambda: fit_popularity(train.movie_idx, train.rating, n_users, n_movies),
                   json.dumps({"score": f"train ratings >= {POPULAR_MIN_RATING} per movie"}), "popularity",
                   ease_tables.FULL_SCOPE),
-        Candidate("explicit_als", lambda: explicit_fit.aligned(train.users, train.movies), explicit_parameters,
-                  explicit_fit.run_id, ease_tables.FULL_SCOPE),
+        Candidate("explicit_als", None, explicit_parameters, "", NOT_BUILT_ON_IMPLICIT) if explicit_fit is None
+        else Candidate("explicit_als", lambda: explicit_fit.aligned(train.users, train.movies), explicit_parameters,
+                       explicit_fit.run_id, ease_tables.FULL_SCOPE),
         Candidate(ease_tables.MODEL_NAME, (lambda: ease_fit().factors) if usable else None, ease_json, ease_json,
                   scope),
     ]
@@ -401,7 +405,7 @@ def implicit_factors_table(data: SplitRatings, settings: RankingSettings, params
     started = time.perf_counter()
     everything = IndexedRatings.build(data)
     factors = fit_implicit_als(everything.user_idx, everything.movie_idx, everything.rating, len(everything.users),
-                               len(everything.movies), params, settings.seed)
+                               len(everything.movies), params, settings.seed, everything.play_count)
     progress(f"implicit ALS final refit on all {everything.rating.size:,} ratings in {time.perf_counter() - started:.1f}s")
     return factor_table(rid, everything, factors)
 
@@ -438,9 +442,9 @@ def serving_settings_table(served: ServedFactors, taste: ServedFactors, settings
 
 
 def fallback_factors(users: IdIndex, movies: IdIndex, popular: Mapping[str, np.ndarray]) -> Factors:
-    """The fallback list as a rank-1 model the scorer ranks: user [1], movie [damped mean rating].
+    """The fallback list as a rank-1 model the scorer ranks: user [1], movie [its score].
 
-    `popular` holds movie_id and damped_mean_rating of the listed movies (a
+    `popular` holds movie_id and score of the listed movies (a
     fit of int_popular_movies on the ratings `movies` indexes). A movie not
     listed (too few ratings) gets item bias -inf: never a candidate, as the
     scorer treats seen movies. Ties go to the lower movie_id, as in the SQL list.
@@ -449,7 +453,7 @@ def fallback_factors(users: IdIndex, movies: IdIndex, popular: Mapping[str, np.n
     if (columns < 0).any():
         raise ValueError("int_popular_movies lists movies the factors have no row for; rebuild it with the split")
     score = np.zeros((len(movies), 1))
-    score[columns, 0] = np.asarray(popular["damped_mean_rating"], dtype=np.float64)
+    score[columns, 0] = np.asarray(popular["score"], dtype=np.float64)
     bias = np.full(len(movies), -np.inf)
     bias[columns] = 0.0
     return Factors(np.ones((len(users), 1)), score, np.zeros(len(users)), bias)

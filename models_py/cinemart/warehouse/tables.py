@@ -68,7 +68,7 @@ class _SplitOnce:
     split is kept: the memory stays held until the process (the dbt run) ends.
     """
 
-    KEY = "count(*), bit_xor(hash(user_id, movie_id, rating, is_test, cv_fold, rated_day))"
+    KEY = "count(*), bit_xor(hash(user_id, movie_id, rating, is_test, cv_fold, rated_day, play_count))"
     LIMIT = "current_setting('memory_limit')"  # DuckDB's share, as this connection has it
 
     def __init__(self) -> None:
@@ -107,20 +107,23 @@ def int_als_grid_search(split: Relation, model_settings: str) -> pa.Table:
 
 def int_als_factors(split: Relation, als_grid_search: Relation, model_settings: str) -> pa.Table:
     grid = _columns(als_grid_search, f"run_id, {explicit.POINT_COLUMNS}, is_chosen")
-    return explicit.fits_table(_split(split), explicit.ExplicitSettings.from_dbt(model_settings),
-                               explicit.chosen_point(grid), explicit.grid_run_id(grid))
+    return explicit.fits_table(_split(split), explicit.ExplicitSettings.from_dbt(model_settings), grid)
 
 
-def _fit(relation: Relation, fit: str, model_name: str) -> ServedFactors:
-    """One fit ('validation' | 'train' | 'temporal' | 'all') of int_als_factors, loaded for scoring."""
-    return ServedFactors.from_table(model_name, relation.filter(f"fit = '{fit}'").arrow().read_all())
+def _fit(relation: Relation, fit: str, model_name: str) -> ServedFactors | None:
+    """One fit ('validation' | 'train' | 'temporal' | 'all') of int_als_factors, loaded for scoring; None when
+    the table has no rows (the explicit model is not built on implicit feedback)."""
+    return _loaded(model_name, relation.filter(f"fit = '{fit}'"))
 
 
 def als_predictions(split: Relation, int_als_factors: Relation, als_grid_search: Relation,
                     model_settings: str) -> pa.RecordBatchReader:
+    train_fit = _fit(int_als_factors, "train", explicit.MODEL_NAME)
+    if train_fit is None:
+        return explicit.PREDICTIONS_SCHEMA.empty_table().to_reader()
     grid = _columns(als_grid_search, f"{explicit.POINT_COLUMNS}, is_chosen")
-    return explicit.predictions_table(_split(split), _fit(int_als_factors, "train", explicit.MODEL_NAME),
-                                      explicit.ExplicitSettings.from_dbt(model_settings), explicit.chosen_point(grid))
+    return explicit.predictions_table(_split(split), train_fit, explicit.ExplicitSettings.from_dbt(model_settings),
+                                      explicit.chosen_point(grid))
 
 
 def implicit_grid_search(split: Relation, model_settings: str) -> pa.Table:
@@ -203,7 +206,7 @@ def int_user_recommendations(split: Relation, evaluation: Relation, implicit_fac
                                          _served(evaluation, "serves_similarity", tables),
                                          _loaded(ease.MODEL_NAME, ease_factors),
                                          _columns(int_popular_movies.filter("fit = 'all'"),
-                                                  "movie_id, damped_mean_rating"),
+                                                  "movie_id, score"),
                                          ranking.RankingSettings.from_dbt(model_settings))
 
 
@@ -247,7 +250,7 @@ def int_ranking_evaluation_by_activity(split: Relation, evaluation: Relation, im
                                        int_popular_movies: Relation, model_settings: str) -> pa.Table:
     grid = _columns(implicit_grid_search)
     served = ranking.flagged_model(_columns(evaluation, "model, is_served"), "is_served")
-    popular = _columns(int_popular_movies.filter("fit = 'train'"), "movie_id, damped_mean_rating")
+    popular = _columns(int_popular_movies.filter("fit = 'train'"), "movie_id, score")
     return activity.ranking_evaluation_by_activity_table(
         _split(split), ranking.RankingSettings.from_dbt(model_settings), ranking.chosen_params(grid),
         str(grid["run_id"][0]), ease.chosen_ease(_columns(ease_grid_search)), _blend_weight(evaluation),
