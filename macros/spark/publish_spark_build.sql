@@ -93,17 +93,21 @@
   {%- set lines = [] -%}
   {%- if 'dataset_overview' in views -%}
     {%- set o = run_query('select n_users, n_movies, n_rated_movies, n_unrated_movies, n_ratings, n_quarantined_ratings, '
-                          ~ 'min_ratings_per_user from ' ~ serving ~ '.dataset_overview').rows[0] -%}
+                          ~ 'min_ratings_per_user, feedback from ' ~ serving ~ '.dataset_overview').rows[0] -%}
     {%- do lines.append(('users', '{:,}'.format(o[0]))) -%}
     {%- do lines.append(('movies (rated / unrated)', '{:,} ({:,} / {:,})'.format(o[1], o[2], o[3]))) -%}
-    {%- do lines.append(('ratings', '{:,}'.format(o[4]))) -%}
+    {%- do lines.append(('ratings', '{:,}'.format(o[4]) ~ (' interactions (implicit feedback)' if o[7] == 'implicit' else ''))) -%}
     {%- do lines.append(('quarantined ratings', '{:,}'.format(o[5]))) -%}
     {%- do lines.append(('min ratings per user', '{:,}'.format(o[6]))) -%}
   {%- endif -%}
   {%- if 'als_model_runs' in views -%}
-    {%- set r = run_query('select test_rmse, rank, reg, iterations from ' ~ serving ~ '.als_model_runs '
-                          ~ 'order by finished_at desc limit 1').rows[0] -%}
-    {%- do lines.append(('explicit ALS test RMSE', '{:.4f} (rank {}, reg {}, {} iterations)'.format(r[0], r[1], r[2], r[3]))) -%}
+    {%- set r = run_query('select test_rmse, rank, reg, iterations, not_built_reason from ' ~ serving
+                          ~ '.als_model_runs order by finished_at desc limit 1').rows[0] -%}
+    {%- if r[4] -%}
+      {%- do lines.append(('explicit ALS test RMSE', 'not built: ' ~ r[4])) -%}
+    {%- else -%}
+      {%- do lines.append(('explicit ALS test RMSE', '{:.4f} (rank {}, reg {}, {} iterations)'.format(r[0], r[1], r[2], r[3]))) -%}
+    {%- endif -%}
   {%- endif -%}
   {%- if 'ranking_evaluation' in views -%}
     {%- set e = run_query('select precision_at_10, model from ' ~ serving ~ '.ranking_evaluation where is_served').rows[0] -%}

@@ -34,7 +34,8 @@ def stand_in_warehouse(path: Path, models: dict[str, dict]) -> None:
     n = users.size
     con = duckdb.connect(str(path))
     con.execute("create table int_ratings_split (user_id bigint, movie_id bigint, rating double, is_test boolean, "
-                "cv_fold integer, is_after_cut boolean, rated_at timestamp default timestamp '2000-01-01')")
+                "cv_fold integer, is_after_cut boolean, rated_at timestamp default timestamp '2000-01-01', "
+                "play_count double)")
     con.executemany("insert into int_ratings_split (user_id, movie_id, rating, is_test, cv_fold, is_after_cut) "
                     "values (?, ?, ?, ?, ?, ?)",
                     [(int(u), int(m), float(r), bool(t), None if t else int(f), bool(c)) for u, m, r, t, f, c in

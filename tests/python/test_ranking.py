@@ -82,10 +82,10 @@ def test_plays_confidence_is_one_plus_the_log_of_the_play_count(ratings) -> None
 def test_implicit_feedback_maps_the_star_confidences() -> None:
     """On interactions every row is a top rating: linear would be binary times 5 and threshold binary."""
     grid = PRESETS["default"]
-    assert grid_for_feedback(grid, None) == grid
-    assert grid_for_feedback(grid, np.array([1.0, 3.0]))["confidence"] == ["binary", "plays"]
-    assert grid_for_feedback(grid, np.ones(3))["confidence"] == ["binary"]
-    assert grid_for_feedback({"factors": [8]}, np.array([2.0]))["confidence"] == ["binary"]  # the default: threshold
+    assert grid_for_feedback(grid, False, False) == grid
+    assert grid_for_feedback(grid, True, True)["confidence"] == ["binary", "plays"]
+    assert grid_for_feedback(grid, True, False)["confidence"] == ["binary"]  # every play count is 1
+    assert grid_for_feedback({"factors": [8]}, True, True)["confidence"] == ["binary"]  # the default: threshold
 
 
 def test_interaction_matrix_drops_zeros_and_rejects_duplicates() -> None:

@@ -52,6 +52,11 @@ class SplitRatings:
         """Whether these are interactions without ratings (own data with no rating column)."""
         return self.play_count is not None
 
+    @property
+    def counted(self) -> bool:
+        """Whether implicit feedback has play counts that tell interactions apart (some count is not 1)."""
+        return self.play_count is not None and bool((self.play_count != 1).any())
+
     @classmethod
     def from_columns(cls, columns: Mapping[str, np.ndarray]) -> SplitRatings:
         """From `relation.fetchnumpy()` of SPLIT_COLUMNS; rejects nulls and non-finite ratings.

@@ -34,9 +34,10 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark._compat import (ExplicitSettings, GridPoint, GridResult, expand_grid, grid_columns, point_of,
-                                    require_methods, rmse_standard_error, select, selection_line)
-from cinemart.spark.frames import (als_input, factor_table, fingerprint, fit_als, library_versions, score_pairs,
+from cinemart.spark._compat import (NOT_BUILT_ON_IMPLICIT, ExplicitSettings, GridPoint, GridResult, expand_grid,
+                                    grid_columns, point_of, require_methods, rmse_standard_error, select,
+                                    selection_line)
+from cinemart.spark.frames import (Feedback, als_input, factor_table, fingerprint, fit_als, library_versions, score_pairs,
                                    single_row, spark_run_id, split_frame, tuning_rows)
 from cinemart.spark.resources import Held, release_after_write
 
@@ -161,6 +162,9 @@ def als_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
     (folds = int_ratings_split.cv_fold) on all train rows, or past tuning_max_ratings (`auto`) or
     with `sampled_holdout`, fold 0 only on a user sample."""
     settings = settings_of(settings_json)
+    if Feedback.of(split_frame(split)).implicit:
+        print(f"explicit ALS grid search: {NOT_BUILT_ON_IMPLICIT}", flush=True)
+        return split.sparkSession.createDataFrame([], GRID_SCHEMA)
     with Held() as held:
         split = held.cache(split_frame(split))
         data_fingerprint = fingerprint(split)
@@ -201,10 +205,19 @@ def chosen_point(grid_search: DataFrame) -> tuple[GridPoint, str]:
     return point_of(row), str(row["run_id"])
 
 
-def train_fit(int_als_factors: DataFrame, part: str = "train") -> DataFrame:
+def train_fit(int_als_factors: DataFrame, part: str = "train") -> DataFrame | None:
     """One fit of int_als_factors as a factor table: 'train' scores test (predictions, ranking_evaluation),
-    'validation' scores the validation fold (ranking_evaluation's choice), 'temporal' the part after the cut."""
-    return int_als_factors.where(F.col("fit") == part).drop("fit")
+    'validation' scores the validation fold (ranking_evaluation's choice), 'temporal' the part after the cut;
+    None when the table has no rows (implicit feedback: the explicit model is not built)."""
+    table = int_als_factors.where(F.col("fit") == part).drop("fit")
+    return None if table.isEmpty() else table
+
+
+#: int_als_factors' columns (the factor tables' and the fit).
+FITS_SCHEMA = ("run_id string, entity string, id bigint, bias float, factors array<float>, n_ratings bigint, "
+               "global_mean double, fit string")
+PREDICTIONS_SCHEMA = ("run_id string, split string, user_id bigint, movie_id bigint, rating double, "
+                      "prediction double, is_cold_start boolean")
 
 
 def int_als_factors(split: DataFrame, grid_search: DataFrame, settings_json: str) -> DataFrame:
@@ -212,6 +225,8 @@ def int_als_factors(split: DataFrame, grid_search: DataFrame, settings_json: str
     'train'), on the ratings up to the temporal cut (fit = 'temporal') and on all clean ratings (fit = 'all',
     served), as on DuckDB (cinemart.warehouse.explicit_tables)."""
     settings = settings_of(settings_json)
+    if grid_search.isEmpty():  # implicit feedback (als_grid_search)
+        return split.sparkSession.createDataFrame([], FITS_SCHEMA)
     point, run = chosen_point(grid_search)
     split = split_frame(split)
     train = split.where(~F.col("is_test"))
@@ -227,6 +242,8 @@ def als_predictions(split: DataFrame, int_als_factors: DataFrame, settings_json:
     """Every train and test rating scored by the train fit (null + is_cold_start for cold rows)."""
     settings_of(settings_json)  # same validation as every other explicit table
     table = train_fit(int_als_factors)
+    if table is None:  # implicit feedback
+        return split.sparkSession.createDataFrame([], PREDICTIONS_SCHEMA)
     run = str(table.select("run_id").first()[0])
     scored = score_pairs(split_frame(split), table)
     cold = F.col("score").isNull()

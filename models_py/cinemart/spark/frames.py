@@ -18,7 +18,8 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark._compat import TuningPolicy, package_library_versions, run_id, sample_users, samples_users
+from cinemart.spark._compat import (INTERACTION_RATING, TuningPolicy, package_library_versions, run_id, sample_users,
+                                    samples_users)
 
 SPLIT_TYPES = {"user_id": "bigint", "movie_id": "bigint", "rating": "double", "is_test": "boolean", "cv_fold": "int",
                "is_after_cut": "boolean"}
@@ -27,11 +28,32 @@ ENGINE = "spark-mllib"
 
 
 def split_frame(split: DataFrame) -> DataFrame:
-    """int_ratings_split's model columns, typed; a clear error for a missing column."""
+    """int_ratings_split's model columns, typed, and play_count (null on rated data); a clear error for a missing
+    column. An interaction without a rating (implicit feedback) counts as INTERACTION_RATING, as on DuckDB
+    (`cinemart.data.ratings.SplitRatings`)."""
     missing = [c for c in SPLIT_TYPES if c not in split.columns]
     if missing:
         raise ValueError(f"int_ratings_split lacks column(s) {missing}; expected {list(SPLIT_TYPES)}")
-    return split.select(*(F.col(c).cast(t).alias(c) for c, t in SPLIT_TYPES.items()))
+    plays = F.col("play_count") if "play_count" in split.columns else F.lit(None)
+    rating = F.when(F.col("rating").isNull() & plays.isNotNull(), F.lit(INTERACTION_RATING)).otherwise(F.col("rating"))
+    return split.select(*(F.col(c).cast(t).alias(c) for c, t in SPLIT_TYPES.items() if c != "rating"),
+                        rating.cast("double").alias("rating"), plays.cast("double").alias("play_count"))
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Which kind of data a split holds: ratings, or interactions without ratings (`implicit`), whose play counts
+    tell interactions apart when some count is not 1 (`counted`)."""
+
+    implicit: bool
+    counted: bool
+
+    @classmethod
+    def of(cls, split: DataFrame) -> Feedback:
+        """From split_frame's columns, in one aggregate pass."""
+        row = split.agg(F.count("play_count").alias("n"),
+                        F.sum(F.when(F.col("play_count") != 1, 1).otherwise(0)).alias("counted")).first()
+        return cls(bool(row["n"]), bool(row["counted"]))
 
 
 def fingerprint(split: DataFrame) -> str:
@@ -41,8 +63,9 @@ def fingerprint(split: DataFrame) -> str:
     Not equal to the DuckDB path's fingerprint (that one hashes sorted arrays
     on the driver); equal data gives equal values within each engine.
     """
-    row_hash = F.xxhash64("user_id", "movie_id", "rating", "is_test").cast("decimal(38,0)")
-    row_hash2 = F.hash("movie_id", "user_id", "rating", "is_test").cast("decimal(38,0)")
+    # a null play_count (rated data) leaves both hashes as they were
+    row_hash = F.xxhash64("user_id", "movie_id", "rating", "is_test", "play_count").cast("decimal(38,0)")
+    row_hash2 = F.hash("movie_id", "user_id", "rating", "is_test", "play_count").cast("decimal(38,0)")
     stats = split.agg(
         F.count(F.lit(1)).alias("n"), F.sum(row_hash).alias("h1"), F.sum(row_hash2).alias("h2"),
         F.max(F.greatest("user_id", "movie_id")).alias("max_id"), F.min(F.least("user_id", "movie_id")).alias("min_id"),

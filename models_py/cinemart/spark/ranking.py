@@ -6,10 +6,11 @@
   ranking_evaluation(split, implicit_grid_search, als_grid_search, int_als_factors, settings_json)
                                                                          -> ranking_evaluation
 
-Ratings become implicit feedback as in cinemart.ranking.confidence: binary
-(every rating 1), linear (the rating), threshold (ratings >= threshold, as 1;
-the others dropped). MLlib then uses confidence 1 + alpha x value, as the
-`implicit` library does.
+Ratings become implicit feedback as in cinemart.models.implicit_als.confidence:
+binary (every rating 1), linear (the rating), threshold (ratings >= threshold,
+as 1; the others dropped), plays (1 + ln(play count), on interactions without
+ratings). MLlib then uses confidence 1 + alpha x value, as the `implicit`
+library does.
 
 Regularization is NOT on the `implicit` library's scale: MLlib multiplies
 regParam by each user's (movie's) number of interactions (ALS-WR), the
@@ -33,10 +34,11 @@ from pyspark.sql import functions as F
 from cinemart.evaluation.lists_cache import ListsOnce
 from cinemart.spark import ease_ranking, explicit
 from cinemart.spark._compat import (BEYOND_COLUMNS, BLEND_WEIGHTS, EaseChoice, NON_PERSONAL_MODELS, ease_tables, POPULAR_MIN_RATING, PROTOCOL_PARTS,
-                                    ContentVectors,
+                                    NOT_BUILT_ON_IMPLICIT, ContentVectors,
                                     EvaluationUsers, IdIndex, ImplicitParams, RankingSettings, beyond_accuracy,
-                                    content_of, evaluation_users, expand_implicit_grid, non_finite_factors)
-from cinemart.spark.frames import (als_input, entity, factor_table, fingerprint, fit_als, library_versions,
+                                    content_of, evaluation_users, expand_implicit_grid, grid_for_feedback,
+                                    non_finite_factors)
+from cinemart.spark.frames import (Feedback, als_input, entity, factor_table, fingerprint, fit_als, library_versions,
                                    personalised, single_row, spark_run_id, split_frame)
 from cinemart.spark.resources import Held, release_after_write
 from cinemart.spark.retrieval import VALIDATION_FOLD, ranking_metrics, relevant_warm, top_n_unseen, validation_part
@@ -68,6 +70,9 @@ def interactions(ratings: DataFrame, params: ImplicitParams) -> DataFrame:
         return ratings.select("user_id", "movie_id", F.lit(1.0).alias("value"))
     if params.confidence == "linear":
         return ratings.select("user_id", "movie_id", F.col("rating").alias("value"))
+    if params.confidence == "plays":
+        return ratings.select("user_id", "movie_id",
+                              (1.0 + F.log(F.coalesce(F.col("play_count"), F.lit(1.0)))).alias("value"))
     return (ratings.where(F.col("rating") >= params.threshold)
             .select("user_id", "movie_id", F.lit(1.0).alias("value")))
 
@@ -139,11 +144,12 @@ def implicit_grid_search(split: DataFrame, settings_json: str) -> DataFrame:
     Past tuning_max_ratings (`auto`), or with `sampled_holdout`, the same on the train ratings of a
     user sample (`frames.tuning_rows`: the DuckDB engine's rule and users)."""
     settings = settings_of(settings_json)
+    feedback = Feedback.of(split_frame(split))
     with Held() as held:
         data_fingerprint, plan, fit_part, relevant, users, n_catalogue = validation_part(
             split, held, settings.tuning, settings.seed)
         results = []
-        for params in expand_implicit_grid(settings.grid):
+        for params in expand_implicit_grid(grid_for_feedback(settings.grid, feedback.implicit, feedback.counted)):
             started = time.perf_counter()
             table = fit_implicit(fit_part, params, settings.seed)
             seconds = time.perf_counter() - started
@@ -196,7 +202,7 @@ def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_fa
     explicit fit of the part comes from int_als_factors; implicit ALS and EASE are fitted once for the part
     and shared with the blend: their makers hand `evaluation_lists` a view, so it does not unpersist them."""
     implicit_parameters = json.dumps(asdict(params), sort_keys=True)
-    explicit_fit = explicit.train_fit(int_als_factors, "train" if part == "test" else part)
+    explicit_fit = explicit.train_fit(int_als_factors, "train" if part == "test" else part)  # None: implicit data
     fits = PartFits(train, params, seed, ease)
     scope = fits.ease_scope()
     usable = not scope.startswith("skipped")
@@ -206,8 +212,9 @@ def train_models(train: DataFrame, params: ImplicitParams, seed: int, int_als_fa
          ease_ranking.FULL_SCOPE),
         ("popularity", lambda: popularity_table(train), json.dumps({"score": "train ratings >= 4.0 per movie"}),
          part, ease_ranking.FULL_SCOPE),
-        ("explicit_als", lambda: explicit_fit, explicit_parameters,
-         f"{explicit_fit.select('run_id').first()[0]} {part}", ease_ranking.FULL_SCOPE),
+        ("explicit_als", None, explicit_parameters, part, NOT_BUILT_ON_IMPLICIT) if explicit_fit is None
+        else ("explicit_als", lambda: explicit_fit, explicit_parameters,
+              f"{explicit_fit.select('run_id').first()[0]} {part}", ease_ranking.FULL_SCOPE),
         (EASE_MODEL, (lambda: fits.ease().select("*")) if usable else None, ease_parameters, f"{ease_parameters} {part}", scope),
     ]
     for weight in blend_weights:
@@ -354,8 +361,10 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, ease_grid: Da
     settings = settings_of(settings_json)
     params, run = chosen_params(implicit_grid)
     ease = ease_ranking.chosen(ease_grid)
-    point, _ = explicit.chosen_point(als_grid)
-    biased = bool(single_row(als_grid, "is_chosen", "als_grid_search")["biased"])
+    # the explicit model's configuration; none on implicit feedback, where als_grid_search has no rows
+    explicit_parameters = "{}" if als_grid.isEmpty() else json.dumps(
+        {**asdict(explicit.chosen_point(als_grid)[0]),
+         "biased": bool(single_row(als_grid, "is_chosen", "als_grid_search")["biased"])})
     scored: dict[str, dict[str, tuple]] = {}
     judged: dict[str, tuple] = {}  # per protocol part: (EvaluationUsers, cold held-out rows)
     content = collected_content(content_vectors)
@@ -371,8 +380,8 @@ def ranking_evaluation(split: DataFrame, implicit_grid: DataFrame, ease_grid: Da
             n_warm = (held_out.join(train.select("user_id").distinct(), "user_id", "left_semi")
                       .join(train.select("movie_id").distinct(), "movie_id", "left_semi").count())
             judged[part] = (chosen, held_out.count() - n_warm)
-            models, fits = train_models(train, params, settings.seed, int_als_factors, ease,
-                                        json.dumps({**asdict(point), "biased": biased}), part, weights)
+            models, fits = train_models(train, params, settings.seed, int_als_factors, ease, explicit_parameters,
+                                        part, weights)
             try:
                 for name, make, parameters, fit_key, scope in models:
                     started = time.perf_counter()

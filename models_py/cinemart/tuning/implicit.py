@@ -60,14 +60,14 @@ GRID = GridSpec(ImplicitParams)
 IMPLICIT_FEEDBACK_CONFIDENCE = {"linear": "plays", "threshold": "binary"}
 
 
-def grid_for_feedback(grid: Mapping[str, Sequence], play_count: np.ndarray | None) -> dict[str, list]:
-    """`grid` as it applies to the data: unchanged on ratings (`play_count` None); on implicit feedback its
-    confidences mapped by IMPLICIT_FEEDBACK_CONFIDENCE (plays too becomes binary when every count is 1), each
-    kept once."""
-    if play_count is None:
+def grid_for_feedback(grid: Mapping[str, Sequence], implicit: bool, counted: bool) -> dict[str, list]:
+    """`grid` as it applies to the data: unchanged on ratings; on implicit feedback its confidences mapped by
+    IMPLICIT_FEEDBACK_CONFIDENCE (plays too becomes binary unless the plays are `counted`: some count is not 1),
+    each kept once. Both engines call this."""
+    if not implicit:
         return dict(grid)
     mapping = dict(IMPLICIT_FEEDBACK_CONFIDENCE)
-    if (np.asarray(play_count) == 1).all():
+    if not counted:
         mapping = {**mapping, "linear": "binary", "plays": "binary"}
     kinds = [mapping.get(kind, kind) for kind in grid.get("confidence", [ImplicitParams.confidence])]
     return {**grid, "confidence": list(dict.fromkeys(kinds))}

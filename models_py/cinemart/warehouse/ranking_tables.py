@@ -107,7 +107,7 @@ def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, pr
     plan = plan_tuning(data, settings.tuning, settings.seed)
     train = IndexedRatings.build(data, plan.rows)
     is_validation = data.cv_fold[plan.rows] == VALIDATION_FOLD
-    grid = grid_for_feedback(settings.grid, data.play_count)
+    grid = grid_for_feedback(settings.grid, data.implicit, data.counted)
     n_points = len(validate_grid(grid))
     progress(f"implicit ALS grid search ({plan.strategy}): {n_points} configurations, validation fold "
              f"{VALIDATION_FOLD} ({int(is_validation.sum()):,} of {train.rating.size:,} train ratings)")
