@@ -31,9 +31,15 @@
     when the file has no such column, which own_file_columns reports). -#}
 {% macro own_column_names() -%}
   {%- set names = {'user': 'userId', 'movie': 'movieId', 'rating': 'rating', 'timestamp': 'timestamp',
-                   'plays': 'plays', 'title': 'title', 'genres': 'genres', 'imdb': 'imdbId', 'tmdb': 'tmdbId'} -%}
-  {%- do names.update(var('own_columns', {}) or {}) -%}
-  {%- if 'catalogue_movie' not in names -%}{%- do names.update({'catalogue_movie': names['movie']}) -%}{%- endif -%}
+                   'plays': 'plays', 'title': 'title', 'genres': 'genres', 'imdb': 'imdbId', 'tmdb': 'tmdbId',
+                   'catalogue_movie': none} -%}
+  {%- set given = var('own_columns', {}) or {} -%}
+  {#- a misspelt role would leave its column unread (a misspelt rating: the data read as interactions) -#}
+  {%- for role in given if role not in names -%}
+    {{ exceptions.raise_compiler_error("own_columns: unknown role '" ~ role ~ "'; roles: " ~ names.keys() | join(', ')) }}
+  {%- endfor -%}
+  {%- do names.update(given) -%}
+  {%- if not names['catalogue_movie'] -%}{%- do names.update({'catalogue_movie': names['movie']}) -%}{%- endif -%}
   {{ return(names) }}
 {%- endmacro %}
 
@@ -180,6 +186,10 @@
   {%- set path = var('ratings_file') | string | trim -%}
   {%- set columns = own_file_columns(path) -%}
   {%- set implicit = implicit_feedback() -%}
+  {%- if execute and reads_own_data() and not implicit and 'plays' in (var('own_columns', {}) or {}) -%}
+    {{ exceptions.raise_compiler_error("own data: own_columns plays=... weighs interactions without ratings, and "
+       ~ path ~ " has ratings; leave plays out") }}
+  {%- endif -%}
   select
       {{ own_field(path, columns, 'user', true) }} as raw_user_id,
       {{ own_field(path, columns, 'movie', true) }} as raw_movie_id,

@@ -312,9 +312,9 @@ def _resolve_data(args: argparse.Namespace, extra: dict) -> tuple[Layout | OwnDa
         raise OwnDataError("--ratings builds from own data: give it without a MovieLens NAME or --from")
     own = OwnData.from_arguments(args.ratings, args.movies, args.columns)
     n_rows = own.check()
-    if own.implicit_feedback():
-        print(f"{own.ratings} has no rating column: building implicit feedback (each row an interaction, weighted "
-              "by its plays column if it has one); the explicit-ALS tables stay empty", flush=True)
+    implicit = own.implicit_feedback()
+    if implicit:
+        print(implicit, flush=True)
     return own, n_rows
 
 

@@ -19,6 +19,8 @@ import pytest
 
 from cinemart.cli import main
 from cinemart.data.own import OwnData, OwnDataError, parse_columns
+from cinemart.report.build import render_report
+from cinemart.warehouse.dbt import find_project_dir, run_dbt
 from own_data_fixtures import (CSV_REASONS, HOSTILE, PLAYS_REASONS, PLAYS_REPEATED, RENAMED, duckdb_build, exported,
                                movie_key, user_key, write_csv_without_catalogue, write_parquet_export,
                                write_plays_csv)
@@ -171,6 +173,10 @@ def test_plays_without_ratings_build_every_table(tmp_path: Path) -> None:
     assert [n for _, n, _ in popular] == sorted((n for _, n, _ in popular), reverse=True)
     assert _scalar(con, "select count(distinct user_id) from user_recommendations") == \
         _scalar(con, "select n_users from dataset_overview")
+    con.close()
+    html = render_report(tmp_path / "work" / "warehouse.duckdb")
+    assert "interactions (implicit feedback)" in html and "Not built: the data are interactions" in html
+    assert "relevant = every held-out interaction" in html and "Mean rating" not in html
 
 
 @pytest.mark.slow
@@ -212,7 +218,34 @@ def test_columns_are_parsed_and_bad_mappings_are_one_line(tmp_path: Path, capsys
     assert main(["build", "--ratings", f"{tmp_path / 'theirs.duckdb'}:ratings", "--engine", "spark"]) == 2
     assert "theirs.duckdb:ratings is a table of a DuckDB database, which --engine spark cannot read" in \
         capsys.readouterr().err
+
+
+def test_implicit_feedback_is_announced_and_a_plays_column_on_ratings_refused(tmp_path: Path) -> None:
+    """No rating column: one line says the rows are interactions and names the file's columns (a misnamed
+    rating column shows there); a plays column named for data with ratings would be ignored, so it is refused."""
     plays = tmp_path / "plays.csv"
-    plays.write_text("userId,movieId,plays,timestamp\n1,1,3,1000000000\n")
-    assert main(["build", "--ratings", str(plays)]) == 2
-    assert "no column 'rating'" in capsys.readouterr().err
+    plays.write_text("who,what,n,ts\n1,2,3,1000000000\n")
+    own = OwnData.from_arguments(str(plays), None, "user=who,movie=what,timestamp=ts,plays=n")
+    assert own.check() == 1
+    line = own.implicit_feedback()
+    assert "has no rating column (its columns: who, what, n, ts): building implicit feedback" in line
+    assert "--columns rating=COLUMN" in line
+    rated = tmp_path / "rated.csv"
+    rated.write_text("who,what,rating,n,ts\n1,2,4.0,3,1000000000\n")
+    assert OwnData.from_arguments(str(rated), None, "user=who,movie=what,timestamp=ts").implicit_feedback() is None
+    with pytest.raises(OwnDataError, match="a play count weighs interactions without ratings"):
+        OwnData.from_arguments(str(rated), None, "user=who,movie=what,timestamp=ts,plays=n").implicit_feedback()
+
+
+@pytest.mark.parametrize("columns, message", [
+    ({"ratng": "stars"}, "own_columns: unknown role 'ratng'"),
+    ({"plays": "n"}, "own_columns plays=... weighs interactions without ratings"),
+])
+def test_plain_dbt_refuses_a_misspelt_role_and_plays_on_ratings(tmp_path: Path, columns: dict, message: str) -> None:
+    """Through dbt vars as through the CLI: a misspelt rating role would read rated data as interactions."""
+    rated = tmp_path / "rated.csv"
+    rated.write_text("userId,movieId,rating,timestamp,n\n1,2,4.0,1000000000,3\n")
+    done = run_dbt("run", OwnData(str(rated), None, columns), project_dir=find_project_dir(),
+                   database=tmp_path / "w.duckdb", select=["base_movielens__ratings"], target_dir=tmp_path,
+                   capture=True)
+    assert done.returncode != 0 and message in done.output

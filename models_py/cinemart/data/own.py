@@ -77,14 +77,21 @@ class OwnData:
             (n_rows,) = con.execute(f"select count(*) from {_reader(con, self.ratings)}").fetchone()
         return int(n_rows)
 
-    def implicit_feedback(self) -> bool:
-        """Whether the ratings file is interactions without ratings: no rating column, and none named (the rule
-        of macros/own_data.sql's implicit_feedback)."""
-        if "rating" in self.columns:
-            return False
+    def implicit_feedback(self) -> str | None:
+        """None for ratings; for interactions without ratings (no rating column, and none named: the rule of
+        macros/own_data.sql's implicit_feedback) the line that says so, naming the file's columns. A plays
+        column named for rated data is refused: it would be ignored."""
         with duckdb.connect() as con:
-            found = con.execute(f"describe select * from {_reader(con, self.ratings)}").fetchall()
-        return RATINGS_ROLES["rating"].lower() not in {row[0].lower() for row in found}
+            found = [row[0] for row in con.execute(f"describe select * from {_reader(con, self.ratings)}").fetchall()]
+        rated = "rating" in self.columns or RATINGS_ROLES["rating"].lower() in {name.lower() for name in found}
+        if rated and "plays" in self.columns:
+            raise OwnDataError(f"--columns plays={self.columns['plays']}: a play count weighs interactions without "
+                               f"ratings, and --ratings {self.ratings} has ratings; leave plays out")
+        if rated:
+            return None
+        return (f"--ratings {self.ratings} has no rating column (its columns: {', '.join(found)}): building implicit "
+                "feedback, each row an interaction weighted by its plays; the explicit-ALS tables stay empty. If "
+                "a column holds ratings, name it with --columns rating=COLUMN")
 
     def _check_columns(self, con: duckdb.DuckDBPyConnection, path: str, roles: dict[str, str],
                        required: tuple[str, ...], option: str) -> None:
