@@ -4,7 +4,8 @@
     that weight. Recomputed here from the public ease_factors: movie j's
     factors hold column j of EASE's weights B, position p the weight of the
     p-th kept movie (finite bias, ascending movie_id); the liked movies are
-    the user's ratings >= the chosen min_rating (ease_grid_search). A weight
+    the user's ratings >= the chosen min_rating (ease_grid_search), or every
+    interaction on implicit feedback (rating null). A weight
     taken from the wrong movie or another run, or a liked movie that is not the
     argmax over the user's kept positives, fails. Every user's first
     recommendation is checked (all of them would copy a movies-wide weight
@@ -46,7 +47,8 @@ candidates as (
     inner join {{ ref('stg_movielens__ratings') }} as ratings on ratings.user_id = explained.user_id
     inner join kept on kept.movie_id = ratings.movie_id
     inner join {{ ref('ease_factors') }} as movie on movie.entity = 'movie' and movie.id = explained.movie_id
-    where ratings.rating >= (select min_rating from {{ ref('ease_grid_search') }} where is_chosen)
+    where (ratings.rating is null
+           or ratings.rating >= (select min_rating from {{ ref('ease_grid_search') }} where is_chosen))
         and ratings.movie_id <> explained.movie_id
 
 ),

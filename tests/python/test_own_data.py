@@ -229,6 +229,9 @@ def test_implicit_feedback_is_announced_and_a_plays_column_on_ratings_refused(tm
     assert own.check() == 1
     line = own.implicit_feedback()
     assert "has no rating column (its columns: who, what, n, ts): building implicit feedback" in line
+    assert "weighted by its plays (n)" in line
+    assert "counted once (no plays column)" in OwnData.from_arguments(str(plays), None, "user=who,movie=what,"
+                                                                      "timestamp=ts").implicit_feedback()
     assert "--columns rating=COLUMN" in line
     rated = tmp_path / "rated.csv"
     rated.write_text("who,what,rating,n,ts\n1,2,4.0,3,1000000000\n")

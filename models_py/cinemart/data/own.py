@@ -89,9 +89,12 @@ class OwnData:
                                f"ratings, and --ratings {self.ratings} has ratings; leave plays out")
         if rated:
             return None
+        plays = self.columns.get("plays", RATINGS_ROLES["plays"])
+        weight = (f"weighted by its plays ({plays})" if plays.lower() in {name.lower() for name in found}
+                  else "counted once (no plays column)")
         return (f"--ratings {self.ratings} has no rating column (its columns: {', '.join(found)}): building implicit "
-                "feedback, each row an interaction weighted by its plays; the explicit-ALS tables stay empty. If "
-                "a column holds ratings, name it with --columns rating=COLUMN")
+                f"feedback, each row an interaction {weight}; the explicit-ALS tables stay empty. If a column "
+                "holds ratings, name it with --columns rating=COLUMN")
 
     def _check_columns(self, con: duckdb.DuckDBPyConnection, path: str, roles: dict[str, str],
                        required: tuple[str, ...], option: str) -> None:
