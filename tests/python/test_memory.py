@@ -106,7 +106,7 @@ def test_a_plain_dbt_build_meets_the_budget_before_the_first_fit_reads_the_ratin
     con = duckdb.connect()
     con.execute("set memory_limit = '2GiB'")
     split = con.sql("select 1 as user_id, 2 as movie_id, 4.0 as rating, false as is_test, 0 as cv_fold, "
-                    "false as is_after_cut, timestamp '2000-01-01' as rated_at")
+                    "false as is_after_cut, timestamp '2000-01-01' as rated_at, cast(null as double) as play_count")
     monkeypatch.setenv("CINEMART_MEMORY_LIMIT", "1GiB")
     with pytest.raises(MemoryBudgetError, match=r"^1 ratings need about 1.5 GiB .* budget is 1.0 GiB"):
         _SplitOnce()(split)

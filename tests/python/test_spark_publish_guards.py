@@ -195,7 +195,7 @@ def test_publish_stores_its_utc_time_and_keeps_every_audit_row(spark, tmp_path):
         assert ok, output[-3000:]
 
     spark.sql(f"create table {runs} (invocation_id string, finished_at timestamp, test_rmse double, rank int, "
-              "reg double, iterations int) using parquet")
+              "reg double, iterations int, not_built_reason string) using parquet")
     append("a")
     before = utc_now()
     publish_whole()
