@@ -63,11 +63,13 @@ def test_confidence_kinds() -> None:
         confidence(np.array([0.0, 1.0]), "linear")
 
 
-def test_plays_confidence_is_one_plus_the_log_of_the_play_count(ratings) -> None:
-    """One play counts as binary's 1; more plays count more, by their log; without counts every row is 1."""
+def test_plays_confidence_is_the_log_of_one_plus_the_play_count(ratings) -> None:
+    """One play counts as binary's 1; more plays count more, by their log, and a fraction of a play stays
+    positive; without counts every row is 1."""
     r = np.full(4, 5.0)
-    np.testing.assert_allclose(confidence(r, "plays", plays=np.array([1.0, 2.0, 10.0, 100.0])),
-                               1 + np.log([1.0, 2.0, 10.0, 100.0]), rtol=1e-6)
+    np.testing.assert_allclose(confidence(r, "plays", plays=np.array([1.0, 2.0, 10.0, 0.1])),
+                               [1.0, np.log2(3.0), np.log2(11.0), np.log2(1.1)], rtol=1e-6)
+    assert (confidence(r, "plays", plays=np.array([1e-3, 0.5])) > 0).all()
     np.testing.assert_array_equal(confidence(r, "plays"), [1, 1, 1, 1])
     users, items, values = ratings
     params = ImplicitParams(factors=4, iterations=3, confidence="plays")

@@ -35,8 +35,9 @@ from cinemart.validation import index_array, require_int, require_number
 #: How a rating becomes an implicit-feedback confidence (before ``alpha``).
 #: binary: every rating counts 1; linear: the rating value itself;
 #: threshold: only ratings >= ``threshold`` count, each as 1 (others dropped);
-#: plays: 1 + ln(play count), for interactions without ratings (Hu, Koren & Volinsky's log scaling, so a
-#: film played 50 times does not drown the rest of the user's row; one play counts 1, as in binary).
+#: plays: log2(1 + play count), for interactions without ratings (Hu, Koren & Volinsky's log scaling, so a
+#: film played 50 times does not drown the rest of the user's row; one play counts 1, as in binary; a
+#: fractional count such as 0.5 hours stays positive, where 1 + ln(count) would turn negative).
 CONFIDENCE_KINDS = ("binary", "linear", "threshold", "plays")
 
 
@@ -53,7 +54,7 @@ def confidence(ratings: np.ndarray, kind: str, threshold: float = 4.0,
     if kind == "plays":
         if plays is None:
             return np.ones_like(ratings)
-        return (1.0 + np.log(np.asarray(plays, dtype=np.float32))).astype(np.float32)
+        return np.log2(1.0 + np.asarray(plays, dtype=np.float32)).astype(np.float32)
     if kind == "linear":
         if ratings.size and ratings.min() <= 0:
             raise ValueError(

@@ -8,7 +8,7 @@
 
 Ratings become implicit feedback as in cinemart.models.implicit_als.confidence:
 binary (every rating 1), linear (the rating), threshold (ratings >= threshold,
-as 1; the others dropped), plays (1 + ln(play count), on interactions without
+as 1; the others dropped), plays (log2(1 + play count), on interactions without
 ratings). MLlib then uses confidence 1 + alpha x value, as the `implicit`
 library does.
 
@@ -72,7 +72,7 @@ def interactions(ratings: DataFrame, params: ImplicitParams) -> DataFrame:
         return ratings.select("user_id", "movie_id", F.col("rating").alias("value"))
     if params.confidence == "plays":
         return ratings.select("user_id", "movie_id",
-                              (1.0 + F.log(F.coalesce(F.col("play_count"), F.lit(1.0)))).alias("value"))
+                              F.log2(1.0 + F.coalesce(F.col("play_count"), F.lit(1.0))).alias("value"))
     return (ratings.where(F.col("rating") >= params.threshold)
             .select("user_id", "movie_id", F.lit(1.0).alias("value")))
 
