@@ -26,9 +26,9 @@
   {#- DuckDB-engine settings MLlib has no counterpart for: another value than the default (what
       MLlib ALS does: Cholesky of the normal equations, float32 factors) fails on other targets.
       Mirrors ENGINE_ONLY_VALUES in models_py/cinemart/warehouse/dbt.py. -#}
-  {%- set duckdb_only_values = {'als_solver': 'cholesky', 'als_dtype': 'float32'} -%}
-  {%- for name, default in duckdb_only_values.items() -%}
-    {%- if target.type != 'duckdb' and (var(name, default) | string) != default -%}
+  {%- set duckdb_only_values = {'als_solver': ['auto', 'cholesky'], 'als_dtype': ['float32']} -%}
+  {%- for name, accepted in duckdb_only_values.items() -%}
+    {%- if target.type != 'duckdb' and (var(name, accepted[0]) | string) not in accepted -%}
       {{ exceptions.raise_compiler_error("var " ~ name ~ " " ~ (var(name) | tojson) ~ " applies to --target duckdb only (MLlib ALS solves by Cholesky with float32 factors); target '" ~ target.name ~ "' is " ~ target.type) }}
     {%- endif -%}
   {%- endfor -%}

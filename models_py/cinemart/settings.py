@@ -19,7 +19,7 @@ from typing import Any, Mapping
 DEFAULTS: dict[str, Any] = {
     "als_grid": "default",  # preset (default, spark_seed), a mapping of lists over GridPoint's keys, or a list of them
     "als_biased": True,  # false = Spark's plain model, for parity with the seed notebook
-    "als_solver": "cholesky",  # or cg (DuckDB engine only: Spark's MLlib refuses another value than the default)
+    "als_solver": "auto",  # cholesky, cg, or auto: cg on train parts past tuning_max_ratings (DuckDB engine; MLlib: cholesky)
     "als_dtype": "float32",  # or float64 (DuckDB engine only, likewise)
     "als_selection_rule": "auto",  # one_se | lowest; auto = one_se, lowest for spark_seed (cinemart.tuning.explicit)
     "als_seed": 2020,

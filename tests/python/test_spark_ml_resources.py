@@ -127,6 +127,8 @@ def test_duckdb_only_solver_settings_fail_in_one_line_on_spark(given):
     assert "\n" not in str(error.value)
     check_engine_vars(given, "duckdb")  # the DuckDB engine honours them
     check_engine_vars({"als_solver": "cholesky", "als_dtype": "float32"}, "spark")  # what MLlib does: accepted
+    check_engine_vars({"als_solver": "auto"}, "spark")  # the default: Cholesky on Spark
+    settings_of(json.dumps({"als_solver": "auto"}))
     with pytest.raises(ValueError, match=f"var {name} '{value}' applies to the DuckDB engine only"):
         settings_of(json.dumps(given))  # and the Spark model itself, for a dbt run without the CLI
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cinemart.data.ratings import SplitRatings
+from cinemart.tuning.explicit import GridPoint
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
 from cinemart.warehouse.explicit_tables import ExplicitSettings, grid_search_table
 from cinemart.warehouse.ranking_tables import RankingSettings, implicit_grid_search_table
@@ -55,3 +56,25 @@ def test_both_grid_searches_record_the_strategy_they_used(strategy, folds):
     # both families sample with their seed (2020 by default for each), so they tune on the same rows
     expected = plan_tuning(data, TuningPolicy(strategy, 1000), seed=2020).n_ratings
     assert {row["n_tuning_ratings"] for row in explicit + implicit} == {expected}
+
+
+def test_auto_solver_is_cholesky_up_to_the_budget_and_cg_past_it():
+    """als_solver auto: the exact Cholesky solve on small train parts, CG past tuning_max_ratings (as recorded
+    in als_grid_search, and used by every fit of the build); a solver the user names is kept at any size."""
+    data = split_ratings()
+    n_train = int(data.train.sum())
+    grid = {"als_grid": {"rank": [2], "iterations": [2]}}
+
+    def solvers(given: dict) -> set[str]:
+        settings = ExplicitSettings.from_config({**grid, **given})
+        recorded = {row["solver"] for row in grid_search_table(data, settings, progress=lambda _: None).to_pylist()}
+        assert recorded == {settings.for_data(data).config(GridPoint(2)).solver}  # what the refits run
+        return recorded
+
+    assert ExplicitSettings.from_config({}).solver == "auto"
+    assert solvers({"tuning_max_ratings": n_train}) == {"cholesky"}
+    assert solvers({"tuning_max_ratings": 1000}) == {"cg"}
+    assert solvers({"tuning_max_ratings": 1000, "als_solver": "cholesky"}) == {"cholesky"}
+    assert solvers({"tuning_max_ratings": n_train, "als_solver": "cg"}) == {"cg"}
+    with pytest.raises(ValueError, match="als_solver must be one of auto, cholesky, cg; got 'lu'"):
+        ExplicitSettings.from_config({"als_solver": "lu"})

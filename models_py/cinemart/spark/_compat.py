@@ -20,7 +20,7 @@ from cinemart.tuning.implicit import grid_for_feedback, validate_grid as expand_
 from cinemart.tuning.plan import TuningPolicy, sample_users, samples_users  # noqa: F401  the tuning sample rule
 from cinemart.warehouse.audit import library_versions as package_library_versions, run_id  # noqa: F401
 from cinemart.warehouse.explicit_tables import (  # noqa: F401  als_* settings, explicit grid presets, grid rows
-    NOT_BUILT_ON_IMPLICIT, ExplicitSettings, grid_columns, point_of, selection_line)
+    AUTO_SOLVER, NOT_BUILT_ON_IMPLICIT, ExplicitSettings, grid_columns, point_of, selection_line)
 from cinemart.warehouse.ranking_tables import (  # noqa: F401  implicit_* settings, the fallback list's labels
     BEYOND_COLUMNS, EASE_EXPLAINED, FALLBACK_MODEL, FALLBACK_SOURCE, NON_PERSONAL_MODELS, PROTOCOL_PARTS,
     RankingSettings, content_of, ease_explanations)

@@ -34,9 +34,9 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cinemart.spark._compat import (NOT_BUILT_ON_IMPLICIT, ExplicitSettings, GridPoint, GridResult, expand_grid,
-                                    grid_columns, point_of, require_methods, rmse_standard_error, select,
-                                    selection_line)
+from cinemart.spark._compat import (AUTO_SOLVER, NOT_BUILT_ON_IMPLICIT, ExplicitSettings, GridPoint, GridResult,
+                                    expand_grid, grid_columns, point_of, require_methods, rmse_standard_error,
+                                    select, selection_line)
 from cinemart.spark.frames import (Feedback, als_input, factor_table, fingerprint, fit_als, library_versions, score_pairs,
                                    single_row, spark_run_id, split_frame, tuning_rows)
 from cinemart.spark.resources import Held, release_after_write
@@ -46,7 +46,7 @@ ITEM_DAMPING = 10.0  # ratings' worth of prior pull of a movie bias towards 0
 USER_DAMPING = 10.0
 MIN_RATING, MAX_RATING = 0.5, 5.0
 VALIDATION_FOLD = 0  # the one fold a sampled holdout scores (cinemart.warehouse.explicit_tables)
-#: What MLlib ALS does, the only values of als_solver / als_dtype the Spark engine accepts
+#: What MLlib ALS does, the only values of als_solver (besides auto) / als_dtype the Spark engine accepts
 #: (cinemart.warehouse.dbt.ENGINE_ONLY_VALUES refuses others before any work).
 MLLIB_SOLVER, MLLIB_DTYPE = "cholesky", "float32"
 
@@ -60,7 +60,7 @@ def settings_of(settings_json: str) -> ExplicitSettings:
     require_methods(settings.grid_name, settings.grid, MLLIB_METHODS)
     for name, given, mllib in (("als_solver", settings.solver, MLLIB_SOLVER),
                                ("als_dtype", settings.dtype, MLLIB_DTYPE)):
-        if given != mllib:
+        if given not in (mllib, AUTO_SOLVER if name == "als_solver" else mllib):  # auto: MLlib's Cholesky
             raise ValueError(f"var {name} {given!r} applies to the DuckDB engine only: MLlib ALS solves by "
                              f"Cholesky with float32 factors (leave {name} out, or set {mllib!r})")
     return settings

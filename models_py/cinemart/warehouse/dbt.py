@@ -71,11 +71,12 @@ def _dbt_executable() -> str:
 #: Vars that mean something on one engine only (mirrors macros/validate_vars.sql,
 #: which refuses them inside dbt; the CLI refuses them before any work).
 ENGINE_ONLY_VARS = {"spark_serving_schema": "spark"}
-#: Vars whose other values only one engine honours: var -> (engine, the value every engine has).
+#: Vars whose other values only one engine honours: var -> (engine, the values every engine takes).
 #: MLlib ALS has no solver or precision option: it solves the normal equations by Cholesky
-#: (NNLS only with nonnegative, which cinemart never sets) into float32 factors. Mirrors
-#: `validate_target_vars` (macros/validate_vars.sql), which refuses the same in a plain `dbt build`.
-ENGINE_ONLY_VALUES = {"als_solver": ("duckdb", "cholesky"), "als_dtype": ("duckdb", "float32")}
+#: (NNLS only with nonnegative, which cinemart never sets) into float32 factors; als_solver `auto`
+#: is Cholesky there. Mirrors `validate_target_vars` (macros/validate_vars.sql), which refuses the
+#: same in a plain `dbt build`.
+ENGINE_ONLY_VALUES = {"als_solver": ("duckdb", ("auto", "cholesky")), "als_dtype": ("duckdb", ("float32",))}
 
 
 def check_engine_vars(extra_vars: dict, engine: str) -> None:
@@ -89,10 +90,10 @@ def check_engine_vars(extra_vars: dict, engine: str) -> None:
         except ValueError as error:
             raise WarehouseError(str(error)) from None
     for name, (only, common) in ENGINE_ONLY_VALUES.items():
-        if name in extra_vars and engine != only and str(extra_vars[name]) != common:
+        if name in extra_vars and engine != only and str(extra_vars[name]) not in common:
             raise WarehouseError(f"var {name} {json.dumps(extra_vars[name])} applies to --engine {only} only: "
                                  f"MLlib ALS on --engine {engine} solves by Cholesky with float32 factors "
-                                 f"(leave {name} out, or set {common!r})")
+                                 f"(leave {name} out, or set {common[-1]!r})")
 
 
 def run_dbt(
