@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cinemart.data.ratings import IndexedRatings
+from cinemart.models import blend as blend_module
 from cinemart.models.base import Factors
 from cinemart.models.blend import BlendWeights, blend, score_scale
 from cinemart.models.ease import FIT_WORKING_BYTES, EaseParams
@@ -28,6 +29,28 @@ def test_the_scale_is_the_root_mean_square_of_every_score():
     scores = ease.user_factors.astype(np.float64) @ ease.item_factors.T.astype(np.float64)
     assert score_scale(ease) == pytest.approx(np.sqrt(np.mean(scores ** 2)), rel=1e-12)
     assert score_scale(Factors.unbiased(np.zeros((3, 2)), np.ones((4, 2)))) == 1.0
+
+
+@pytest.mark.parametrize("shape", ["sparse_users", "dense_users"])
+def test_both_routes_to_the_scale_agree_with_the_scores(shape):
+    """EASE-like factors (few non-zero user entries, item rows zero outside the kept movies) take the sparse
+    product, narrow dense ones the grams; either gives the root mean square of the scores, blocks included."""
+    rng = np.random.default_rng(3)
+    n_users, n_items, m = blend_module.GRAM_BLOCK_ROWS + 7, 60, 40
+    if shape == "sparse_users":
+        users = (rng.random((n_users, m)) < 0.02).astype(np.float32)
+        items = np.where(np.arange(n_items)[:, None] < m, rng.normal(size=(n_items, m)), 0).astype(np.float32)
+    else:
+        users = rng.normal(size=(n_users, 3)).astype(np.float32)
+        items = rng.normal(size=(n_items, 3)).astype(np.float32)
+    routes = []
+    original = blend_module._gram
+    with pytest.MonkeyPatch.context() as patch:  # record whether the grams were taken
+        patch.setattr(blend_module, "_gram", lambda side: routes.append("grams") or original(side))
+        scale = score_scale(Factors.unbiased(users, items))
+    assert routes == ([] if shape == "sparse_users" else ["grams", "grams"])
+    scores = users.astype(np.float64) @ items.T.astype(np.float64)
+    assert scale == pytest.approx(np.sqrt(np.mean(scores ** 2)), rel=1e-12)
 
 
 @pytest.mark.parametrize("weight", [0.25, 0.5, 0.75])
