@@ -72,6 +72,8 @@ def test_auto_solver_is_cholesky_up_to_the_budget_and_cg_past_it():
         return recorded
 
     assert ExplicitSettings.from_config({}).solver == "auto"
+    with pytest.raises(ValueError, match="resolve it with for_data"):  # no fit takes a solver by default
+        ExplicitSettings.from_config({}).config(GridPoint(2))
     assert solvers({"tuning_max_ratings": n_train}) == {"cholesky"}
     assert solvers({"tuning_max_ratings": 1000}) == {"cg"}
     assert solvers({"tuning_max_ratings": 1000, "als_solver": "cholesky"}) == {"cholesky"}

@@ -58,9 +58,9 @@ MLLIB_METHODS = ("als",)
 def settings_of(settings_json: str) -> ExplicitSettings:
     settings = ExplicitSettings.from_dbt(settings_json)
     require_methods(settings.grid_name, settings.grid, MLLIB_METHODS)
-    for name, given, mllib in (("als_solver", settings.solver, MLLIB_SOLVER),
-                               ("als_dtype", settings.dtype, MLLIB_DTYPE)):
-        if given not in (mllib, AUTO_SOLVER if name == "als_solver" else mllib):  # auto: MLlib's Cholesky
+    for name, given, mllib, accepted in (("als_solver", settings.solver, MLLIB_SOLVER, (AUTO_SOLVER, MLLIB_SOLVER)),
+                                         ("als_dtype", settings.dtype, MLLIB_DTYPE, (MLLIB_DTYPE,))):
+        if given not in accepted:  # auto is MLlib's Cholesky here
             raise ValueError(f"var {name} {given!r} applies to the DuckDB engine only: MLlib ALS solves by "
                              f"Cholesky with float32 factors (leave {name} out, or set {mllib!r})")
     return settings

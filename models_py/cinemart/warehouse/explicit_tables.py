@@ -68,13 +68,16 @@ class ExplicitSettings(FamilySettings):
             seed=require_int("als_seed", values["als_seed"], 0),
             tuning=TuningPolicy.from_config(values),
         )
-        for point in expand_grid(grid):
-            settings.config(point)  # raises on a bad solver or dtype, or one a point's method cannot take
+        for solver in SOLVERS if settings.solver == AUTO_SOLVER else (settings.solver,):  # what auto may become
+            for point in expand_grid(grid):
+                replace(settings, solver=solver).config(point)  # raises on a bad dtype, or a point's method's
         return settings
 
     def config(self, point: GridPoint) -> ALSConfig:
-        solver = "cholesky" if self.solver == AUTO_SOLVER else self.solver  # `for_data` resolves auto before fits
-        return point.config(ALSConfig(biased=self.biased, solver=solver, dtype=self.dtype, seed=self.seed))
+        """The fit of `point`; the solver must be resolved (`for_data`) so that no fit silently takes one."""
+        if self.solver == AUTO_SOLVER:
+            raise ValueError("als_solver auto depends on the data's size: resolve it with for_data(data) first")
+        return point.config(ALSConfig(biased=self.biased, solver=self.solver, dtype=self.dtype, seed=self.seed))
 
     def for_data(self, data: SplitRatings) -> ExplicitSettings:
         """These settings with als_solver `auto` resolved for `data`: Cholesky up to tuning_max_ratings train
