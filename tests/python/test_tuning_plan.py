@@ -80,3 +80,23 @@ def test_auto_solver_is_cholesky_up_to_the_budget_and_cg_past_it():
     assert solvers({"tuning_max_ratings": n_train, "als_solver": "cg"}) == {"cg"}
     with pytest.raises(ValueError, match="als_solver must be one of auto, cholesky, cg; got 'lu'"):
         ExplicitSettings.from_config({"als_solver": "lu"})
+
+
+def test_the_default_implicit_grid_leaves_out_its_128_factor_points_on_the_sample_only():
+    """Past tuning_max_ratings the default implicit grid is scored with 16 factors only, and the build log
+    says what was left out; k-fold tuning and a custom grid score every point they name."""
+    data = split_ratings()
+    n_train = int(data.train.sum())
+
+    def scored(given: dict) -> tuple[list[int], int, list[str]]:
+        said: list[str] = []
+        rows = implicit_grid_search_table(data, RankingSettings.from_config(given), progress=said.append).to_pylist()
+        return sorted({row["factors"] for row in rows}), len(rows), [line for line in said if "left out" in line]
+
+    assert scored({"tuning_max_ratings": n_train}) == ([16, 128], 24, [])
+    factors, n_points, said = scored({"tuning_max_ratings": 1000})
+    assert (factors, n_points) == ([16], 12)
+    assert said == ["implicit ALS grid search: the default grid's 12 points with other factor counts than 16 are "
+                    "scored only up to tuning_max_ratings (1,000 train ratings); left out here"]
+    custom = {"implicit_grid": {"factors": [16, 128], "confidence": ["binary"]}, "tuning_max_ratings": 1000}
+    assert scored(custom)[:2] == ([16, 128], 2)

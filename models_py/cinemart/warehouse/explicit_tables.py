@@ -84,11 +84,11 @@ class ExplicitSettings(FamilySettings):
         ratings, CG past them.
 
         Forming a row's normal equations costs O(n d^2) and dominates large
-        fits; warm-started CG (3 steps a sweep, as `implicit` does) costs
+        fits; warm-started CG (`ALSConfig.cg_steps` steps a sweep) costs
         O(n d) per step and lands on the same model: on the synthetic 25M set
-        at rank 50 test RMSE 0.55955 (CG) against 0.55956 (Cholesky) in 0.7x
-        the time, and the sampled grid's CV RMSEs agree to 3e-5 in half the
-        time (benchmarks/RESULTS.md). Small data keep the exact solve.
+        at rank 50 test RMSE 0.55960 (CG, 2 steps) against 0.55956 (Cholesky)
+        in 0.6x the time, and the sampled grid chooses the same point
+        (benchmarks/RESULTS.md). Small data keep the exact solve.
         """
         if self.solver != AUTO_SOLVER:
             return self

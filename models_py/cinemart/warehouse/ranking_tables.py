@@ -52,7 +52,8 @@ from cinemart.serving.scoring import TopN, top_n
 from cinemart.settings import FamilySettings, with_defaults
 from cinemart.similarity.content import ContentVectors
 from cinemart.tuning.grid import resolve_grid
-from cinemart.tuning.implicit import PRESETS, grid_for_feedback, select_best, tune_implicit, validate_grid
+from cinemart.tuning.implicit import (PRESETS, SAMPLED_DEFAULT_FACTORS, grid_for_feedback, grid_for_strategy,
+                                      select_best, tune_implicit, validate_grid)
 from cinemart.tuning.plan import TuningPolicy, plan_tuning
 from cinemart.validation import require_int
 from cinemart.warehouse import ease_tables
@@ -102,13 +103,20 @@ def ranking_run_id(data: SplitRatings, settings: RankingSettings) -> str:
 def implicit_grid_search_table(data: SplitRatings, settings: RankingSettings, progress: Progress = print_progress) -> pa.Table:
     """Tune implicit ALS on train: fit on folds != 0, NDCG@10 on fold 0 (never the test part).
 
-    Past tuning_max_ratings the same is done on a user sample (`cinemart.tuning.plan`).
+    Past tuning_max_ratings the same is done on a user sample (`cinemart.tuning.plan`), where the default grid
+    leaves out its 128-factor points (`grid_for_strategy`).
     """
     plan = plan_tuning(data, settings.tuning, settings.seed)
     train = IndexedRatings.build(data, plan.rows)
     is_validation = data.cv_fold[plan.rows] == VALIDATION_FOLD
-    grid = grid_for_feedback(settings.grid, data.implicit, data.counted)
+    grid = grid_for_feedback(grid_for_strategy(settings.grid_name, settings.grid, plan.strategy), data.implicit,
+                             data.counted)
     n_points = len(validate_grid(grid))
+    left_out = len(validate_grid(grid_for_feedback(settings.grid, data.implicit, data.counted))) - n_points
+    if left_out:
+        progress(f"implicit ALS grid search: the default grid's {left_out} points with other factor counts than "
+                 f"{', '.join(map(str, SAMPLED_DEFAULT_FACTORS))} are scored only up to tuning_max_ratings "
+                 f"({settings.tuning.max_ratings:,} train ratings); left out here")
     progress(f"implicit ALS grid search ({plan.strategy}): {n_points} configurations, validation fold "
              f"{VALIDATION_FOLD} ({int(is_validation.sum()):,} of {train.rating.size:,} train ratings)")
     results = tune_implicit(train.user_idx, train.movie_idx, train.rating, is_validation, len(train.users),
