@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numba
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from cinemart.models import explicit_als as als
 from cinemart.models.explicit_als import ALSConfig, ALSDivergedError, ExplicitALS
 from cinemart.evaluation.rating import rmse
+from cinemart.models.threads import cpu_slot, thread_budget
 
 WIDE = {"rating_min": -100.0, "rating_max": 100.0}  # no clipping in maths checks
 
@@ -256,6 +258,40 @@ def test_same_seed_is_bit_identical_across_thread_counts(solver, monkeypatch):
     assert used == [2, 1, 2]  # the comparison really ran on both thread counts
     other_seed = fit(dataclasses.replace(cfg, seed=1), 1)
     assert not np.array_equal(reference[0], other_seed[0])
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2 or thread_budget() != 2,
+                    reason="needs a budget of exactly two threads, one of them held by another fit")
+def test_a_fit_granted_one_thread_takes_the_second_once_the_other_fit_frees_it(monkeypatch):
+    """Each sweep asks the budget anew: a fit that started beside another on one thread runs its later sweeps
+    on both once the other is done, and lands on the same factors as a fit on two threads throughout."""
+    users, items, ratings, n_users, n_items = small_mixed()
+    cfg = ALSConfig(rank=6, iterations=4, solver="cg")
+    monkeypatch.setattr(als, "threads_for", lambda work: 2)  # a large fit's request
+    reference = ExplicitALS(cfg).fit(users, items, ratings, n_users, n_items)
+    holding, release = threading.Event(), threading.Event()
+
+    def other_fit() -> None:
+        with cpu_slot(1):
+            holding.set()
+            release.wait(timeout=60)
+
+    other = threading.Thread(target=other_fit)
+    other.start()
+    assert holding.wait(timeout=60)
+    sweeps = []
+
+    def after_sweep(it: int, model: ExplicitALS) -> None:
+        sweeps.append(numba.get_num_threads())
+        if it == 1:
+            release.set()
+            other.join(timeout=60)
+
+    model = ExplicitALS(cfg).fit(users, items, ratings, n_users, n_items, checkpoints=range(1, 5),
+                                 on_checkpoint=after_sweep)
+    assert sweeps == [1, 2, 2, 2] and model._fit_threads == 2
+    for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(reference, name))
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-import numba
 import numpy as np
 
 from cinemart.models.als_kernels import sample_rows
@@ -95,8 +94,7 @@ class BayesianALS:
         users, items, values = validate_ratings(user_idx, item_idx, ratings, n_users, n_items)
         wanted = cfg.checkpoint_list(checkpoints, on_checkpoint)
         with cpu_slot(threads_for(values.size * cfg.n_columns ** 2)):
-            mean, user_rows, item_rows = centred_rows(users, items, values, n_users, n_items, cfg,
-                                                      numba.get_num_threads())
+            mean, user_rows, item_rows = centred_rows(users, items, values, n_users, n_items, cfg)
             self.global_mean = mean
             self._user_samples, self._item_samples = [], []
             rng = np.random.default_rng(cfg.seed)
@@ -119,10 +117,8 @@ class BayesianALS:
         noise = rng.standard_normal(own.shape).astype(dtype)
         features, offsets = bias_features(other, self.config.biased)
         drawn = np.empty_like(own)
-        with rows.threads():
-            sample_rows(rows.indptr, rows.indices, rows.targets, rows.row_order, rows.group_ptr, offsets, features,
-                        NOISE_PRECISION, precision.astype(dtype), (precision @ prior_mean).astype(dtype), noise,
-                        drawn)
+        sample_rows(rows.indptr, rows.indices, rows.targets, *rows.groups(), offsets, features, NOISE_PRECISION,
+                    precision.astype(dtype), (precision @ prior_mean).astype(dtype), noise, drawn)
         return finite_or_raise(drawn, side, it, self.config)
 
     def fit_factors(self, user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray,

@@ -28,9 +28,8 @@ fitted before either model by `cinemart.models.explicit.fit_explicit`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -153,13 +152,13 @@ def bias_features(other: np.ndarray, biased: bool) -> tuple[np.ndarray, np.ndarr
 
 
 def centred_rows(users: np.ndarray, items: np.ndarray, values: np.ndarray, n_users: int, n_items: int,
-                 config: ALSConfig, n_groups: int) -> tuple[float, _RatingRows, _RatingRows]:
+                 config: ALSConfig) -> tuple[float, _RatingRows, _RatingRows]:
     """The global mean (0 in plain mode) and both orientations of the centred rating matrix."""
     mean = float(values.mean()) if config.biased else 0.0
     by_user = sp.csr_matrix(((values - mean).astype(config.dtype), (users, items)), shape=(n_users, n_items))
     if by_user.nnz != values.size:
         raise ValueError(f"{values.size - by_user.nnz} duplicate (user, item) pairs; each pair must be rated once")
-    return mean, _RatingRows.from_csr(by_user, n_groups), _RatingRows.from_csr(by_user.T.tocsr(), n_groups)
+    return mean, _RatingRows.from_csr(by_user), _RatingRows.from_csr(by_user.T.tocsr())
 
 
 def finite_or_raise(solved: np.ndarray, side: str, it: int, config: ALSConfig) -> np.ndarray:
@@ -179,25 +178,21 @@ class _RatingRows:
     indptr: np.ndarray
     indices: np.ndarray
     targets: np.ndarray  # rating - global mean, in the model dtype
-    row_order: np.ndarray  # rows grouped for load balance, see balanced_groups
-    group_ptr: np.ndarray
+    _groups: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_csr(cls, matrix: sp.csr_matrix, n_groups: int) -> _RatingRows:
+    def from_csr(cls, matrix: sp.csr_matrix) -> _RatingRows:
         # One index dtype for every call so numba compiles (and caches) one
         # specialization instead of one per scipy index-width choice.
-        indptr = matrix.indptr.astype(np.int64)
-        return cls(indptr, matrix.indices.astype(np.int64), matrix.data, *balanced_groups(indptr, n_groups))
+        return cls(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), matrix.data)
 
-    @contextmanager
-    def threads(self) -> Iterator[None]:
-        """numba runs one thread per row group while a kernel walks these rows (groups were built one per thread)."""
-        previous = numba.get_num_threads()
-        numba.set_num_threads(self.group_ptr.size - 1)
-        try:
-            yield
-        finally:
-            numba.set_num_threads(previous)
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row_order, group_ptr): the rows in one equal-work group per thread numba runs now (the slot's grant,
+        `balanced_groups`), made once per thread count."""
+        n_groups = numba.get_num_threads()
+        if n_groups not in self._groups:
+            self._groups[n_groups] = balanced_groups(self.indptr, n_groups)
+        return self._groups[n_groups]
 
 
 def validate_ratings(
@@ -244,7 +239,7 @@ class ExplicitALS:
         # Augmented state: columns [factors..., bias] in biased mode.
         self._users: np.ndarray | None = None
         self._items: np.ndarray | None = None
-        self._fit_threads = 0  # threads the last fit's kernels ran on (its training slot's grant)
+        self._fit_threads = 0  # the most threads a sweep of the last fit ran on (its slot's grant)
 
     # ----------------------------------------------------------------- fit
     def fit(
@@ -263,19 +258,21 @@ class ExplicitALS:
         cfg = self.config
         users, items, values = validate_ratings(user_idx, item_idx, ratings, n_users, n_items)
         wanted = cfg.checkpoint_list(checkpoints, on_checkpoint)
-        work = values.size * cfg.n_columns ** 2
-        with cpu_slot(threads_for(work)):
-            return self._fit(users, items, values, n_users, n_items, numba.get_num_threads(), wanted, on_checkpoint)
+        return self._fit(users, items, values, n_users, n_items, threads_for(values.size * cfg.n_columns ** 2),
+                         wanted, on_checkpoint)
 
     def _fit(self, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_users: int, n_items: int,
-             n_threads: int, wanted: list[int], on_checkpoint: Callable[[int, ExplicitALS], None] | None) -> ExplicitALS:
+             threads: int, wanted: list[int], on_checkpoint: Callable[[int, ExplicitALS], None] | None) -> ExplicitALS:
+        """Each sweep asks the process budget for `threads` anew (`cpu_slot`): a fit that starts beside another
+        and is granted one thread takes both once the other is done, instead of keeping one for its whole
+        length (at 25M ratings a refit ran ~30 s on one of two idle cores). Rows are independent and grouped
+        only for load balance, so the grant changes the speed, never the result."""
         cfg = self.config
         if cfg.method != "als":
             raise ValueError(f"ExplicitALS fits method 'als'; method {cfg.method!r} is "
                              "cinemart.models.explicit.explicit_model's to dispatch")
-        # One equal-work group per thread the training slot granted.
-        self._fit_threads = n_threads
-        mean, user_rows, item_rows = centred_rows(users, items, values, n_users, n_items, cfg, n_threads)
+        self._fit_threads = 0
+        mean, user_rows, item_rows = centred_rows(users, items, values, n_users, n_items, cfg)
         reg_diag = np.full(cfg.n_columns, cfg.reg, dtype=cfg.dtype)
         if cfg.biased:
             reg_diag[-1] = cfg.effective_bias_reg
@@ -283,10 +280,12 @@ class ExplicitALS:
         self._users, self._items = cfg.initial_state(n_users, n_items)
 
         for it in range(1, cfg.iterations + 1):
-            self._users = self._half_step(user_rows, self._items, self._users, reg_diag, it, "user")
-            self._items = self._half_step(item_rows, self._users, self._items, reg_diag, it, "item")
-            if it in wanted:
-                on_checkpoint(it, self)
+            with cpu_slot(threads):
+                self._fit_threads = max(self._fit_threads, numba.get_num_threads())
+                self._users = self._half_step(user_rows, self._items, self._users, reg_diag, it, "user")
+                self._items = self._half_step(item_rows, self._users, self._items, reg_diag, it, "item")
+                if it in wanted:
+                    on_checkpoint(it, self)
         return self
 
     def fit_factors(self, user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray,
@@ -306,9 +305,8 @@ class ExplicitALS:
         cfg = self.config
         features, offsets = bias_features(other, cfg.biased)
         solved = np.empty_like(own)
-        with rows.threads():
-            solve_rows(rows.indptr, rows.indices, rows.targets, rows.row_order, rows.group_ptr, offsets, features,
-                       reg_diag, own, cfg.solver == "cg", cfg.cg_steps, solved)
+        solve_rows(rows.indptr, rows.indices, rows.targets, *rows.groups(), offsets, features, reg_diag, own,
+                   cfg.solver == "cg", cfg.cg_steps, solved)
         return finite_or_raise(solved, side, it, cfg)
 
     # ------------------------------------------------------------- predict
