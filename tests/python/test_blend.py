@@ -68,6 +68,19 @@ def test_the_blend_scores_the_weighted_normalised_sum_of_its_halves(weight):
     assert np.isfinite(blended.item_bias).all() and (blended.item_bias == 0).all()
 
 
+def test_given_scales_make_the_same_blend_without_reading_the_halves_again(monkeypatch):
+    """The validation fold tries every weight on the same two fits: the scales are computed once and passed in,
+    and the blend is the one that computes them, byte for byte."""
+    ease, implicit = two_models(2)
+    computed, weights = blend(ease, implicit, 0.5)
+    monkeypatch.setattr(blend_module, "score_scale", lambda factors: pytest.fail("a given scale was recomputed"))
+    given, given_weights = blend(ease, implicit, 0.5, (weights.ease_scale, weights.implicit_scale))
+    assert given_weights == weights
+    for side in ("user_factors", "item_factors", "user_bias", "item_bias"):
+        assert getattr(given, side).dtype == np.float32
+        np.testing.assert_array_equal(getattr(given, side), getattr(computed, side))
+
+
 def test_a_user_neither_half_learned_from_is_not_personalised():
     ease, implicit = two_models(2)
     ease.user_factors[3] = 0

@@ -44,7 +44,7 @@ from cinemart.evaluation.ranking import ranking_metrics, relevant_matrix, top_k_
 from cinemart.evaluation.users import evaluation_users
 from cinemart.models.base import Factors
 from cinemart.models.ease import ease_contributions, kept_items
-from cinemart.models.blend import BLEND_WEIGHTS, blend
+from cinemart.models.blend import BLEND_WEIGHTS, blend, score_scale
 from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als, interaction_matrix
 from cinemart.models.popularity import POPULAR_MIN_RATING, fit_popularity
 from cinemart.serving.explanations import Explanations, because_you_liked
@@ -235,6 +235,8 @@ def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implic
     implicit_fit = functools.cache(lambda: fit_implicit_als(train.user_idx, train.movie_idx, train.rating, n_users,
                                                             n_movies, implicit, settings.seed, train.play_count))
     ease_fit = functools.cache(lambda: ease_tables.fit_choice(ease, train))
+    # the halves' score scales, computed once for every weight the part tries
+    scales = functools.cache(lambda: (score_scale(ease_fit().factors), score_scale(implicit_fit())))
     ease_json = ease.parameters
     ease_scope = ease_tables.scope_of(ease, train)
     scope = ease_tables.scope_text(ease_scope) if ease_scope is not None else ease.skipped_reason
@@ -254,8 +256,9 @@ def train_models(protocol: EvaluationProtocol, settings: RankingSettings, implic
     for weight in blend_weights:
         parameters = ease_tables.blend_parameters(weight, ease_json, implicit_json)
         candidates.append(Candidate(
-            ease_tables.BLEND_MODEL, (lambda w=weight: blend(ease_fit().factors, implicit_fit(), w)[0]) if usable
-            else None, parameters, f"{parameters} seed {settings.seed}",
+            ease_tables.BLEND_MODEL,
+            (lambda w=weight: blend(ease_fit().factors, implicit_fit(), w, scales())[0]) if usable else None,
+            parameters, f"{parameters} seed {settings.seed}",
             f"{ease_tables.FULL_SCOPE}; EASE half: {scope}"))
     return candidates
 
