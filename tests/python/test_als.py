@@ -263,8 +263,9 @@ def test_same_seed_is_bit_identical_across_thread_counts(solver, monkeypatch):
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2 or thread_budget() != 2,
                     reason="needs a budget of exactly two threads, one of them held by another fit")
 def test_a_fit_granted_one_thread_takes_the_second_once_the_other_fit_frees_it(monkeypatch):
-    """Each sweep asks the budget anew: a fit that started beside another on one thread runs its later sweeps
-    on both once the other is done, and lands on the same factors as a fit on two threads throughout."""
+    """A fit granted one of the two threads it asked for asks again after each sweep: beside another fit, it
+    runs its later sweeps on both once the other is done, and lands on the same factors as a fit on two
+    threads throughout."""
     users, items, ratings, n_users, n_items = small_mixed()
     cfg = ALSConfig(rank=6, iterations=4, solver="cg")
     monkeypatch.setattr(als, "threads_for", lambda work: 2)  # a large fit's request

@@ -263,10 +263,12 @@ class ExplicitALS:
 
     def _fit(self, users: np.ndarray, items: np.ndarray, values: np.ndarray, n_users: int, n_items: int,
              threads: int, wanted: list[int], on_checkpoint: Callable[[int, ExplicitALS], None] | None) -> ExplicitALS:
-        """Each sweep asks the process budget for `threads` anew (`cpu_slot`): a fit that starts beside another
-        and is granted one thread takes both once the other is done, instead of keeping one for its whole
-        length (at 25M ratings a refit ran ~30 s on one of two idle cores). Rows are independent and grouped
-        only for load balance, so the grant changes the speed, never the result."""
+        """A fit granted fewer threads than `threads` asks the process budget again after every sweep
+        (`cpu_slot`): one that starts beside another fit on one thread takes both once the other is done,
+        instead of keeping one for its whole length (at 25M ratings a refit ran ~30 s on one of two idle
+        cores). A full grant is kept to the end, so a fit never gives up its threads between sweeps to one
+        that would hold them longer. Rows are independent and grouped only for load balance, so the grant
+        changes the speed, never the result."""
         cfg = self.config
         if cfg.method != "als":
             raise ValueError(f"ExplicitALS fits method 'als'; method {cfg.method!r} is "
@@ -279,13 +281,18 @@ class ExplicitALS:
         self.global_mean = mean
         self._users, self._items = cfg.initial_state(n_users, n_items)
 
-        for it in range(1, cfg.iterations + 1):
-            with cpu_slot(threads):
+        it = 1
+        while it <= cfg.iterations:
+            with cpu_slot(threads) as granted:
                 self._fit_threads = max(self._fit_threads, numba.get_num_threads())
-                self._users = self._half_step(user_rows, self._items, self._users, reg_diag, it, "user")
-                self._items = self._half_step(item_rows, self._users, self._items, reg_diag, it, "item")
-                if it in wanted:
-                    on_checkpoint(it, self)
+                while it <= cfg.iterations:
+                    self._users = self._half_step(user_rows, self._items, self._users, reg_diag, it, "user")
+                    self._items = self._half_step(item_rows, self._users, self._items, reg_diag, it, "item")
+                    if it in wanted:
+                        on_checkpoint(it, self)
+                    it += 1
+                    if granted < threads:
+                        break
         return self
 
     def fit_factors(self, user_idx: np.ndarray, item_idx: np.ndarray, ratings: np.ndarray,
