@@ -14,7 +14,8 @@ from cinemart.models.implicit_als import ImplicitParams, fit_implicit_als
 from cinemart.tuning.grid import GridSpec
 from cinemart.tuning.ranking import TuningResult, select_best, tune_ranking, validation_mask
 
-__all__ = ["PRESETS", "GRID", "SAMPLED_DEFAULT_FACTORS", "grid_for_strategy", "validate_grid", "tune_implicit", "select_best", "validation_mask", "TuningResult"]
+__all__ = ["PRESETS", "GRID", "SAMPLED_DEFAULT_FACTORS", "grid_for_strategy", "validate_grid", "tune_implicit",
+           "select_best", "validation_mask", "TuningResult"]
 
 #: Grids for ``tune_implicit``. "default" (24 points) spans the optimum of each
 #: confidence kind found by a wider exploratory search on ml-latest-small's
@@ -68,6 +69,7 @@ def grid_for_strategy(grid_name: str, grid: Mapping[str, Sequence], strategy: st
     if grid_name != "default" or strategy != "sampled_holdout":
         return dict(grid)
     return {**grid, "factors": [f for f in grid["factors"] if f in SAMPLED_DEFAULT_FACTORS]}
+
 
 #: On implicit feedback every interaction counts as a top rating (`cinemart.data.ratings.INTERACTION_RATING`),
 #: so the confidences that read a star value would repeat binary: linear becomes plays (the play count's
